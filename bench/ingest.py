@@ -1,0 +1,210 @@
+"""Ingest benchmark: onshore's governed pipeline against plain sqlite3.executemany, same records, same run.
+
+    python bench/ingest.py --records 200000 --json
+
+Prints one JSON line:
+  pipeline_records_per_s  library path: NDJSON bytes in -> admit, classify, minimise, store, ledger -> committed rows
+  http_records_per_s      `onshore serve` in a subprocess, a client sending NDJSON batches of 1,000
+  baseline_records_per_s  the same NDJSON bytes decoded (orjson) and inserted into SQLite by plain
+                          sqlite3.executemany, one transaction per batch, same journal mode and
+                          synchronous setting, no governance
+  ratio                   pipeline / baseline
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from onshore.config import load_settings
+from onshore.runtime import Runtime
+from onshore.sim.fleet import FleetSimulator, make_fleet
+from onshore.web.server import free_port
+from onshore.workspace import init_workspace
+
+PURPOSES = (
+    ("navigation", "separate"),
+    ("infotainment", "ordinary"),
+    ("vehicle_services", "ordinary"),
+    ("driving_safety", "separate"),
+)
+
+
+def make_batches(n_records: int, batch_size: int, vehicles: int, seed: int) -> list[tuple[Any, bytes]]:
+    fleet = FleetSimulator(make_fleet(vehicles, seed), start_ms=int(time.time() * 1000) - 86_400_000)
+    return fleet.records_ndjson(n_records, max_records=batch_size)
+
+
+def setup_workspace(folder: Path, fleet_vehicles: list[Any], *, consent_share: float) -> tuple[Path, dict[str, Any]]:
+    """init a workspace, register the fleet, grant consents to a share of it; returns tokens by VIN."""
+    config, _ = init_workspace(folder)
+    runtime = Runtime(load_settings(config, env={}))
+    tokens: dict[str, Any] = {}
+    try:
+        for i, v in enumerate(fleet_vehicles):
+            issued = runtime.vehicles.add(v.vin, v.market)
+            tokens[v.vin] = issued
+            if i < consent_share * len(fleet_vehicles):
+                for purpose, level in PURPOSES:
+                    runtime.consents.grant(issued.vehicle, purpose, level, None, actor_role="officer")
+    finally:
+        runtime.close()
+    return config, tokens
+
+
+def bench_pipeline(config: Path, batches: list[tuple[Any, bytes]], tokens: dict[str, Any]) -> tuple[float, int]:
+    runtime = Runtime(load_settings(config, env={}))
+    try:
+        accepted = 0
+        start = time.perf_counter()
+        for vehicle, body in batches:
+            result = runtime.ingest.ingest_body(tokens[vehicle.vin].vehicle, body, "application/x-ndjson")
+            accepted += result.accepted + result.dropped_no_consent + result.duplicate
+        elapsed = time.perf_counter() - start
+    finally:
+        runtime.close()
+    return elapsed, accepted
+
+
+def bench_baseline(folder: Path, batches: list[tuple[Any, bytes]], synchronous: str) -> tuple[float, int]:
+    db = sqlite3.connect(folder / "baseline.sqlite", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={synchronous}")
+    db.execute(
+        "CREATE TABLE records (id INTEGER PRIMARY KEY, vin TEXT, msg_id TEXT, ts_ms INTEGER, signal TEXT, value TEXT)"
+    )
+    loads, dumps = orjson.loads, orjson.dumps
+    n = 0
+    start = time.perf_counter()
+    for vehicle, body in batches:
+        rows = []
+        for line in body.splitlines():
+            if line:
+                rec = loads(line)
+                rows.append((vehicle.vin, rec["msg_id"], rec["ts"], rec["signal"], dumps(rec["value"]).decode()))
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO records (vin, msg_id, ts_ms, signal, value) VALUES (?, ?, ?, ?, ?)", rows)
+        db.execute("COMMIT")
+        n += len(rows)
+    elapsed = time.perf_counter() - start
+    db.close()
+    return elapsed, n
+
+
+def bench_http(
+    config: Path, batches: list[tuple[Any, bytes]], tokens: dict[str, Any], threads: int
+) -> tuple[float, int]:
+    port = free_port()
+    env = {**os.environ, "ONSHORE_CONFIG": str(config)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "onshore", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/v1/health", timeout=0.5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.1)
+        # Each vehicle's batches go in order from one thread; vehicles are spread over threads.
+        by_thread: list[list[tuple[Any, bytes]]] = [[] for _ in range(threads)]
+        for vehicle, body in batches:
+            by_thread[hash(vehicle.vin) % threads].append((vehicle, body))
+        counted = [0] * threads
+        failures: list[str] = []
+
+        def work(i: int) -> None:
+            with httpx.Client(base_url=base, timeout=60) as client:
+                for vehicle, body in by_thread[i]:
+                    r = client.post(
+                        "/v1/ingest",
+                        content=body,
+                        headers={
+                            "Authorization": f"Bearer {tokens[vehicle.vin].token}",
+                            "Content-Type": "application/x-ndjson",
+                        },
+                    )
+                    if r.status_code != 200:
+                        failures.append(r.text[:200])
+                        return
+                    j = r.json()
+                    counted[i] += j["accepted"] + j["dropped_no_consent"] + j["duplicate"]
+
+        workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+        start = time.perf_counter()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        elapsed = time.perf_counter() - start
+        if failures:
+            raise RuntimeError(f"http ingest failed: {failures[0]}")
+        return elapsed, sum(counted)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--vehicles", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=1000, help="records per batch (all paths)")
+    parser.add_argument("--threads", type=int, default=4, help="HTTP client threads")
+    parser.add_argument("--consent-share", type=float, default=0.6, help="share of vehicles with consents")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print one JSON line")
+    args = parser.parse_args()
+
+    batches = make_batches(args.records, args.batch, args.vehicles, args.seed)
+    fleet_vehicles = list({id(v): v for v, _ in batches}.values())
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        config, tokens = setup_workspace(folder / "lib", fleet_vehicles, consent_share=args.consent_share)
+        synchronous = load_settings(config, env={}).regions["cn"].sqlite_synchronous
+        base_s, base_n = bench_baseline(folder, batches, synchronous)
+        pipe_s, pipe_n = bench_pipeline(config, batches, tokens)
+        result: dict[str, Any] = {
+            "records": args.records,
+            "batch": args.batch,
+            "sqlite_synchronous": synchronous,
+            "pipeline_records_per_s": round(pipe_n / pipe_s),
+            "baseline_records_per_s": round(base_n / base_s),
+            "ratio": round((pipe_n / pipe_s) / (base_n / base_s), 3),
+        }
+        if not args.skip_http:
+            http_config, http_tokens = setup_workspace(
+                folder / "http", fleet_vehicles, consent_share=args.consent_share
+            )
+            http_s, http_n = bench_http(http_config, batches, http_tokens, args.threads)
+            result["http_records_per_s"] = round(http_n / http_s)
+            result["http_ratio"] = round((http_n / http_s) / (base_n / base_s), 3)
+    if args.json:
+        print(orjson.dumps(result).decode())
+    else:
+        for key, value in result.items():
+            print(f"{key:>24}: {value}")
+
+
+if __name__ == "__main__":
+    main()

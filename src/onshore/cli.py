@@ -1,0 +1,407 @@
+"""The `onshore` command line: thin commands over the service layer, `--json` for scripts."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from onshore.config import Settings, load_settings, settings_documentation
+from onshore.errors import OnshoreError
+
+app = typer.Typer(
+    name="onshore",
+    help="Keeps connected-vehicle data in the country that collected it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+vehicle_app = typer.Typer(help="Register vehicles and manage their tokens.", no_args_is_help=True)
+consent_app = typer.Typer(help="Grant and withdraw consent (minimal; per vehicle and purpose).", no_args_is_help=True)
+rules_app = typer.Typer(help="Inspect the rule packs in force.", no_args_is_help=True)
+residency_app = typer.Typer(help="Check that every datum sits in its own country.", no_args_is_help=True)
+app.add_typer(vehicle_app, name="vehicle")
+app.add_typer(consent_app, name="consent")
+app.add_typer(rules_app, name="rules")
+app.add_typer(residency_app, name="residency")
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", envvar="ONSHORE_CONFIG", help="path to onshore.toml (default ./onshore.toml)"),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object instead of tables")]
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(orjson.dumps(obj).decode() + "\n")
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn an OnshoreError into a one-line message and exit status 2 (1 for internal errors)."""
+    try:
+        yield
+    except OnshoreError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        raise typer.Exit(2 if exc.status < 500 or exc.code in ("config_invalid", "rule_pack_invalid") else 1) from None
+
+
+def _settings(config: Path | None) -> Settings:
+    return load_settings(config)
+
+
+def _with_runtime(config: Path | None, fn: Callable[[Any], T]) -> T:
+    from onshore.runtime import Runtime
+
+    runtime = Runtime(_settings(config))
+    try:
+        return fn(runtime)
+    finally:
+        runtime.close()
+
+
+@app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(help="where to write onshore.toml")] = Path("."),
+    force: Annotated[bool, typer.Option(help="overwrite an existing onshore.toml")] = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Write a commented onshore.toml (regions cn and eu) and create their stores.
+
+    Example: onshore init ./deploy && onshore -c ./deploy/onshore.toml serve
+    """
+    from onshore.runtime import Runtime
+    from onshore.workspace import init_workspace
+
+    with _errors():
+        path, tokens = init_workspace(folder, force=force)
+        Runtime(load_settings(path)).close()  # creates stores and keys
+    if json_out:
+        _print_json({"config": str(path), "tokens": [t.__dict__ for t in tokens]})
+        return
+    console.print(f"wrote [bold]{path}[/] and created the stores of regions cn and eu")
+    table = Table("name", "role", "region", "token (shown once)")
+    for t in tokens:
+        table.add_row(t.name, t.role, t.region or "*", t.token)
+    console.print(table)
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="override server.host")] = None,
+    port: Annotated[int | None, typer.Option(help="override server.port")] = None,
+) -> None:
+    """Run the API server.
+
+    Example: onshore serve --port 8470
+    """
+    import uvicorn
+
+    from onshore.runtime import Runtime
+    from onshore.web.app import create_app
+
+    with _errors():
+        overrides: dict[str, Any] = {}
+        if host or port:
+            overrides["server"] = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+        settings = load_settings(config, overrides=overrides)
+        runtime = Runtime(settings)
+    try:
+        uvicorn.run(create_app(runtime), host=settings.server.host, port=settings.server.port, log_level="info")
+    finally:
+        runtime.close()
+
+
+@app.command()
+def demo(
+    quick: Annotated[bool, typer.Option(help="a short bounded run (CI, smoke tests)")] = False,
+    json_out: JsonOption = False,
+    vehicles: Annotated[int | None, typer.Option(min=1, max=2000, help="simulated vehicles")] = None,
+    duration: Annotated[float | None, typer.Option(min=1, max=3600, help="seconds of simulated driving")] = None,
+    folder: Annotated[Path, typer.Option("--dir", help="demo workspace (recreated)")] = Path("onshore-demo"),
+) -> None:
+    """Start the server on 127.0.0.1, drive a simulated fleet against it, and summarise.
+
+    Example: onshore demo --quick --json
+    """
+    from onshore.demo import DemoOptions, run_demo
+
+    options = DemoOptions.for_mode(quick=quick, vehicles=vehicles, duration_s=duration, folder=folder)
+    with _errors():
+        summary = run_demo(options, console=None if json_out else console)
+    if json_out:
+        _print_json(summary)
+
+
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(help="JSON array or NDJSON file of signal records", exists=True)],
+    vin: Annotated[str, typer.Option(help="the vehicle the records come from (must be registered)")],
+    market: Annotated[str, typer.Option(help="the vehicle's market, e.g. CN")],
+    config: ConfigOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Ingest a file of records for a registered vehicle, through the same pipeline as HTTP.
+
+    Example: onshore ingest trip.ndjson --vin LSIM0000000000001 --market CN
+    """
+    from onshore.model import Vehicle
+
+    def run(runtime: Any) -> dict[str, Any]:
+        region, ref = runtime.vehicles.ref_for(vin, market)
+        vehicle = Vehicle(ref=ref, market=region.jurisdiction, region=region.name)
+        content_type = "application/x-ndjson" if file.suffix in (".ndjson", ".jsonl") else "application/json"
+        return runtime.ingest.ingest_body(vehicle, file.read_bytes(), content_type).to_dict()
+
+    with _errors():
+        result = _with_runtime(config, run)
+    if json_out:
+        _print_json(result)
+    else:
+        console.print(result)
+
+
+@app.command("config")
+def config_cmd(json_out: JsonOption = False) -> None:
+    """List every setting and what it means.
+
+    Example: onshore config
+    """
+    docs = settings_documentation()
+    if json_out:
+        _print_json(docs)
+        return
+    table = Table("setting", "meaning")
+    for key, text in docs.items():
+        table.add_row(key, text)
+    console.print(table)
+
+
+@vehicle_app.command("add")
+def vehicle_add(
+    vin: Annotated[str, typer.Argument(help="17-character VIN (never stored; kept as a keyed pseudonym)")],
+    market: Annotated[str, typer.Option(help="market the vehicle was sold into: its data's origin")],
+    rotate: Annotated[bool, typer.Option(help="issue a new token for a registered vehicle")] = False,
+    config: ConfigOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Register a vehicle and print its token (shown once, stored hashed).
+
+    Example: onshore vehicle add LSIM0000000000001 --market CN
+    """
+    with _errors():
+        issued = _with_runtime(config, lambda rt: rt.vehicles.add(vin, market, rotate=rotate))
+    if json_out:
+        _print_json({"token": issued.token, "region": issued.vehicle.region, "vehicle_ref": issued.vehicle.ref})
+    else:
+        console.print(f"vehicle registered in region [bold]{issued.vehicle.region}[/]; token (shown once):")
+        console.print(issued.token, highlight=False, soft_wrap=True)
+
+
+@vehicle_app.command("revoke")
+def vehicle_revoke(
+    vin: Annotated[str, typer.Argument(help="the vehicle's VIN")],
+    market: Annotated[str | None, typer.Option(help="narrow the search to one market")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Revoke a vehicle's token; its next request is refused.
+
+    Example: onshore vehicle revoke LSIM0000000000001
+    """
+    with _errors():
+        vehicle = _with_runtime(config, lambda rt: rt.vehicles.revoke(vin, market))
+    console.print(f"revoked the vehicle's token in region {vehicle.region}")
+
+
+@consent_app.command("grant")
+def consent_grant(
+    vin: Annotated[str, typer.Argument(help="the vehicle's VIN (its registered owner is the subject)")],
+    market: Annotated[str, typer.Option(help="the vehicle's market")],
+    purpose: Annotated[str, typer.Option(help="purpose id from the rule pack")],
+    level: Annotated[str, typer.Option(help="ordinary, or separate for sensitive personal data")] = "ordinary",
+    days: Annotated[float | None, typer.Option(help="validity in days; omit for until withdrawn")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Record a consent given on the owner's behalf by the officer.
+
+    Example: onshore consent grant LSIM0000000000001 --market CN --purpose navigation --level separate --days 30
+    """
+    from onshore.model import Vehicle
+
+    def run(rt: Any) -> Any:
+        region, ref = rt.vehicles.ref_for(vin, market)
+        vehicle = Vehicle(ref=ref, market=region.jurisdiction, region=region.name)
+        return rt.consents.grant(vehicle, purpose, level, days, actor_role="officer")
+
+    with _errors():
+        change = _with_runtime(config, run)
+    console.print(f"consent for {change.purpose} ({change.level}) recorded at ledger index {change.ledger_index}")
+
+
+@consent_app.command("withdraw")
+def consent_withdraw(
+    vin: Annotated[str, typer.Argument(help="the vehicle's VIN")],
+    market: Annotated[str, typer.Option(help="the vehicle's market")],
+    purpose: Annotated[str, typer.Option(help="purpose id from the rule pack")],
+    config: ConfigOption = None,
+) -> None:
+    """Withdraw consent for a purpose; collection stops with the next batch.
+
+    Example: onshore consent withdraw LSIM0000000000001 --market CN --purpose navigation
+    """
+    from onshore.model import Vehicle
+
+    def run(rt: Any) -> Any:
+        region, ref = rt.vehicles.ref_for(vin, market)
+        vehicle = Vehicle(ref=ref, market=region.jurisdiction, region=region.name)
+        return rt.consents.withdraw(vehicle, purpose, actor_role="officer")
+
+    with _errors():
+        change = _with_runtime(config, run)
+    console.print(f"consent for {change.purpose} withdrawn (ledger index {change.ledger_index})")
+
+
+@rules_app.command("list")
+def rules_list(
+    pack: Annotated[str, typer.Argument(help="built-in pack name or YAML path")] = "cn-auto",
+    json_out: JsonOption = False,
+) -> None:
+    """Show a pack's rules with their legal sources; validates the pack on the way.
+
+    Example: onshore rules list cn-auto
+    """
+    from onshore.rules.loader import load_pack
+
+    with _errors():
+        loaded = load_pack(pack)
+    p = loaded.pack
+    rows = [
+        {
+            "id": r.id,
+            "kind": kind,
+            "active": r.active,
+            "source": f"{r.source.instrument} {r.source.article} [{r.source.confidence.value}]",
+            "categories": [c.value for c in getattr(r, "categories", [])],
+            "signals": len(getattr(r, "signals", [])),
+        }
+        for kind, rules in (("signal", p.signals), ("precision", p.precision), ("zone", p.zones))
+        for r in rules
+    ]
+    if json_out:
+        _print_json({"pack": p.pack, "version": p.version, "jurisdiction": p.jurisdiction, "rules": rows})
+        return
+    table = Table(
+        "rule",
+        "kind",
+        "active",
+        "categories",
+        "signals",
+        "source",
+        title=f"{p.pack} {p.version} ({p.jurisdiction})",
+    )
+    for r in rows:
+        table.add_row(
+            r["id"],
+            r["kind"],
+            "yes" if r["active"] else "held back",
+            ",".join(r["categories"]),
+            str(r["signals"]),
+            r["source"],
+        )
+    console.print(table)
+
+
+@rules_app.command("classify")
+def rules_classify(
+    signals: Annotated[list[str], typer.Argument(help="signal names to classify")],
+    pack: Annotated[str, typer.Option(help="built-in pack name or YAML path")] = "cn-auto",
+    json_out: JsonOption = False,
+) -> None:
+    """Show how a pack classifies signals, and which rule and article decide.
+
+    Example: onshore rules classify Location VehicleSpeed Vehicle.Driver.HeartRate
+    """
+    from onshore.rules.loader import load_pack
+
+    with _errors():
+        loaded = load_pack(pack)
+    out = []
+    for s in signals:
+        r = loaded.resolve(s)
+        out.append(
+            {
+                "signal": s,
+                "rule": r.rule_id,
+                "categories": list(r.categories),
+                "tags": list(r.tags),
+                "purposes": list(r.purposes),
+                "source": r.article,
+                "known": r.known,
+            }
+        )
+    if json_out:
+        _print_json(out)
+        return
+    table = Table("signal", "categories", "tags", "rule", "source")
+    for o in out:
+        table.add_row(
+            o["signal"],
+            ",".join(o["categories"]),
+            ",".join(o["tags"]),
+            o["rule"] + ("" if o["known"] else " (unknown signal)"),
+            o["source"],
+        )
+    console.print(table)
+
+
+@residency_app.command("check")
+def residency_check(config: ConfigOption = None, json_out: JsonOption = False) -> None:
+    """Scan every store for data whose origin differs from the store's jurisdiction; exit 1 on any.
+
+    Example: onshore residency check --json
+    """
+
+    def run(rt: Any) -> list[dict[str, Any]]:
+        findings = []
+        for name, region in rt.regions.items():
+            for origin, count in region.store.origins().items():
+                if origin != region.jurisdiction:
+                    findings.append(
+                        {
+                            "region": name,
+                            "jurisdiction": region.jurisdiction,
+                            "origin": origin,
+                            "records": count,
+                        }
+                    )
+        return findings
+
+    with _errors():
+        findings = _with_runtime(config, run)
+    if json_out:
+        _print_json({"ok": not findings, "findings": findings})
+    elif findings:
+        for f in findings:
+            err_console.print(
+                f"[red]region {f['region']} ({f['jurisdiction']}) holds {f['records']} record(s) "
+                f"of origin {f['origin']}[/]"
+            )
+    else:
+        console.print("every stored record is in a region of its own origin")
+    if findings:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

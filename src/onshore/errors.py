@@ -1,0 +1,99 @@
+"""The one exception tree of onshore.
+
+Every error carries the HTTP status the API answers with and a stable machine ``code``;
+messages quote the bad value (never personal data) and say what to do.
+
+    OnshoreError (500)
+    ├── ConfigError (500)            invalid onshore.toml / environment override
+    ├── RulePackError (500)          a rule pack failed validation on load
+    ├── InputError (400)             malformed request body or CLI argument
+    │   ├── PayloadTooLargeError (413)
+    │   ├── UnsupportedMediaTypeError (415)
+    │   └── ValidationError (422)    well-formed but invalid records (carries per-record reasons)
+    ├── AuthError (401)              missing, unknown or revoked token
+    ├── ForbiddenError (403)         token valid, role or region does not allow this
+    ├── NotFoundError (404)
+    ├── ConflictError (409)          already exists / already done
+    ├── ResidencyError (500)         a store was asked to hold a datum of another jurisdiction
+    └── StorageError (503)           a database or blob store failed; translated at the storage boundary
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class OnshoreError(Exception):
+    """Root of every onshore error."""
+
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """The one JSON error shape of the API: ``{"error": {"code", "message", "details"?}}``."""
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details is not None:
+            body["details"] = self.details
+        return {"error": body}
+
+
+class ConfigError(OnshoreError):
+    code = "config_invalid"
+
+
+class RulePackError(OnshoreError):
+    code = "rule_pack_invalid"
+
+
+class InputError(OnshoreError):
+    status = 400
+    code = "bad_request"
+
+
+class PayloadTooLargeError(InputError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaTypeError(InputError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class ValidationError(InputError):
+    status = 422
+    code = "validation_failed"
+
+
+class AuthError(OnshoreError):
+    status = 401
+    code = "unauthenticated"
+
+
+class ForbiddenError(OnshoreError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFoundError(OnshoreError):
+    status = 404
+    code = "not_found"
+
+
+class ConflictError(OnshoreError):
+    status = 409
+    code = "conflict"
+
+
+class ResidencyError(OnshoreError):
+    code = "residency_violation"
+
+
+class StorageError(OnshoreError):
+    status = 503
+    code = "storage_unavailable"

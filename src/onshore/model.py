@@ -1,0 +1,170 @@
+"""Types shared by the pipeline stages. Stages depend on these, never on each other's internals.
+
+The hot path is batch-shaped and column-oriented: a batch holds one vehicle's records as parallel
+lists, so the stages loop over plain lists instead of building an object per record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from onshore.rules.schema import Category
+
+
+@dataclass(frozen=True, slots=True)
+class Vehicle:
+    """An authenticated vehicle. ``ref`` is the region-keyed pseudonym of its VIN; the VIN is never kept."""
+
+    ref: str
+    market: str  # jurisdiction of the market the vehicle was sold into: the origin of its data
+    region: str
+
+
+@dataclass(slots=True)
+class SignalBatch:
+    """One vehicle's admitted records, structurally valid and de-duplicated within the batch."""
+
+    vehicle: Vehicle
+    received_ms: int
+    msg_ids: list[str]
+    ts_ms: list[int]
+    signals: list[str]
+    values: list[Any]
+    purposes: list[str | None]
+    duplicates_in_batch: int = 0
+
+    def __len__(self) -> int:
+        return len(self.msg_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedRule:
+    """What the rule pack says about one signal name."""
+
+    rule_id: str
+    categories: tuple[Category, ...]
+    tags: tuple[str, ...]
+    purposes: tuple[str, ...]
+    value_kind: str
+    article: str
+    known: bool  # False when the pack's default rule classified an unknown signal
+
+
+@dataclass(slots=True)
+class ClassifiedBatch:
+    """A batch with each record's rule, categories and tags, and its sensitive-zone hit."""
+
+    batch: SignalBatch
+    origin: str  # jurisdiction the data was collected under
+    rules: list[ResolvedRule]
+    categories: list[tuple[Category, ...]]
+    tags: list[tuple[str, ...]]
+    purposes: list[str]
+    values: list[Any]  # normalised (e.g. location strings parsed into {"latitude","longitude"})
+    zones: list[str | None]
+    unclassified_signals: list[str]
+
+
+@dataclass(slots=True)
+class StoredRows:
+    """The minimised rows ready for the region store, with what was dropped and why."""
+
+    origin: str
+    vehicle: Vehicle
+    received_ms: int
+    rows: list[tuple[Any, ...]]  # in RECORD_COLUMNS order
+    dropped_no_consent: int
+    dropped_by_purpose: dict[str, int]
+    by_category: dict[str, int]
+    zone_hits: int
+    duplicates_in_batch: int
+    unclassified_signals: list[str]
+
+
+RECORD_COLUMNS = (
+    "vehicle_ref",
+    "msg_id",
+    "ts_ms",
+    "signal",
+    "value",
+    "categories",
+    "tags",
+    "purpose",
+    "rule_id",
+    "origin",
+    "zone",
+    "received_ms",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What one ingest batch did, as returned to the client."""
+
+    region: str
+    received: int
+    accepted: int
+    duplicate: int
+    dropped_no_consent: int
+    by_category: dict[str, int]
+    zone_hits: int
+    unclassified_signals: list[str]
+    ledger_index: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "region": self.region,
+            "received": self.received,
+            "accepted": self.accepted,
+            "duplicate": self.duplicate,
+            "dropped_no_consent": self.dropped_no_consent,
+            "rejected": 0,
+            "by_category": self.by_category,
+            "zone_hits": self.zone_hits,
+            "unclassified_signals": self.unclassified_signals,
+            "ledger_index": self.ledger_index,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleEvent:
+    """One lifecycle operation, as handed to the region's ledger. Digests and counts, never personal data."""
+
+    kind: str  # collect | store | query | transmit | provide_abroad | delete | consent_change | basis_change
+    region: str
+    at_ms: int
+    actor_role: str
+    purpose: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    digest: str | None = None  # hex SHA-256 over the ids of the records concerned
+    basis_id: str | None = None
+
+    def to_bytes(self) -> bytes:
+        """Canonical encoding: the ledger leaf data."""
+        return orjson.dumps(
+            {
+                "v": 1,
+                "kind": self.kind,
+                "region": self.region,
+                "at_ms": self.at_ms,
+                "actor_role": self.actor_role,
+                "purpose": self.purpose,
+                "counts": self.counts,
+                "digest": self.digest,
+                "basis_id": self.basis_id,
+            },
+            option=orjson.OPT_SORT_KEYS,
+        )
+
+
+def records_digest(ids: list[str]) -> str:
+    """SHA-256 over record ids (each followed by a newline), in the order given."""
+    h = hashlib.sha256()
+    for record_id in ids:
+        h.update(record_id.encode())
+        h.update(b"\n")
+    return h.hexdigest()

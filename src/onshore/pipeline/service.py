@@ -1,0 +1,76 @@
+"""The ingest service: admit → classify → minimise → store → ledger, one batch at a time."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from onshore.config import IngestSettings
+from onshore.errors import PayloadTooLargeError
+from onshore.model import IngestResult, LifecycleEvent, Vehicle
+from onshore.pipeline.admit import admit, decode_body
+from onshore.pipeline.classify import classify
+from onshore.pipeline.minimize import minimize
+from onshore.pipeline.store import RegionRouter, store
+from onshore.rules.loader import RuleBook
+
+
+class IngestService:
+    """Runs the pipeline stages for authenticated vehicles' batches."""
+
+    def __init__(self, rulebook: RuleBook, router: RegionRouter, limits: IngestSettings) -> None:
+        self.rulebook = rulebook
+        self.router = router
+        self.limits = limits
+
+    def ingest_body(self, vehicle: Vehicle, body: bytes, content_type: str | None) -> IngestResult:
+        """Decode and ingest one HTTP/NDJSON body for ``vehicle``."""
+        return self.ingest_records(vehicle, decode_body(body, content_type, self.limits))
+
+    def ingest_records(self, vehicle: Vehicle, records: list[Any], *, now_ms: int | None = None) -> IngestResult:
+        """Ingest decoded records. All-or-nothing: invalid input raises before anything is stored.
+
+        Raises:
+            ValidationError, PayloadTooLargeError: the batch is refused whole.
+            ResidencyError: no region may hold data of the vehicle's market.
+        """
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        if len(records) > self.limits.max_batch_records:
+            raise PayloadTooLargeError(
+                f"batch has {len(records)} records; the limit is {self.limits.max_batch_records}"
+            )
+        batch = admit(records, vehicle, self.limits, now_ms=now_ms)
+        pack = self.rulebook.for_jurisdiction(vehicle.market)
+        region = self.router.region_for(vehicle.market)
+        classified = classify(batch, pack)
+        consents = region.store.active_consents(vehicle.ref, now_ms)
+        minimised = minimize(classified, pack, consents)
+        events = [
+            LifecycleEvent(
+                kind="collect",
+                region=region.name,
+                at_ms=now_ms,
+                actor_role="vehicle",
+                counts={
+                    "received": len(records),
+                    "admitted": len(batch),
+                    "duplicate_in_batch": batch.duplicates_in_batch,
+                    "dropped_no_consent": minimised.dropped_no_consent,
+                    "zone_hits": minimised.zone_hits,
+                    "unclassified_signals": len(minimised.unclassified_signals),
+                },
+            ),
+            LifecycleEvent(kind="store", region=region.name, at_ms=now_ms, actor_role="vehicle"),
+        ]
+        region, result = store(minimised, events, self.router)
+        return IngestResult(
+            region=region.name,
+            received=len(records),
+            accepted=result.accepted,
+            duplicate=batch.duplicates_in_batch + result.duplicate,
+            dropped_no_consent=minimised.dropped_no_consent,
+            by_category=result.by_category,
+            zone_hits=minimised.zone_hits,
+            unclassified_signals=minimised.unclassified_signals,
+            ledger_index=result.ledger_index,
+        )

@@ -1,0 +1,1 @@
+"""Drivers' rights: consent (minimal for now), access and erasure."""

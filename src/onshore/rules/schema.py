@@ -1,0 +1,223 @@
+"""The schema of a rule pack (YAML), validated on load.
+
+A rule pack is law as data: every rule names its legal source (instrument, article) and the
+confidence tag of that fact in REGULATION.md (C confirmed, S secondary, U unconfirmed). Rules
+tagged ``U`` are loaded but held back (``enabled: false``) unless the operator switches them on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
+_TAG = re.compile(r"^[a-z][a-z0-9_]*$")
+# A signal name is a fleet-telemetry field name (``VehicleSpeed``) or a VSS path
+# (``Vehicle.Cabin.Seat.Row1``); ``*`` is allowed in patterns, matching one path segment or more.
+SIGNAL_NAME = re.compile(r"^[A-Z][A-Za-z0-9_]*(\.[A-Z0-9][A-Za-z0-9_]*)*$")
+_SIGNAL_PATTERN = re.compile(r"^[A-Z*][A-Za-z0-9_*]*(\.[A-Z0-9*][A-Za-z0-9_*]*)*$")
+
+
+class Category(StrEnum):
+    """Legal data categories. A datum can carry several."""
+
+    PERSONAL = "personal"
+    SENSITIVE_PERSONAL = "sensitive_personal"
+    IMPORTANT = "important"
+    GENERAL = "general"
+
+
+class Confidence(StrEnum):
+    """Confidence tag of the legal fact behind a rule (see REGULATION.md §0)."""
+
+    CONFIRMED = "C"
+    SECONDARY = "S"
+    UNCONFIRMED = "U"
+
+
+class ValueKind(StrEnum):
+    """What shape a signal's value must have; checked by the admit stage."""
+
+    NUMBER = "number"  # int or float; a numeric string is accepted (fleet-telemetry firmware differences)
+    INTEGER = "integer"
+    BOOL = "bool"
+    STRING = "string"
+    ENUM = "enum"  # a name (string) or an int code
+    LOCATION = "location"  # {"latitude", "longitude"} or the fleet-telemetry string "(37.41 N, 122.14 W)"
+    OBJECT = "object"  # a JSON object (e.g. Doors)
+    TIME = "time"  # "HH:MM:SS" or {"hour","minute","second"}
+    ANY = "any"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(_Strict):
+    """Where a rule comes from."""
+
+    instrument: str = Field(description="id of an entry in the pack's `instruments`")
+    article: str = Field(min_length=1, description='e.g. "Art. 3(3)"')
+    confidence: Confidence
+    note: str | None = None
+
+
+class Instrument(_Strict):
+    title: str
+    issued: dt.date | None = None
+    in_force: dt.date | None = None
+    superseded_from: dt.date | None = None
+
+
+class Purpose(_Strict):
+    id: str
+    description: str
+    sensitive_allowed: bool = Field(
+        default=False,
+        description="whether sensitive personal data may be processed for this purpose at all",
+    )
+    source: Source | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id_ok(cls, v: str) -> str:
+        if not _TAG.match(v):
+            raise ValueError(f"purpose id {v!r} must be lower_snake_case")
+        return v
+
+
+class _Rule(_Strict):
+    id: str
+    source: Source
+    enabled: bool | None = Field(
+        default=None,
+        description="defaults to true, except for rules whose source confidence is U (held back)",
+    )
+    note: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id_ok(cls, v: str) -> str:
+        if not _ID.match(v):
+            raise ValueError(f"rule id {v!r} must match {_ID.pattern}")
+        return v
+
+    @property
+    def active(self) -> bool:
+        if self.enabled is not None:
+            return self.enabled
+        return self.source.confidence is not Confidence.UNCONFIRMED
+
+
+class SignalRule(_Rule):
+    """Maps signals to categories, tags and the purposes they may be collected for."""
+
+    signals: list[str] = Field(min_length=1)
+    value: ValueKind = ValueKind.ANY
+    categories: list[Category] = Field(min_length=1)
+    tags: list[str] = Field(default_factory=list)
+    purposes: list[str] = Field(min_length=1, description="the first is the default purpose")
+
+    @field_validator("signals")
+    @classmethod
+    def _signals_ok(cls, v: list[str]) -> list[str]:
+        for s in v:
+            if not _SIGNAL_PATTERN.match(s):
+                raise ValueError(f"signal {s!r} is neither a fleet-telemetry name nor a VSS path")
+        return v
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_ok(cls, v: list[str]) -> list[str]:
+        for t in v:
+            if not _TAG.match(t):
+                raise ValueError(f"tag {t!r} must be lower_snake_case")
+        return v
+
+    @model_validator(mode="after")
+    def _sensitive_implies_personal(self) -> SignalRule:
+        if Category.SENSITIVE_PERSONAL in self.categories and Category.PERSONAL not in self.categories:
+            raise ValueError("a sensitive_personal rule must also list personal")
+        if Category.GENERAL in self.categories and len(self.categories) > 1:
+            raise ValueError("general cannot be combined with another category")
+        return self
+
+
+class PrecisionRule(_Rule):
+    """Coarsens values carrying a tag before storage (Art. 6(3) precision-range principle)."""
+
+    tags: list[str] = Field(min_length=1)
+    decimals: int = Field(ge=0, le=8, description="decimal places kept for coordinates")
+
+
+class ZoneRule(_Rule):
+    """A GeoJSON file of sensitive zones; a position inside one adds categories and tags."""
+
+    file: str = Field(description="path relative to the pack file, or absolute")
+    categories: list[Category] = Field(min_length=1)
+    tags: list[str] = Field(min_length=1)
+
+
+class DefaultRule(_Rule):
+    """Applied to a signal no rule names: conservative, and reported."""
+
+    categories: list[Category] = Field(min_length=1)
+    tags: list[str] = Field(default_factory=list)
+    purposes: list[str] = Field(min_length=1)
+
+
+class ConsentPolicy(_Strict):
+    """Which categories need consent before collection (default no-collection)."""
+
+    required_for: list[Category]
+    separate_for: list[Category] = Field(
+        default_factory=list, description="categories that need separate (单独) consent"
+    )
+    source: Source
+
+
+class RulePack(_Strict):
+    """One versioned rule pack for one jurisdiction."""
+
+    pack: str
+    version: str
+    jurisdiction: str = Field(pattern=r"^[A-Z]{2,3}$")
+    title: str
+    schema_version: Literal[1] = 1
+    instruments: dict[str, Instrument]
+    purposes: list[Purpose] = Field(min_length=1)
+    consent: ConsentPolicy
+    default_signal: DefaultRule
+    signals: list[SignalRule] = Field(default_factory=list)
+    precision: list[PrecisionRule] = Field(default_factory=list)
+    zones: list[ZoneRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> RulePack:
+        purpose_ids = {p.id for p in self.purposes}
+        seen: set[str] = set()
+        rules: list[_Rule] = [self.default_signal, *self.signals, *self.precision, *self.zones]
+        for rule in rules:
+            if rule.id in seen:
+                raise ValueError(f"rule {rule.id!r}: duplicate rule id")
+            seen.add(rule.id)
+            if rule.source.instrument not in self.instruments:
+                raise ValueError(
+                    f"rule {rule.id!r}: source instrument {rule.source.instrument!r} is not in `instruments`"
+                )
+            for purpose in getattr(rule, "purposes", []):
+                if purpose not in purpose_ids:
+                    raise ValueError(f"rule {rule.id!r}: purpose {purpose!r} is not declared in `purposes`")
+        if self.consent.source.instrument not in self.instruments:
+            raise ValueError("consent: source instrument is not in `instruments`")
+        claimed: dict[str, str] = {}
+        for rule in self.signals:
+            for s in rule.signals:
+                if s in claimed:
+                    raise ValueError(f"rule {rule.id!r}: signal {s!r} is already classified by {claimed[s]!r}")
+                claimed[s] = rule.id
+        return self

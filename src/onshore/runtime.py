@@ -1,0 +1,30 @@
+"""The runtime: everything built from Settings once, shared by the API, the CLI and the demo."""
+
+from __future__ import annotations
+
+from onshore.config import Settings
+from onshore.pipeline.service import IngestService
+from onshore.pipeline.store import RegionRouter
+from onshore.rights.consent import ConsentService
+from onshore.rules.loader import RuleBook
+from onshore.storage.region import Region, open_regions
+from onshore.vehicles import VehicleRegistry
+
+
+class Runtime:
+    """Rule book, regions and services for one configuration."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.rulebook = RuleBook.load(settings.rules.packs, enable_unconfirmed=settings.rules.enable_unconfirmed)
+        for region in settings.regions.values():
+            self.rulebook.for_jurisdiction(region.jurisdiction)  # every region needs a pack in force
+        self.regions: dict[str, Region] = open_regions(settings)
+        self.router = RegionRouter(self.regions)
+        self.ingest = IngestService(self.rulebook, self.router, settings.ingest)
+        self.vehicles = VehicleRegistry(self.regions)
+        self.consents = ConsentService(self.rulebook, self.regions)
+
+    def close(self) -> None:
+        for region in self.regions.values():
+            region.store.dispose()

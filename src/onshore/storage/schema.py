@@ -1,0 +1,81 @@
+"""Tables of a region's record store (SQLite or PostgreSQL, one code path)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# An auto-incrementing BIGINT that SQLite also treats as its rowid alias.
+_Id = BigInteger().with_variant(Integer(), "sqlite")
+
+vehicles = Table(
+    "vehicles",
+    metadata,
+    Column("ref", String(64), primary_key=True, comment="region-keyed HMAC pseudonym of the VIN"),
+    Column("market", String(3), nullable=False),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("revoked_ms", BigInteger, nullable=True),
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("vehicle_ref", String(64), nullable=False),
+    Column("msg_id", String(128), nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("signal", String(200), nullable=False),
+    Column("value", Text, nullable=True),
+    Column("categories", String(100), nullable=False),
+    Column("tags", String(200), nullable=False),
+    Column("purpose", String(64), nullable=False),
+    Column("rule_id", String(100), nullable=False),
+    Column("origin", String(3), nullable=False),
+    Column("zone", String(100), nullable=True),
+    Column("received_ms", BigInteger, nullable=False),
+    UniqueConstraint("vehicle_ref", "msg_id", name="uq_records_vehicle_msg"),
+    Index("ix_records_ts", "ts_ms"),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("vehicle_ref", String(64), nullable=False, index=True),
+    Column("purpose", String(64), nullable=False),
+    Column("level", String(16), nullable=False, comment="ordinary | separate"),
+    Column("granted_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=True),
+    Column("withdrawn_ms", BigInteger, nullable=True),
+)
+
+unclassified_signals = Table(
+    "unclassified_signals",
+    metadata,
+    Column("signal", String(200), primary_key=True),
+    Column("first_seen_ms", BigInteger, nullable=False),
+    Column("last_seen_ms", BigInteger, nullable=False),
+    Column("batches", BigInteger, nullable=False),
+)
+
+# The lifecycle journal: every event is one entry, in order. The ledger issue turns this into a
+# Merkle log; until then it is append-only by convention.
+lifecycle_events = Table(
+    "lifecycle_events",
+    metadata,
+    Column("idx", _Id, primary_key=True, autoincrement=False),
+    Column("entry", LargeBinary, nullable=False),
+)

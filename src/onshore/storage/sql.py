@@ -1,0 +1,395 @@
+"""The record store of one region: SQLite (embedded) or PostgreSQL (distributed), via SQLAlchemy Core.
+
+Only this package talks to database drivers; their errors are translated into ``StorageError`` here.
+A store knows its jurisdiction and refuses rows of another origin (defence in depth behind the router).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from onshore.errors import ConfigError, ConflictError, ResidencyError, StorageError
+from onshore.model import RECORD_COLUMNS, LifecycleEvent, StoredRows, records_digest
+from onshore.storage.schema import (
+    consents,
+    lifecycle_events,
+    metadata,
+    records,
+    unclassified_signals,
+    vehicles,
+)
+
+_CHUNK = 500
+
+
+class EventJournal(Protocol):
+    """Where lifecycle events go, inside the caller's transaction (the ledger implements this)."""
+
+    def append(self, conn: Connection, entries: list[bytes]) -> int:
+        """Append entries in order; return the index of the first."""
+        ...
+
+
+class TableJournal:
+    """A plain append-only table of events: the journal until a ledger is attached."""
+
+    def append(self, conn: Connection, entries: list[bytes]) -> int:
+        last = conn.execute(select(func.max(lifecycle_events.c.idx))).scalar()
+        first = 0 if last is None else int(last) + 1
+        conn.execute(lifecycle_events.insert(), [{"idx": first + i, "entry": e} for i, e in enumerate(entries)])
+        return first
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    accepted: int
+    duplicate: int
+    ledger_index: int | None
+    by_category: dict[str, int]  # of the rows actually inserted
+
+
+def make_engine(url: str, *, base_dir: Path, synchronous: str = "FULL") -> Engine:
+    """Create an engine for a record-store URL; relative SQLite paths resolve against ``base_dir``.
+
+    Raises:
+        ConfigError: the URL is not a SQLite or PostgreSQL URL.
+    """
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # noqa: BLE001 - sqlalchemy raises several types for bad URLs
+        raise ConfigError(f"record_store {url!r} is not a database URL") from exc
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not Path(database).is_absolute():
+            database = str((base_dir / database).resolve())
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed.set(database=database), pool_pre_ping=False)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            # IMMEDIATE takes the write lock up front, so check-then-insert is atomic across processes;
+            # reads use a deferred BEGIN and never block writers (WAL).
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("onshore_read") else "BEGIN IMMEDIATE")
+
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(parsed, pool_pre_ping=True)
+    raise ConfigError(f"record_store {url!r}: only sqlite:/// and postgresql+psycopg:// are supported")
+
+
+class SQLRecordStore:
+    """Rows, vehicles, consents and the event journal of one region."""
+
+    def __init__(self, engine: Engine, *, region: str, jurisdiction: str, journal: EventJournal | None = None):
+        self.engine = engine
+        self.region = region
+        self.jurisdiction = jurisdiction
+        self.journal: EventJournal = journal or TableJournal()
+        self._write_lock = threading.Lock()
+        dialect = engine.dialect
+        marks = (
+            ", ".join(["?"] * len(RECORD_COLUMNS))
+            if dialect.paramstyle == "qmark"
+            else ", ".join(["%s"] * len(RECORD_COLUMNS))
+        )
+        self._insert_sql = (
+            f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({marks}) "
+            "ON CONFLICT (vehicle_ref, msg_id) DO NOTHING"
+        )
+
+    def create_schema(self) -> None:
+        """Create missing tables (idempotent)."""
+        with self._translate("create schema"):
+            metadata.create_all(self.engine)
+
+    @contextlib.contextmanager
+    def _translate(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except IntegrityError as exc:
+            raise ConflictError(f"region {self.region}: {what}: already exists") from exc
+        except SQLAlchemyError as exc:
+            raise StorageError(
+                f"region {self.region}: record store failed during {what} ({exc.__class__.__name__})"
+            ) from exc
+
+    @contextlib.contextmanager
+    def transaction(self, what: str) -> Iterator[Connection]:
+        """One write transaction, serialised within this process and (SQLite) across processes."""
+        with self._write_lock, self._translate(what), self.engine.begin() as conn:
+            yield conn
+
+    def read(self, what: str) -> contextlib.AbstractContextManager[Connection]:
+        return _ReadConnection(self, what)
+
+    # -- ingest -------------------------------------------------------------------------------
+
+    def commit_batch(self, stored: StoredRows, events: Sequence[LifecycleEvent]) -> CommitResult:
+        """Insert the rows not already stored, and append ``events``, in one transaction.
+
+        The store event gets the accepted count and the digest of the accepted record ids.
+
+        Raises:
+            ResidencyError: a row's origin is not this store's jurisdiction.
+        """
+        origins = {row[9] for row in stored.rows} | {stored.origin}
+        if origins != {self.jurisdiction}:
+            raise ResidencyError(
+                f"region {self.region} ({self.jurisdiction}) refused rows of origin "
+                f"{sorted(origins - {self.jurisdiction})}"
+            )
+        with self.transaction("ingest batch") as conn:
+            fresh = stored.rows
+            if fresh:
+                existing: set[str] = set()
+                ref = stored.vehicle.ref
+                ids = [row[1] for row in fresh]
+                for start in range(0, len(ids), _CHUNK):
+                    chunk = ids[start : start + _CHUNK]
+                    existing.update(
+                        conn.execute(
+                            select(records.c.msg_id).where(records.c.vehicle_ref == ref, records.c.msg_id.in_(chunk))
+                        ).scalars()
+                    )
+                if existing:
+                    fresh = [row for row in fresh if row[1] not in existing]
+                if fresh:
+                    conn.exec_driver_sql(self._insert_sql, fresh)
+            duplicate = len(stored.rows) - len(fresh)
+            by_category = stored.by_category if not duplicate else _count_categories(fresh)
+            if stored.unclassified_signals:
+                self._note_unclassified(conn, stored.unclassified_signals, stored.received_ms)
+            entries = [_with_store_counts(e, len(fresh), duplicate, [f"{r[0]}/{r[1]}" for r in fresh]) for e in events]
+            index = self.journal.append(conn, [e.to_bytes() for e in entries]) if entries else None
+        return CommitResult(accepted=len(fresh), duplicate=duplicate, ledger_index=index, by_category=by_category)
+
+    def append_events(self, events: Sequence[LifecycleEvent]) -> int:
+        """Append lifecycle events on their own (queries, consent changes...)."""
+        with self.transaction("append events") as conn:
+            return self.journal.append(conn, [e.to_bytes() for e in events])
+
+    def _note_unclassified(self, conn: Connection, signals: list[str], now_ms: int) -> None:
+        for signal in signals:
+            updated = conn.execute(
+                update(unclassified_signals)
+                .where(unclassified_signals.c.signal == signal)
+                .values(last_seen_ms=now_ms, batches=unclassified_signals.c.batches + 1)
+            ).rowcount
+            if not updated:
+                conn.execute(
+                    unclassified_signals.insert().values(
+                        signal=signal, first_seen_ms=now_ms, last_seen_ms=now_ms, batches=1
+                    )
+                )
+
+    # -- vehicles -----------------------------------------------------------------------------
+
+    def add_vehicle(self, ref: str, market: str, token_sha256: str, now_ms: int, *, replace: bool) -> None:
+        """Register a vehicle, or give it a new token when ``replace`` (the old token stops working).
+
+        Raises:
+            ConflictError: the vehicle exists and ``replace`` is false.
+        """
+        with self.transaction("add vehicle") as conn:
+            row = conn.execute(select(vehicles.c.ref).where(vehicles.c.ref == ref)).first()
+            if row is not None:
+                if not replace:
+                    raise ConflictError(
+                        "vehicle is already registered; use --rotate to issue a new token", details=None
+                    )
+                conn.execute(
+                    update(vehicles)
+                    .where(vehicles.c.ref == ref)
+                    .values(token_sha256=token_sha256, market=market, revoked_ms=None)
+                )
+            else:
+                conn.execute(
+                    vehicles.insert().values(ref=ref, market=market, token_sha256=token_sha256, created_ms=now_ms)
+                )
+
+    def revoke_vehicle(self, ref: str, now_ms: int) -> bool:
+        """Revoke the vehicle's token; False when no such active vehicle."""
+        with self.transaction("revoke vehicle") as conn:
+            return bool(
+                conn.execute(
+                    update(vehicles)
+                    .where(vehicles.c.ref == ref, vehicles.c.revoked_ms.is_(None))
+                    .values(revoked_ms=now_ms)
+                ).rowcount
+            )
+
+    def vehicle_by_token(self, token_sha256: str) -> tuple[str, str, int | None] | None:
+        """``(ref, market, revoked_ms)`` of the vehicle holding this token hash, or None."""
+        with self.read("authenticate vehicle") as conn:
+            row = conn.execute(
+                select(vehicles.c.ref, vehicles.c.market, vehicles.c.revoked_ms).where(
+                    vehicles.c.token_sha256 == token_sha256
+                )
+            ).first()
+        return None if row is None else (row[0], row[1], row[2])
+
+    def vehicle_exists(self, ref: str) -> bool:
+        with self.read("look up vehicle") as conn:
+            return conn.execute(select(vehicles.c.ref).where(vehicles.c.ref == ref)).first() is not None
+
+    # -- consents (minimal; the consent service replaces this) --------------------------------
+
+    def grant_consent(self, ref: str, purpose: str, level: str, now_ms: int, expires_ms: int | None) -> None:
+        with self.transaction("grant consent") as conn:
+            conn.execute(
+                consents.insert().values(
+                    vehicle_ref=ref, purpose=purpose, level=level, granted_ms=now_ms, expires_ms=expires_ms
+                )
+            )
+
+    def withdraw_consent(self, ref: str, purpose: str, now_ms: int) -> int:
+        with self.transaction("withdraw consent") as conn:
+            return conn.execute(
+                update(consents)
+                .where(
+                    consents.c.vehicle_ref == ref,
+                    consents.c.purpose == purpose,
+                    consents.c.withdrawn_ms.is_(None),
+                )
+                .values(withdrawn_ms=now_ms)
+            ).rowcount
+
+    def active_consents(self, ref: str, at_ms: int) -> dict[str, str]:
+        """purpose → strongest consent level in force at ``at_ms``."""
+        with self.read("read consents") as conn:
+            rows = conn.execute(
+                select(consents.c.purpose, consents.c.level).where(
+                    consents.c.vehicle_ref == ref,
+                    consents.c.withdrawn_ms.is_(None),
+                    consents.c.granted_ms <= at_ms,
+                    (consents.c.expires_ms.is_(None)) | (consents.c.expires_ms > at_ms),
+                )
+            ).all()
+        result: dict[str, str] = {}
+        for purpose, level in rows:
+            if result.get(purpose) != "separate":
+                result[purpose] = level
+        return result
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def query_records(
+        self,
+        *,
+        signal: str | None = None,
+        category: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        stmt = select(records).where(records.c.id > after_id).order_by(records.c.id).limit(limit)
+        if signal:
+            stmt = stmt.where(records.c.signal == signal)
+        if category:
+            stmt = stmt.where(
+                (records.c.categories == category)
+                | records.c.categories.like(f"{category},%")
+                | records.c.categories.like(f"%,{category}")
+                | records.c.categories.like(f"%,{category},%")
+            )
+        if since_ms is not None:
+            stmt = stmt.where(records.c.ts_ms >= since_ms)
+        if until_ms is not None:
+            stmt = stmt.where(records.c.ts_ms < until_ms)
+        with self.read("query records") as conn:
+            return [dict(row._mapping) for row in conn.execute(stmt)]
+
+    def counts_by_category(self) -> dict[str, int]:
+        with self.read("count records") as conn:
+            rows = conn.execute(select(records.c.categories, func.count()).group_by(records.c.categories)).all()
+        result: dict[str, int] = {}
+        for cats, n in rows:
+            for c in cats.split(","):
+                result[c] = result.get(c, 0) + n
+        return result
+
+    def count_records(self) -> int:
+        with self.read("count records") as conn:
+            return int(conn.execute(select(func.count()).select_from(records)).scalar() or 0)
+
+    def count_zone_records(self) -> int:
+        with self.read("count zone records") as conn:
+            return int(
+                conn.execute(select(func.count()).select_from(records).where(records.c.zone.is_not(None))).scalar() or 0
+            )
+
+    def unclassified(self) -> list[dict[str, Any]]:
+        with self.read("read unclassified signals") as conn:
+            return [dict(r._mapping) for r in conn.execute(select(unclassified_signals))]
+
+    def origins(self) -> dict[str, int]:
+        """origin → record count: what `onshore residency check` scans."""
+        with self.read("scan origins") as conn:
+            rows = conn.execute(select(records.c.origin, func.count()).group_by(records.c.origin)).all()
+        return {origin: int(n) for origin, n in rows}
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+class _ReadConnection:
+    def __init__(self, store: SQLRecordStore, what: str) -> None:
+        self._store = store
+        self._what = what
+        self._conn: Connection | None = None
+        self._translate: contextlib.AbstractContextManager[None] | None = None
+
+    def __enter__(self) -> Connection:
+        self._translate = self._store._translate(self._what)
+        self._translate.__enter__()
+        self._conn = self._store.engine.connect().execution_options(onshore_read=True)
+        return self._conn
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        assert self._conn is not None and self._translate is not None
+        self._conn.close()
+        return self._translate.__exit__(*exc)
+
+
+def _count_categories(rows: Sequence[tuple[Any, ...]]) -> dict[str, int]:
+    result: dict[str, int] = {}
+    for row in rows:
+        for c in row[5].split(","):
+            result[c] = result.get(c, 0) + 1
+    return result
+
+
+def _with_store_counts(event_: LifecycleEvent, accepted: int, duplicate: int, ids: list[str]) -> LifecycleEvent:
+    if event_.kind != "store":
+        return event_
+    counts = {"stored": accepted, "duplicate": duplicate}
+    return LifecycleEvent(
+        kind=event_.kind,
+        region=event_.region,
+        at_ms=event_.at_ms,
+        actor_role=event_.actor_role,
+        purpose=event_.purpose,
+        counts=counts,
+        digest=records_digest(ids),
+        basis_id=event_.basis_id,
+    )

@@ -1,0 +1,56 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import onshore
+from onshore.errors import OnshoreError
+from onshore.ingest.http import router as ingest_router
+from onshore.runtime import Runtime
+from onshore.web.auth import Authenticator
+from onshore.web.routes import router as main_router
+
+
+def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    return JSONResponse({"error": body}, status_code=status)
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """Build the API over ``runtime``; every route authenticates a role-bound token."""
+    app = FastAPI(
+        title="onshore",
+        version=onshore.__version__,
+        description="Keeps connected-vehicle data in the country that collected it.",
+    )
+    app.state.runtime = runtime
+    app.state.auth = Authenticator(runtime.settings.tokens, runtime.vehicles)
+
+    @app.exception_handler(OnshoreError)
+    async def _onshore_error(_request: Request, exc: OnshoreError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "reason": e.get("msg", "")} for e in exc.errors()
+        ]
+        first = details[0] if details else {"field": "", "reason": "invalid request"}
+        return _error(422, "validation_failed", f"{first['field']}: {first['reason']}", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail))
+
+    app.include_router(ingest_router)
+    app.include_router(main_router)
+    return app

@@ -1,0 +1,125 @@
+"""Read and control routes: records (analyst/officer), consents (vehicle/officer), stats, health."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from onshore.errors import NotFoundError
+from onshore.model import LifecycleEvent
+
+router = APIRouter()
+
+
+@router.get("/v1/health", tags=["meta"], summary="Liveness and the regions served")
+def health(request: Request) -> dict[str, Any]:
+    runtime = request.app.state.runtime
+    return {"status": "ok", "regions": {n: r.jurisdiction for n, r in runtime.regions.items()}}
+
+
+@router.get("/v1/records", tags=["records"], summary="Query one region's stored records")
+def get_records(
+    request: Request,
+    region: str = Query(description="the region to read; an analyst may read only their own"),
+    signal: str | None = Query(default=None, max_length=200),
+    category: Literal["personal", "sensitive_personal", "important", "general"] | None = None,
+    since_ms: int | None = Query(default=None, ge=0),
+    until_ms: int | None = Query(default=None, ge=0),
+    after_id: int = Query(default=0, ge=0, description="cursor: the last id of the previous page"),
+    limit: int = Query(default=100, ge=1, le=1000),
+    purpose: str = Query(default="analysis", pattern=r"^[a-z][a-z0-9_]{0,63}$", description="why you query"),
+) -> dict[str, Any]:
+    state = request.app.state
+    principal = state.auth.principal(request)
+    principal.require("analyst", "officer")
+    regions = state.runtime.regions
+    if region not in regions:
+        raise NotFoundError(f"region {region!r} is not configured; configured: {', '.join(regions)}")
+    principal.require_region(region)
+    store = regions[region].store
+    rows = store.query_records(
+        signal=signal, category=category, since_ms=since_ms, until_ms=until_ms, after_id=after_id, limit=limit
+    )
+    store.append_events(
+        [
+            LifecycleEvent(
+                kind="query",
+                region=region,
+                at_ms=int(time.time() * 1000),
+                actor_role=principal.role,
+                purpose=purpose,
+                counts={"records": len(rows)},
+            )
+        ]
+    )
+    for row in rows:
+        row["value"] = orjson.loads(row["value"]) if row["value"] is not None else None
+        row["categories"] = row["categories"].split(",")
+        row["tags"] = row["tags"].split(",") if row["tags"] else []
+    return {"region": region, "records": rows, "next_after_id": rows[-1]["id"] if rows else None}
+
+
+class ConsentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    purpose: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    level: Literal["ordinary", "separate"] = "ordinary"
+    days: float | None = Field(default=None, gt=0, description="validity; omit for until withdrawn")
+
+
+@router.get("/v1/consents", tags=["consent"], summary="What this vehicle may collect now (vehicle token)")
+def list_consents(request: Request) -> dict[str, Any]:
+    state = request.app.state
+    principal = state.auth.principal(request)
+    principal.require("vehicle")
+    return {"consents": state.runtime.consents.active(principal.vehicle)}
+
+
+@router.post("/v1/consents", tags=["consent"], summary="Grant consent for a purpose (vehicle screen)")
+def grant_consent(request: Request, body: ConsentRequest) -> dict[str, Any]:
+    state = request.app.state
+    principal = state.auth.principal(request)
+    principal.require("vehicle")
+    change = state.runtime.consents.grant(principal.vehicle, body.purpose, body.level, body.days, actor_role="vehicle")
+    return {
+        "purpose": change.purpose,
+        "level": change.level,
+        "expires_ms": change.expires_ms,
+        "ledger_index": change.ledger_index,
+    }
+
+
+@router.delete("/v1/consents/{purpose}", tags=["consent"], summary="Withdraw consent for a purpose")
+def withdraw_consent(request: Request, purpose: str) -> dict[str, Any]:
+    state = request.app.state
+    principal = state.auth.principal(request)
+    principal.require("vehicle")
+    change = state.runtime.consents.withdraw(principal.vehicle, purpose, actor_role="vehicle")
+    return {"purpose": change.purpose, "withdrawn": True, "ledger_index": change.ledger_index}
+
+
+@router.get("/v1/stats", tags=["records"], summary="Records per region and category (officer)")
+async def stats(request: Request) -> dict[str, Any]:
+    state = request.app.state
+    principal = state.auth.principal(request)
+    principal.require("officer", "auditor")
+    return await run_in_threadpool(region_stats, state.runtime)
+
+
+def region_stats(runtime: Any) -> dict[str, Any]:
+    """Per region: records, records by category, records in sensitive zones, unclassified signals."""
+    out: dict[str, Any] = {}
+    for name, region in runtime.regions.items():
+        store = region.store
+        out[name] = {
+            "jurisdiction": region.jurisdiction,
+            "records": store.count_records(),
+            "by_category": store.counts_by_category(),
+            "zone_records": store.count_zone_records(),
+            "unclassified_signals": [u["signal"] for u in store.unclassified()],
+        }
+    return {"regions": out}
