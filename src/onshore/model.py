@@ -12,8 +12,6 @@ from typing import Any
 
 import orjson
 
-from onshore.rules.schema import Category
-
 
 @dataclass(frozen=True, slots=True)
 class Vehicle:
@@ -46,7 +44,7 @@ class ResolvedRule:
     """What the rule pack says about one signal name."""
 
     rule_id: str
-    categories: tuple[Category, ...]
+    categories: tuple[str, ...]  # Category values
     tags: tuple[str, ...]
     purposes: tuple[str, ...]
     value_kind: str
@@ -61,7 +59,7 @@ class ClassifiedBatch:
     batch: SignalBatch
     origin: str  # jurisdiction the data was collected under
     rules: list[ResolvedRule]
-    categories: list[tuple[Category, ...]]
+    categories: list[tuple[str, ...]]
     tags: list[tuple[str, ...]]
     purposes: list[str]
     values: list[Any]  # normalised (e.g. location strings parsed into {"latitude","longitude"})

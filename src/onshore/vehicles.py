@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from onshore.errors import AuthError, InputError, NotFoundError, ResidencyError
+from onshore.errors import AuthError, InputError, NotFoundError
 from onshore.model import Vehicle
 from onshore.storage.keys import pseudonym
 from onshore.storage.region import Region
@@ -54,8 +54,9 @@ class VehicleRegistry:
         for region in self.regions.values():
             if region.jurisdiction == market:
                 return region
-        raise ResidencyError(
-            f"no region of jurisdiction {market} is configured: vehicles of that market cannot be registered"
+        raise InputError(
+            f"no region of jurisdiction {market} is configured: vehicles of that market cannot be registered; "
+            f"configured: {', '.join(sorted({r.jurisdiction for r in self.regions.values()}))}"
         )
 
     def add(self, vin: str, market: str, *, rotate: bool = False) -> IssuedToken:

@@ -162,10 +162,10 @@ def classify(batch: SignalBatch, pack: LoadedPack) -> ClassifiedBatch:
                 continue
             zones[i] = zone_id
             zone_rule = zone_rules[pack.zones.rule_of[zone_id]]
-            categories[i] = tuple(dict.fromkeys([*categories[i], *zone_rule.categories]))
+            categories[i] = tuple(dict.fromkeys([*categories[i], *(c.value for c in zone_rule.categories)]))
             tags[i] = tuple(dict.fromkeys([*tags[i], *zone_rule.tags]))
             if Category.GENERAL in categories[i] and len(categories[i]) > 1:
-                categories[i] = tuple(c for c in categories[i] if c is not Category.GENERAL)
+                categories[i] = tuple(c for c in categories[i] if c != Category.GENERAL)
     unclassified = sorted({batch.signals[i] for i in range(n) if not rules[i].known})
     return ClassifiedBatch(
         batch=batch,

@@ -27,7 +27,7 @@ def builtin_pack_names() -> list[str]:
 def _pattern_regex(pattern: str) -> re.Pattern[str]:
     # `*` matches one or more whole path segments, or the rest of a segment.
     parts = [re.escape(part) for part in pattern.split("*")]
-    return re.compile("^" + "[A-Za-z0-9.]+".join(parts) + "$")
+    return re.compile("^" + "[A-Za-z0-9._]+".join(parts) + "$")
 
 
 @dataclass
@@ -57,7 +57,7 @@ class LoadedPack:
         d = self.pack.default_signal
         self._default = ResolvedRule(
             rule_id=d.id,
-            categories=tuple(d.categories),
+            categories=tuple(c.value for c in d.categories),
             tags=tuple(d.tags),
             purposes=tuple(d.purposes),
             value_kind="any",
@@ -105,7 +105,7 @@ class LoadedPack:
 def _resolve(rule: SignalRule, *, known: bool) -> ResolvedRule:
     return ResolvedRule(
         rule_id=rule.id,
-        categories=tuple(rule.categories),
+        categories=tuple(c.value for c in rule.categories),
         tags=tuple(rule.tags),
         purposes=tuple(rule.purposes),
         value_kind=rule.value.value,
