@@ -32,7 +32,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(residency_app, name="residency")
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
 ConfigOption = Annotated[

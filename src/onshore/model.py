@@ -50,6 +50,8 @@ class ResolvedRule:
     value_kind: str
     article: str
     known: bool  # False when the pack's default rule classified an unknown signal
+    categories_csv: str = ""  # precomputed storage forms of categories and tags
+    tags_csv: str = ""
 
 
 @dataclass(slots=True)

@@ -170,7 +170,7 @@ BAD_INPUTS = [
         orjson.dumps([record("g1", "vehicle speed!", 1)]),
         "application/json",
         422,
-        "neither a fleet-telemetry",
+        "got 'vehicle speed!'",
     ),
     (
         "lower-case VSS path",

@@ -2,7 +2,8 @@
 
 The vehicle (and so the VIN and market) comes from the authenticated token, never from the payload:
 fields such as ``vin`` or ``country`` inside a record are refused, not trusted.
-Any invalid record rejects the whole batch with every reason listed, so nothing is half-written.
+Any invalid record rejects the whole batch with a precise reason, so nothing is half-written.
+Decoding and shape checks run in msgspec (C), because this is the hottest loop of onshore.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import orjson
 
 from onshore.config import IngestSettings
@@ -19,43 +21,97 @@ from onshore.errors import InputError, PayloadTooLargeError, UnsupportedMediaTyp
 from onshore.model import SignalBatch, Vehicle
 from onshore.rules.schema import SIGNAL_NAME
 
-_MSG_ID = re.compile(r"^[A-Za-z0-9._:\-]+$")
-_ALLOWED_KEYS = frozenset({"msg_id", "ts", "signal", "value", "purpose"})
 _MIN_TS_MS = 946684800000  # 2000-01-01: older timestamps are a clock fault, not data
-_MAX_REASONS = 50
+_FIELD_AT = re.compile(r"\$\[(\d+)\](?:\.(\w+))?")
 
 JSON_TYPES = ("application/json",)
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/json-seq")
 
 
-def decode_body(body: bytes, content_type: str | None, limits: IngestSettings) -> list[Any]:
-    """Decode a JSON array or NDJSON body into a list of (unvalidated) records.
+class WireRecord(msgspec.Struct, forbid_unknown_fields=True):
+    """One signal record as a vehicle sends it. No vin, market or country: those come from the token."""
+
+    msg_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
+    ts: int | float | str
+    signal: Annotated[str, msgspec.Meta(max_length=200, pattern=SIGNAL_NAME.pattern)]
+    value: Any
+    purpose: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")] | None = None
+
+
+_ARRAY_DECODER = msgspec.json.Decoder(list[WireRecord] | WireRecord)
+_FIELD_HINTS = {
+    "signal": "must be a fleet-telemetry field name or a VSS path (e.g. VehicleSpeed, Vehicle.Speed)",
+    "msg_id": "must be 1-128 characters of A-Z a-z 0-9 . _ : -",
+    "purpose": "must be a lower_snake_case purpose id",
+}
+
+
+def _validation_error(
+    exc: msgspec.ValidationError, line_of: list[int] | None = None, payload: bytes | list[Any] | None = None
+) -> InputError:
+    text = str(exc)
+    match = _FIELD_AT.search(text)
+    if match is None:
+        return InputError(f"body must be a JSON array of signal records: {text}")
+    index = int(match.group(1))
+    field = match.group(2) or ""
+    reason = text.split(" - at ")[0]
+    if "unknown field" in reason:
+        field = reason.split("`")[1] if "`" in reason else field
+        reason += "; the vehicle, its VIN and its market come from the token, never from the payload"
+    elif "missing required field" in reason:
+        field = reason.split("`")[1] if "`" in reason else field
+    elif field in _FIELD_HINTS:
+        reason = _FIELD_HINTS[field] + _quote(payload, index, field)
+    where = f"record {index}" + (f" (line {line_of[index]})" if line_of else "")
+    return ValidationError(
+        f"{where} field {field or '(record)'}: {reason}. Nothing from this batch was stored.",
+        details=[{"index": index, "field": field, "reason": reason}],
+    )
+
+
+def _quote(payload: bytes | list[Any] | None, index: int, field: str) -> str:
+    """The offending value, shortened (error path only; these fields never hold personal data)."""
+    try:
+        records = orjson.loads(payload) if isinstance(payload, bytes) else payload
+        value = records[index][field] if isinstance(records, list) else records[field]  # type: ignore[index]
+    except Exception:  # noqa: BLE001 - best effort on the error path
+        return ""
+    return f"; got {str(value)[:80]!r}"
+
+
+def decode_body(body: bytes, content_type: str | None, limits: IngestSettings) -> list[WireRecord]:
+    """Decode and shape-check a JSON array or NDJSON body.
 
     Raises:
         PayloadTooLargeError: the body or the record count exceeds the limits.
         UnsupportedMediaTypeError: the content type is neither JSON nor NDJSON.
         InputError: the body is not valid JSON / NDJSON, or is empty.
+        ValidationError: a record lacks a field, has an unknown one, or a malformed one.
     """
     if len(body) > limits.max_body_bytes:
         raise PayloadTooLargeError(
             f"body is {len(body)} bytes; the limit is {limits.max_body_bytes} (ingest.max_body_bytes)"
         )
     media = (content_type or "application/json").split(";")[0].strip().lower()
+    line_of: list[int] | None = None
     if media in NDJSON_TYPES:
-        records = _decode_ndjson(body)
+        lines = body.split(b"\n")
+        line_of = [n for n, line in enumerate(lines, start=1) if line.strip()]
+        payload = b"[" + b",".join(lines[n - 1] for n in line_of) + b"]"
     elif media in JSON_TYPES:
-        try:
-            records = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise InputError(f"body is not valid JSON: {exc}") from None
-        if isinstance(records, dict):
-            records = [records]
-        if not isinstance(records, list):
-            raise InputError(f"body must be a JSON array of records, not a JSON {type(records).__name__}")
+        payload = body
     else:
         raise UnsupportedMediaTypeError(
             f"content type {media!r} is not accepted; send application/json or application/x-ndjson"
         )
+    try:
+        decoded = _ARRAY_DECODER.decode(payload)
+    except msgspec.ValidationError as exc:
+        raise _validation_error(exc, line_of, payload) from None
+    except msgspec.DecodeError:
+        raise _syntax_error(body, line_of) from None
+    records = [decoded] if isinstance(decoded, WireRecord) else decoded
     if not records:
         raise InputError("batch is empty: send at least one record")
     if len(records) > limits.max_batch_records:
@@ -66,16 +122,34 @@ def decode_body(body: bytes, content_type: str | None, limits: IngestSettings) -
     return records
 
 
-def _decode_ndjson(body: bytes) -> list[Any]:
-    records: list[Any] = []
-    for line_no, line in enumerate(body.split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(orjson.loads(line))
-        except orjson.JSONDecodeError as exc:
-            raise InputError(f"line {line_no} is not valid JSON: {exc}") from None
-    return records
+def _syntax_error(body: bytes, line_of: list[int] | None) -> InputError:
+    """Find the first malformed line (NDJSON) or the JSON error position; only on the error path."""
+    if line_of is not None:
+        lines = body.split(b"\n")
+        for n in line_of:
+            try:
+                orjson.loads(lines[n - 1])
+            except orjson.JSONDecodeError as exc:
+                return InputError(f"line {n} is not valid JSON: {exc}")
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return InputError(f"body is not valid JSON: {exc}")
+    return InputError(f"body must be a JSON array of records, not a JSON {type(parsed).__name__}")
+
+
+def records_from_python(records: list[Any], limits: IngestSettings) -> list[WireRecord]:
+    """Shape-check records that are already decoded (library and CLI callers)."""
+    if len(records) > limits.max_batch_records:
+        raise PayloadTooLargeError(
+            f"batch has {len(records)} records; the limit is {limits.max_batch_records} (ingest.max_batch_records)"
+        )
+    if not records:
+        raise InputError("batch is empty: send at least one record")
+    try:
+        return msgspec.convert(records, type=list[WireRecord])
+    except msgspec.ValidationError as exc:
+        raise _validation_error(exc, None, records) from None
 
 
 def parse_ts(value: Any) -> int | None:
@@ -95,87 +169,50 @@ def parse_ts(value: Any) -> int | None:
     return None
 
 
-def admit(records: list[Any], vehicle: Vehicle, limits: IngestSettings, *, now_ms: int | None = None) -> SignalBatch:
-    """Validate decoded records and build the batch for ``vehicle``.
+def admit(
+    records: list[WireRecord], vehicle: Vehicle, limits: IngestSettings, *, now_ms: int | None = None
+) -> SignalBatch:
+    """Check timestamps and value sizes, drop in-batch duplicates, and build the batch for ``vehicle``.
 
     Raises:
-        ValidationError: any record is invalid; ``details`` lists ``{"index", "field", "reason"}``.
+        ValidationError: a record is invalid; ``details`` gives ``{"index", "field", "reason"}``.
     """
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     max_ts = now_ms + limits.max_clock_skew_s * 1000
-    max_id = limits.max_msg_id_chars
-    reasons: list[dict[str, Any]] = []
-    msg_ids: list[str] = []
-    ts_list: list[int] = []
-    signals: list[str] = []
-    values: list[Any] = []
-    purposes: list[str | None] = []
-    seen: set[str] = set()
-    duplicates = 0
-
-    def bad(index: int, field: str, reason: str) -> None:
-        if len(reasons) < _MAX_REASONS:
-            reasons.append({"index": index, "field": field, "reason": reason})
-
-    for i, rec in enumerate(records):
-        if not isinstance(rec, dict):
-            bad(i, "", f"a record must be a JSON object, not {type(rec).__name__}")
-            continue
-        extra = rec.keys() - _ALLOWED_KEYS
-        if extra:
-            bad(i, sorted(extra)[0], f"unknown field(s) {sorted(extra)}; the vehicle comes from the token")
-            continue
-        msg_id = rec.get("msg_id")
-        if not isinstance(msg_id, str) or not msg_id:
-            bad(i, "msg_id", "missing or not a string")
-            continue
-        if len(msg_id) > max_id or not _MSG_ID.match(msg_id):
-            bad(i, "msg_id", f"must be 1-{max_id} characters of A-Z a-z 0-9 . _ : -")
-            continue
-        signal = rec.get("signal")
-        if not isinstance(signal, str) or not signal:
-            bad(i, "signal", "missing or not a string")
-            continue
-        if len(signal) > 200 or not SIGNAL_NAME.match(signal):
-            bad(i, "signal", f"{signal[:80]!r} is neither a fleet-telemetry field name nor a VSS path")
-            continue
-        if "ts" not in rec:
-            bad(i, "ts", "missing")
-            continue
-        ts = parse_ts(rec["ts"])
-        if ts is None:
-            bad(i, "ts", "must be epoch milliseconds or an RFC 3339 time with a zone")
-            continue
-        if ts < _MIN_TS_MS or ts > max_ts:
-            bad(i, "ts", f"{ts} is outside the accepted range (2000-01-01 .. now + ingest.max_clock_skew_s)")
-            continue
-        if "value" not in rec:
-            bad(i, "value", "missing (send null for an invalid reading)")
-            continue
-        value = rec["value"]
-        if isinstance(value, str | dict | list) and len(orjson.dumps(value)) > limits.max_value_bytes:
-            bad(i, "value", f"larger than {limits.max_value_bytes} bytes (ingest.max_value_bytes)")
-            continue
-        purpose = rec.get("purpose")
-        if purpose is not None and (not isinstance(purpose, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", purpose)):
-            bad(i, "purpose", "must be a lower_snake_case purpose id")
-            continue
-        if msg_id in seen:
-            duplicates += 1
-            continue
-        seen.add(msg_id)
-        msg_ids.append(msg_id)
-        ts_list.append(ts)
-        signals.append(signal)
-        values.append(value)
-        purposes.append(purpose)
-    if reasons:
-        raise ValidationError(
-            f"{len(reasons)}{'+' if len(reasons) >= _MAX_REASONS else ''} invalid record(s); "
-            f"first: record {reasons[0]['index']} field {reasons[0]['field'] or '(record)'}: {reasons[0]['reason']}. "
-            "Nothing from this batch was stored.",
-            details=reasons,
-        )
+    max_value = limits.max_value_bytes
+    # Column-wise checks: comprehensions and min/max run far faster than one Python branch per record.
+    ts_list = [r.ts for r in records]
+    if not all(type(t) is int for t in ts_list):
+        for i, t in enumerate(ts_list):
+            if type(t) is not int:
+                parsed = parse_ts(t)
+                if parsed is None:
+                    raise _bad(i, "ts", "must be epoch milliseconds or an RFC 3339 time with a zone")
+                ts_list[i] = parsed
+    if min(ts_list) < _MIN_TS_MS or max(ts_list) > max_ts:
+        i = next(i for i, t in enumerate(ts_list) if t < _MIN_TS_MS or t > max_ts)
+        raise _bad(i, "ts", f"{ts_list[i]} is outside the accepted range (2000-01-01 .. now + ingest.max_clock_skew_s)")
+    values = [r.value for r in records]
+    dumps = orjson.dumps
+    str_limit = max_value // 4  # a str of at most this many characters fits in max_value bytes of UTF-8
+    for i, value in enumerate(values):
+        kind = type(value)
+        if kind is str:
+            if len(value) > str_limit and len(value.encode()) > max_value:
+                raise _bad(i, "value", f"larger than {max_value} bytes (ingest.max_value_bytes)")
+        elif (kind is dict or kind is list) and len(dumps(value)) > max_value:
+            raise _bad(i, "value", f"larger than {max_value} bytes (ingest.max_value_bytes)")
+    msg_ids = [r.msg_id for r in records]
+    signals = [r.signal for r in records]
+    purposes = [r.purpose for r in records]
+    duplicates = len(msg_ids) - len(set(msg_ids))
+    if duplicates:
+        keep = _first_seen(msg_ids)
+        msg_ids = [msg_ids[i] for i in keep]
+        ts_list = [ts_list[i] for i in keep]
+        signals = [signals[i] for i in keep]
+        values = [values[i] for i in keep]
+        purposes = [purposes[i] for i in keep]
     return SignalBatch(
         vehicle=vehicle,
         received_ms=now_ms,
@@ -185,4 +222,21 @@ def admit(records: list[Any], vehicle: Vehicle, limits: IngestSettings, *, now_m
         values=values,
         purposes=purposes,
         duplicates_in_batch=duplicates,
+    )
+
+
+def _first_seen(msg_ids: list[str]) -> list[int]:
+    seen: set[str] = set()
+    keep = []
+    for i, m in enumerate(msg_ids):
+        if m not in seen:
+            seen.add(m)
+            keep.append(i)
+    return keep
+
+
+def _bad(index: int, field: str, reason: str) -> ValidationError:
+    return ValidationError(
+        f"record {index} field {field}: {reason}. Nothing from this batch was stored.",
+        details=[{"index": index, "field": field, "reason": reason}],
     )

@@ -71,6 +71,12 @@ def normalise_value(kind: str, value: Any) -> Any:
         return value
     if kind == "number":
         return _number(value)
+    if kind == "location" and type(value) is dict and len(value) == 2:
+        lat = value.get("latitude")
+        lon = value.get("longitude")
+        numeric = (type(lat) is float or type(lat) is int) and (type(lon) is float or type(lon) is int)
+        if numeric and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0:  # type: ignore[operator]
+            return value
     if kind == "integer":
         number = _number(value)
         if float(number) != int(number):
@@ -120,18 +126,23 @@ def classify(batch: SignalBatch, pack: LoadedPack) -> ClassifiedBatch:
     purposes: list[str] = [""] * n
     reasons: list[dict[str, Any]] = []
     loc_index: list[int] = []
+    in_purposes = batch.purposes
     for i in range(n):
         rule = rules[i]
         kind = rule.value_kind
-        if kind != "any" and values[i] is not None:
-            try:
-                values[i] = normalise_value(kind, values[i])
-            except _BadValue as exc:
-                reasons.append({"index": i, "field": "value", "reason": f"signal {batch.signals[i]}: {exc}"})
-                continue
-        if kind == "location" and values[i] is not None:
-            loc_index.append(i)
-        wanted = batch.purposes[i]
+        value = values[i]
+        if value is not None and kind != "any":
+            vtype = type(value)
+            # fast path: a number that is already a number needs no normalising
+            if not (kind == "number" and (vtype is float or vtype is int)):
+                try:
+                    values[i] = value = normalise_value(kind, value)
+                except _BadValue as exc:
+                    reasons.append({"index": i, "field": "value", "reason": f"signal {batch.signals[i]}: {exc}"})
+                    continue
+                if kind == "location":
+                    loc_index.append(i)
+        wanted = in_purposes[i]
         if wanted is None:
             purposes[i] = rule.purposes[0]
         elif wanted in rule.purposes or (not rule.known and wanted in declared_purposes):

@@ -43,53 +43,72 @@ def minimize(classified: ClassifiedBatch, pack: LoadedPack, consents: Mapping[st
     """
     batch = classified.batch
     vehicle = batch.vehicle
+    ref = vehicle.ref
+    origin = classified.origin
+    received = batch.received_ms
     decimals = pack.location_decimals
+    rules = classified.rules
+    all_cats = classified.categories
+    all_tags = classified.tags
+    zones = classified.zones
+    purposes = classified.purposes
+    values = classified.values
+    msg_ids = batch.msg_ids
+    ts_ms = batch.ts_ms
+    signals = batch.signals
     rows: list[tuple[Any, ...]] = []
     dropped_by_purpose: Counter[str] = Counter()
-    by_category: Counter[str] = Counter()
-    need_cache: dict[tuple[Any, ...], str | None] = {}
+    cat_counts: Counter[tuple[str, ...]] = Counter()
+    # the consent a category set needs, and whether it is there: decided once per (categories, purpose)
+    allowed: dict[tuple[tuple[str, ...], str], bool] = {}
     dumps = orjson.dumps
     zone_hits = 0
-    for i in range(len(batch)):
-        cats = classified.categories[i]
-        need = need_cache.get(cats, "?")
-        if need == "?":
+    for i in range(len(msg_ids)):
+        cats = all_cats[i]
+        purpose = purposes[i]
+        key = (cats, purpose)
+        ok = allowed.get(key)
+        if ok is None:
             need = pack.consent_required(cats)
-            need_cache[cats] = need
-        purpose = classified.purposes[i]
-        if classified.zones[i] is not None:
-            zone_hits += 1
-        if need is not None:
             have = consents.get(purpose)
-            if have is None or CONSENT_LEVELS[have] < CONSENT_LEVELS[need]:
-                dropped_by_purpose[purpose] += 1
-                continue
-        value = classified.values[i]
-        tags = classified.tags[i]
+            ok = need is None or (have is not None and CONSENT_LEVELS[have] >= CONSENT_LEVELS[need])
+            allowed[key] = ok
+        zone = zones[i]
+        if zone is not None:
+            zone_hits += 1
+        if not ok:
+            dropped_by_purpose[purpose] += 1
+            continue
+        rule = rules[i]
+        tags = all_tags[i]
+        value = values[i]
         if decimals is not None and "location" in tags:
             value = _coarsen(value, decimals)
-        for c in cats:
-            by_category[c] += 1
+        cat_counts[cats] += 1
         rows.append(
             (
-                vehicle.ref,
-                batch.msg_ids[i],
-                batch.ts_ms[i],
-                batch.signals[i],
+                ref,
+                msg_ids[i],
+                ts_ms[i],
+                signals[i],
                 dumps(value).decode(),
-                ",".join(cats),
-                ",".join(tags),
+                rule.categories_csv if cats is rule.categories else ",".join(cats),
+                rule.tags_csv if tags is rule.tags else ",".join(tags),
                 purpose,
-                classified.rules[i].rule_id,
-                classified.origin,
-                classified.zones[i],
-                batch.received_ms,
+                rule.rule_id,
+                origin,
+                zone,
+                received,
             )
         )
+    by_category: Counter[str] = Counter()
+    for cats, count in cat_counts.items():
+        for c in cats:
+            by_category[c] += count
     return StoredRows(
-        origin=classified.origin,
+        origin=origin,
         vehicle=vehicle,
-        received_ms=batch.received_ms,
+        received_ms=received,
         rows=rows,
         dropped_no_consent=sum(dropped_by_purpose.values()),
         dropped_by_purpose=dict(dropped_by_purpose),

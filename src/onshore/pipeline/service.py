@@ -6,9 +6,8 @@ import time
 from typing import Any
 
 from onshore.config import IngestSettings
-from onshore.errors import PayloadTooLargeError
 from onshore.model import IngestResult, LifecycleEvent, Vehicle
-from onshore.pipeline.admit import admit, decode_body
+from onshore.pipeline.admit import WireRecord, admit, decode_body, records_from_python
 from onshore.pipeline.classify import classify
 from onshore.pipeline.minimize import minimize
 from onshore.pipeline.store import RegionRouter, store
@@ -25,20 +24,19 @@ class IngestService:
 
     def ingest_body(self, vehicle: Vehicle, body: bytes, content_type: str | None) -> IngestResult:
         """Decode and ingest one HTTP/NDJSON body for ``vehicle``."""
-        return self.ingest_records(vehicle, decode_body(body, content_type, self.limits))
+        return self._ingest(vehicle, decode_body(body, content_type, self.limits), None)
 
     def ingest_records(self, vehicle: Vehicle, records: list[Any], *, now_ms: int | None = None) -> IngestResult:
-        """Ingest decoded records. All-or-nothing: invalid input raises before anything is stored.
+        """Ingest already-decoded records (dicts). All-or-nothing: invalid input raises before anything is stored.
 
         Raises:
-            ValidationError, PayloadTooLargeError: the batch is refused whole.
+            InputError (ValidationError, PayloadTooLargeError): the batch is refused whole.
             ResidencyError: no region may hold data of the vehicle's market.
         """
+        return self._ingest(vehicle, records_from_python(records, self.limits), now_ms)
+
+    def _ingest(self, vehicle: Vehicle, records: list[WireRecord], now_ms: int | None) -> IngestResult:
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-        if len(records) > self.limits.max_batch_records:
-            raise PayloadTooLargeError(
-                f"batch has {len(records)} records; the limit is {self.limits.max_batch_records}"
-            )
         batch = admit(records, vehicle, self.limits, now_ms=now_ms)
         pack = self.rulebook.for_jurisdiction(vehicle.market)
         region = self.router.region_for(vehicle.market)

@@ -63,6 +63,8 @@ class LoadedPack:
             value_kind="any",
             article=f"{d.source.instrument} {d.source.article}",
             known=False,
+            categories_csv=",".join(c.value for c in d.categories),
+            tags_csv=",".join(d.tags),
         )
         self.location_decimals = self._precision_for("location")
         self.resolve = lru_cache(maxsize=8192)(self._resolve_uncached)  # type: ignore[method-assign]
@@ -111,6 +113,8 @@ def _resolve(rule: SignalRule, *, known: bool) -> ResolvedRule:
         value_kind=rule.value.value,
         article=f"{rule.source.instrument} {rule.source.article}",
         known=known,
+        categories_csv=",".join(c.value for c in rule.categories),
+        tags_csv=",".join(rule.tags),
     )
 
 

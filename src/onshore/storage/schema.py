@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
-    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -46,8 +45,8 @@ records = Table(
     Column("origin", String(3), nullable=False),
     Column("zone", String(100), nullable=True),
     Column("received_ms", BigInteger, nullable=False),
+    # The one index on the hot path: de-duplication by (vehicle, message id).
     UniqueConstraint("vehicle_ref", "msg_id", name="uq_records_vehicle_msg"),
-    Index("ix_records_ts", "ts_ms"),
 )
 
 consents = Table(

@@ -39,6 +39,10 @@ class EventJournal(Protocol):
         ...
 
 
+class _SomeAlreadyStored(Exception):
+    """Internal: an optimistic insert met rows stored earlier."""
+
+
 class TableJournal:
     """A plain append-only table of events: the journal until a ledger is attached."""
 
@@ -157,9 +161,20 @@ class SQLRecordStore:
                 f"region {self.region} ({self.jurisdiction}) refused rows of origin "
                 f"{sorted(origins - {self.jurisdiction})}"
             )
+        try:
+            return self._commit(stored, events, optimistic=True)
+        except _SomeAlreadyStored:
+            # Rare (resends): redo the batch knowing which rows exist, for exact counts and digests.
+            return self._commit(stored, events, optimistic=False)
+
+    def _commit(self, stored: StoredRows, events: Sequence[LifecycleEvent], *, optimistic: bool) -> CommitResult:
         with self.transaction("ingest batch") as conn:
             fresh = stored.rows
-            if fresh:
+            if fresh and optimistic:
+                inserted = conn.exec_driver_sql(self._insert_sql, fresh).rowcount
+                if inserted != len(fresh):
+                    raise _SomeAlreadyStored  # rolls the transaction back
+            elif fresh:
                 existing: set[str] = set()
                 ref = stored.vehicle.ref
                 ids = [row[1] for row in fresh]
