@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from onshore.storage.schema import lifecycle_events
+from onshore.ledger import MerkleLog
 from tests.conftest import CN_VIN, EU_VIN, Workspace, auth, record
 
 
@@ -16,8 +16,9 @@ def _seed(ws: Workspace, client: TestClient) -> None:
 
 
 def _events(ws: Workspace, region: str) -> list[bytes]:
+    log = MerkleLog(region)
     with ws.runtime.regions[region].store.read("test") as conn:
-        return [row.entry for row in conn.execute(lifecycle_events.select().order_by(lifecycle_events.c.idx))]
+        return list(log.entries(conn, 0, log.tree_size(conn)))
 
 
 def test_analyst_reads_own_region(workspace: Workspace, client: TestClient) -> None:

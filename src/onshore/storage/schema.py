@@ -6,7 +6,6 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Integer,
-    LargeBinary,
     MetaData,
     String,
     Table,
@@ -68,13 +67,4 @@ unclassified_signals = Table(
     Column("first_seen_ms", BigInteger, nullable=False),
     Column("last_seen_ms", BigInteger, nullable=False),
     Column("batches", BigInteger, nullable=False),
-)
-
-# The lifecycle journal: every event is one entry, in order. The ledger issue turns this into a
-# Merkle log; until then it is append-only by convention.
-lifecycle_events = Table(
-    "lifecycle_events",
-    metadata,
-    Column("idx", _Id, primary_key=True, autoincrement=False),
-    Column("entry", LargeBinary, nullable=False),
 )

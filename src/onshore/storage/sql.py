@@ -18,10 +18,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from onshore.errors import ConfigError, ConflictError, ResidencyError, StorageError
+from onshore.ledger.store import MerkleLog, ledger_metadata
 from onshore.model import RECORD_COLUMNS, LifecycleEvent, StoredRows, records_digest
 from onshore.storage.schema import (
     consents,
-    lifecycle_events,
     metadata,
     records,
     unclassified_signals,
@@ -41,16 +41,6 @@ class EventJournal(Protocol):
 
 class _SomeAlreadyStored(Exception):
     """Internal: an optimistic insert met rows stored earlier."""
-
-
-class TableJournal:
-    """A plain append-only table of events: the journal until a ledger is attached."""
-
-    def append(self, conn: Connection, entries: list[bytes]) -> int:
-        last = conn.execute(select(func.max(lifecycle_events.c.idx))).scalar()
-        first = 0 if last is None else int(last) + 1
-        conn.execute(lifecycle_events.insert(), [{"idx": first + i, "entry": e} for i, e in enumerate(entries)])
-        return first
 
 
 @dataclass(frozen=True)
@@ -107,7 +97,8 @@ class SQLRecordStore:
         self.engine = engine
         self.region = region
         self.jurisdiction = jurisdiction
-        self.journal: EventJournal = journal or TableJournal()
+        # Every lifecycle event goes to the region's Merkle ledger, in the same transaction as its data.
+        self.journal: EventJournal = journal or MerkleLog(region)
         self._write_lock = threading.Lock()
         dialect = engine.dialect
         marks = (
@@ -124,6 +115,7 @@ class SQLRecordStore:
         """Create missing tables (idempotent)."""
         with self._translate("create schema"):
             metadata.create_all(self.engine)
+            ledger_metadata.create_all(self.engine)
 
     @contextlib.contextmanager
     def _translate(self, what: str) -> Iterator[None]:
