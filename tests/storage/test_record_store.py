@@ -1,0 +1,106 @@
+"""One storage suite, run against every backend: SQLite (embedded) and PostgreSQL (distributed).
+
+PostgreSQL is the real server on 127.0.0.1:5432; a missing server skips locally and fails in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from onshore.errors import ConflictError, ResidencyError
+from onshore.model import LifecycleEvent, StoredRows, Vehicle
+from onshore.storage.sql import SQLRecordStore, make_engine
+
+PG_ADMIN_URL = os.environ.get("ONSHORE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    import psycopg
+
+    name = f"onshore_test_{secrets.token_hex(4)}"
+    dsn = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI and is not reachable: {exc}")
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLRecordStore]:
+    if request.param == "sqlite":
+        url = "sqlite:///records.sqlite"
+    else:
+        url = request.getfixturevalue("pg_database")
+    region = f"cn{secrets.token_hex(3)}"
+    s = SQLRecordStore(make_engine(url, base_dir=tmp_path), region=region, jurisdiction="CN")
+    s.create_schema()
+    yield s
+    if request.param == "postgresql":
+        with s.transaction("cleanup") as conn:
+            for table in ("records", "vehicles", "consents", "unclassified_signals"):
+                conn.exec_driver_sql(f"DELETE FROM {table}")
+    s.dispose()
+
+
+def _rows(ids: list[str], origin: str = "CN") -> StoredRows:
+    rows = [
+        ("ref1", m, 1_700_000_000_000, "VehicleSpeed", "1", "general", "vehicle_operational", "vehicle_services",
+         "cn.sig.vehicle-operational", origin, None, 1_700_000_000_001)
+        for m in ids
+    ]
+    return StoredRows(origin=origin, vehicle=Vehicle("ref1", origin, "cn"), received_ms=1, rows=rows,
+                      dropped_no_consent=0, dropped_by_purpose={}, by_category={"general": len(rows)}, zone_hits=0,
+                      duplicates_in_batch=0, unclassified_signals=[])
+
+
+def _events(region: str) -> list[LifecycleEvent]:
+    return [LifecycleEvent("collect", region, 1, "vehicle"), LifecycleEvent("store", region, 1, "vehicle")]
+
+
+def test_commit_batch_stores_rows_and_events_atomically(store: SQLRecordStore) -> None:
+    result = store.commit_batch(_rows(["a", "b", "c"]), _events(store.region))
+    assert (result.accepted, result.duplicate, result.ledger_index) == (3, 0, 0)
+    assert store.count_records() == 3 and store.origins() == {"CN": 3}
+
+
+def test_resent_rows_are_counted_as_duplicates_and_stored_once(store: SQLRecordStore) -> None:
+    store.commit_batch(_rows(["a", "b"]), _events(store.region))
+    result = store.commit_batch(_rows(["b", "c", "a"]), _events(store.region))
+    assert (result.accepted, result.duplicate) == (1, 2)
+    assert result.by_category == {"general": 1}
+    assert sorted(r["msg_id"] for r in store.query_records()) == ["a", "b", "c"]
+
+
+def test_store_refuses_rows_of_another_jurisdiction(store: SQLRecordStore) -> None:
+    with pytest.raises(ResidencyError, match="refused rows of origin"):
+        store.commit_batch(_rows(["x"], origin="EU"), _events(store.region))
+    assert store.count_records() == 0
+
+
+def test_vehicle_registry_and_consents(store: SQLRecordStore) -> None:
+    store.add_vehicle("ref1", "CN", "a" * 64, 1, replace=False)
+    with pytest.raises(ConflictError):
+        store.add_vehicle("ref1", "CN", "b" * 64, 2, replace=False)
+    store.add_vehicle("ref1", "CN", "b" * 64, 2, replace=True)
+    assert store.vehicle_by_token("a" * 64) is None
+    assert store.vehicle_by_token("b" * 64) == ("ref1", "CN", None)
+    store.grant_consent("ref1", "navigation", "ordinary", 10, 100)
+    store.grant_consent("ref1", "navigation", "separate", 10, None)
+    assert store.active_consents("ref1", 50) == {"navigation": "separate"}
+    assert store.withdraw_consent("ref1", "navigation", 60) == 2
+    assert store.active_consents("ref1", 70) == {}
+    store.grant_consent("ref1", "infotainment", "ordinary", 10, 100)
+    assert store.active_consents("ref1", 150) == {}, "an expired consent behaves as withdrawn"
+    assert store.revoke_vehicle("ref1", 5) and not store.revoke_vehicle("ref1", 6)
