@@ -124,6 +124,7 @@ def test_residency_check_finds_planted_records(tmp_path: Path) -> None:
                         "rule_id": "r",
                         "origin": "CN",
                         "received_ms": 1,
+                        "subject_ref": "x",
                     }
                     for i in range(5)
                 ],

@@ -98,6 +98,7 @@ RECORD_COLUMNS = (
     "origin",
     "zone",
     "received_ms",
+    "subject_ref",
 )
 
 

@@ -57,7 +57,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLRecordS
 def _rows(ids: list[str], origin: str = "CN") -> StoredRows:
     rows = [
         ("ref1", m, 1_700_000_000_000, "VehicleSpeed", "1", "general", "vehicle_operational", "vehicle_services",
-         "cn.sig.vehicle-operational", origin, None, 1_700_000_000_001)
+         "cn.sig.vehicle-operational", origin, None, 1_700_000_000_001, "ref1")
         for m in ids
     ]
     return StoredRows(origin=origin, vehicle=Vehicle("ref1", origin, "cn"), received_ms=1, rows=rows,

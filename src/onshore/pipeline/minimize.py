@@ -44,6 +44,8 @@ def minimize(classified: ClassifiedBatch, pack: LoadedPack, consents: Mapping[st
     batch = classified.batch
     vehicle = batch.vehicle
     ref = vehicle.ref
+    # Until subjects are bound to vehicles over time, the subject is the registered owner (the vehicle).
+    subject = ref
     origin = classified.origin
     received = batch.received_ms
     decimals = pack.location_decimals
@@ -99,6 +101,7 @@ def minimize(classified: ClassifiedBatch, pack: LoadedPack, consents: Mapping[st
                 origin,
                 zone,
                 received,
+                subject,
             )
         )
     by_category: Counter[str] = Counter()

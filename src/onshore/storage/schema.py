@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Index,
     Integer,
     MetaData,
     String,
@@ -44,8 +45,10 @@ records = Table(
     Column("origin", String(3), nullable=False),
     Column("zone", String(100), nullable=True),
     Column("received_ms", BigInteger, nullable=False),
+    Column("subject_ref", String(64), nullable=False, comment="the person the datum is about (pseudonym)"),
     # The one index on the hot path: de-duplication by (vehicle, message id).
     UniqueConstraint("vehicle_ref", "msg_id", name="uq_records_vehicle_msg"),
+    Index("ix_records_subject", "subject_ref"),
 )
 
 consents = Table(
