@@ -74,12 +74,12 @@ def test_ingest_file_through_the_pipeline(tmp_path: Path) -> None:
 def test_consent_grant_and_withdraw_from_cli(tmp_path: Path) -> None:
     config = _init(tmp_path)
     runner.invoke(app, ["vehicle", "add", CN_VIN, "--market", "CN", "-c", str(config)])
-    args = [CN_VIN, "--market", "CN", "--purpose", "navigation", "-c", str(config)]
-    granted = runner.invoke(app, ["consent", "grant", *args, "--level", "separate", "--days", "7"])
+    args = ["--vin", CN_VIN, "--market", "CN", "--purpose", "navigation", "-c", str(config)]
+    granted = runner.invoke(app, ["consent", "grant", *args, "--level", "separate", "--validity", "7d"])
     assert granted.exit_code == 0, granted.output
     withdrawn = runner.invoke(app, ["consent", "withdraw", *args])
     assert withdrawn.exit_code == 0
-    unknown = runner.invoke(app, ["consent", "grant", CN_VIN, "--market", "CN", "--purpose", "nope", "-c", str(config)])
+    unknown = runner.invoke(app, ["consent", "grant", "--vin", CN_VIN, "--market", "CN", "--purpose", "nope", "-c", str(config)])
     assert unknown.exit_code == 2 and "valid:" in unknown.output
 
 

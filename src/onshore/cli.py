@@ -13,8 +13,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from onshore.border.cli import bases_app, export_app
 from onshore.config import Settings, load_settings, settings_documentation
 from onshore.errors import OnshoreError
+from onshore.ledger.cli import ledger_app
 
 app = typer.Typer(
     name="onshore",
@@ -30,6 +32,15 @@ app.add_typer(vehicle_app, name="vehicle")
 app.add_typer(consent_app, name="consent")
 app.add_typer(rules_app, name="rules")
 app.add_typer(residency_app, name="residency")
+subject_app = typer.Typer(
+    help="Drivers and owners: bind them to vehicles, answer access and erasure requests.", no_args_is_help=True
+)
+retention_app = typer.Typer(help="Delete what the rule pack's retention rules say has expired.", no_args_is_help=True)
+app.add_typer(subject_app, name="subject")
+app.add_typer(retention_app, name="retention")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(bases_app, name="bases")
+app.add_typer(export_app, name="export")
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
@@ -224,25 +235,41 @@ def vehicle_revoke(
     console.print(f"revoked the vehicle's token in region {vehicle.region}")
 
 
+def _subject_for(rt: Any, subject: str | None, vin: str | None, market: str | None) -> str:
+    if subject:
+        return subject
+    if not (vin and market):
+        from onshore.errors import InputError
+
+        raise InputError("name the subject with --subject, or the vehicle with --vin and --market (its owner)")
+    return str(rt.vehicles.owner_of(vin, market))
+
+
+SubjectOption = Annotated[str | None, typer.Option(help="subject id (from `onshore subject bind`)")]
+VinOption = Annotated[str | None, typer.Option(help="a vehicle's VIN: its registered owner is the subject")]
+MarketOption = Annotated[str | None, typer.Option(help="the vehicle's market, e.g. CN")]
+
+
 @consent_app.command("grant")
 def consent_grant(
-    vin: Annotated[str, typer.Argument(help="the vehicle's VIN (its registered owner is the subject)")],
-    market: Annotated[str, typer.Option(help="the vehicle's market")],
     purpose: Annotated[str, typer.Option(help="purpose id from the rule pack")],
+    subject: SubjectOption = None,
+    vin: VinOption = None,
+    market: MarketOption = None,
     level: Annotated[str, typer.Option(help="ordinary, or separate for sensitive personal data")] = "ordinary",
-    days: Annotated[float | None, typer.Option(help="validity in days; omit for until withdrawn")] = None,
+    validity: Annotated[
+        str | None, typer.Option(help="trip, 7d, 90d, 365d (the pack's choices); omit: until withdrawn")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Record a consent given on the owner's behalf by the officer.
+    """Record a consent the subject gave (the officer acting on their behalf).
 
-    Example: onshore consent grant LSIM0000000000001 --market CN --purpose navigation --level separate --days 30
+    Example: onshore consent grant --vin LSVM0TEST00000001 --market CN --purpose navigation --level separate
+    --validity 90d
     """
-    from onshore.model import Vehicle
 
     def run(rt: Any) -> Any:
-        region, ref = rt.vehicles.ref_for(vin, market)
-        vehicle = Vehicle(ref=ref, market=region.jurisdiction, region=region.name)
-        return rt.consents.grant(vehicle, purpose, level, days, actor_role="officer")
+        return rt.consents.grant(_subject_for(rt, subject, vin, market), purpose, level, validity, actor_role="officer")
 
     with _errors():
         change = _with_runtime(config, run)
@@ -251,21 +278,19 @@ def consent_grant(
 
 @consent_app.command("withdraw")
 def consent_withdraw(
-    vin: Annotated[str, typer.Argument(help="the vehicle's VIN")],
-    market: Annotated[str, typer.Option(help="the vehicle's market")],
     purpose: Annotated[str, typer.Option(help="purpose id from the rule pack")],
+    subject: SubjectOption = None,
+    vin: VinOption = None,
+    market: MarketOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Withdraw consent for a purpose; collection stops with the next batch.
 
-    Example: onshore consent withdraw LSIM0000000000001 --market CN --purpose navigation
+    Example: onshore consent withdraw --vin LSVM0TEST00000001 --market CN --purpose navigation
     """
-    from onshore.model import Vehicle
 
     def run(rt: Any) -> Any:
-        region, ref = rt.vehicles.ref_for(vin, market)
-        vehicle = Vehicle(ref=ref, market=region.jurisdiction, region=region.name)
-        return rt.consents.withdraw(vehicle, purpose, actor_role="officer")
+        return rt.consents.withdraw(_subject_for(rt, subject, vin, market), purpose, actor_role="officer")
 
     with _errors():
         change = _with_runtime(config, run)
@@ -401,6 +426,106 @@ def residency_check(config: ConfigOption = None, json_out: JsonOption = False) -
         console.print("every stored record is in a region of its own origin")
     if findings:
         raise typer.Exit(1)
+
+
+@subject_app.command("bind")
+def subject_bind(
+    vin: Annotated[str, typer.Option(help="the vehicle's VIN")],
+    market: Annotated[str, typer.Option(help="the vehicle's market, e.g. CN")],
+    role: Annotated[str, typer.Option(help="owner, driver or passenger")] = "driver",
+    profile: Annotated[str | None, typer.Option(help="the vehicle's driver-profile id for this person")] = None,
+    subject: Annotated[str | None, typer.Option(help="an existing subject id (same person, another vehicle)")] = None,
+    config: ConfigOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Bind a person to a vehicle from now on and print their subject id and app token (shown once).
+
+    Example: onshore subject bind --vin LSVM0TEST00000001 --market CN --role driver --profile 2
+    """
+    with _errors():
+        ref, token = _with_runtime(
+            config, lambda rt: rt.subjects.bind(vin, market, role, subject_ref=subject, profile=profile)
+        )
+    if json_out:
+        _print_json({"subject": ref, "token": token})
+    else:
+        console.print(f"subject [bold]{ref}[/] bound as {role}; app token (shown once):")
+        console.print(token or "-", highlight=False, soft_wrap=True)
+
+
+@subject_app.command("owner")
+def subject_owner(
+    vin: Annotated[str, typer.Option(help="the vehicle's VIN")],
+    market: Annotated[str, typer.Option(help="the vehicle's market")],
+    config: ConfigOption = None,
+) -> None:
+    """Print the subject id of a vehicle's registered owner.
+
+    Example: onshore subject owner --vin LSVM0TEST00000001 --market CN
+    """
+    with _errors():
+        ref = _with_runtime(config, lambda rt: rt.vehicles.owner_of(vin, market))
+    console.print(ref, highlight=False)
+
+
+@subject_app.command("access")
+def subject_access(
+    subject: Annotated[str, typer.Argument(help="subject id")],
+    out: Annotated[Path, typer.Option(help="file to write the bundle to (JSON)")],
+    config: ConfigOption = None,
+) -> None:
+    """Answer an access request: write everything held about the subject, region by region.
+
+    Example: onshore subject access sub_0123abcd --out access.json
+    """
+    with _errors():
+        bundle = _with_runtime(config, lambda rt: rt.requests.access_bundle(subject, actor_role="officer"))
+    out.write_bytes(orjson.dumps(bundle, option=orjson.OPT_INDENT_2))
+    summary = bundle["summary"]
+    console.print(f"wrote {out}: {summary['records']} records in {len(summary['stored_in'])} region(s)")
+
+
+@subject_app.command("erase")
+def subject_erase(
+    subject: Annotated[str, typer.Argument(help="subject id")],
+    config: ConfigOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Answer an erasure request: destroy the subject's keys in every region, purge their data, report.
+
+    Example: onshore subject erase sub_0123abcd --json
+    """
+    with _errors():
+        report = _with_runtime(config, lambda rt: rt.requests.erase(subject, actor_role="officer"))
+    if json_out:
+        _print_json(report.to_dict())
+        return
+    for name, part in report.regions.items():
+        console.print(
+            f"region {name}: key destroyed={part.get('key_destroyed')}, records purged={part.get('records_purged', 0)}"
+        )
+    verdict = "within" if report.within_deadline else "[red]after[/]"
+    console.print(f"completed {report.completed_at}, {verdict} the {report.deadline_working_days}-working-day deadline")
+    for item in report.derived_data:
+        console.print(f"  - {item}")
+
+
+@retention_app.command("run")
+def retention_run(config: ConfigOption = None, json_out: JsonOption = False) -> None:
+    """Delete stored data older than its retention rule allows (the server also runs this on a schedule).
+
+    Example: onshore retention run --json
+    """
+    with _errors():
+        results = _with_runtime(config, lambda rt: rt.retention.run())
+    rows = [r.__dict__ for r in results]
+    if json_out:
+        _print_json({"deleted": sum(r["deleted"] for r in rows), "rules": rows})
+        return
+    table = Table("region", "rule", "deleted", "ledger index")
+    for r in rows:
+        table.add_row(r["region"], r["rule_id"], str(r["deleted"]), str(r["ledger_index"] or "-"))
+    console.print(table)
 
 
 def main() -> None:

@@ -54,6 +54,12 @@ class RulesSettings(_Frozen):
     )
 
 
+class RetentionSettings(_Frozen):
+    interval_s: int = Field(
+        default=3600, ge=0, description="how often `onshore serve` runs the retention job (seconds; 0 = never)"
+    )
+
+
 class RegionSettings(_Frozen):
     jurisdiction: str = Field(pattern=r"^[A-Z]{2,3}$", description="legal territory the region belongs to")
     location: str = Field(description="where the region's storage physically is, e.g. cn-guizhou")
@@ -78,6 +84,7 @@ class Settings(_Frozen):
     server: ServerSettings = ServerSettings()
     ingest: IngestSettings = IngestSettings()
     rules: RulesSettings = RulesSettings()
+    retention: RetentionSettings = RetentionSettings()
     regions: dict[str, RegionSettings] = Field(default_factory=dict)
     tokens: list[TokenSettings] = Field(default_factory=list)
     base_dir: Path = Field(default=Path("."), description="folder relative paths are resolved against")
@@ -222,6 +229,7 @@ def settings_documentation() -> dict[str, str]:
     walk(ServerSettings, "server.")
     walk(IngestSettings, "ingest.")
     walk(RulesSettings, "rules.")
+    walk(RetentionSettings, "retention.")
     walk(RegionSettings, "regions.NAME.")
     walk(TokenSettings, "tokens[].")
     return docs

@@ -98,6 +98,13 @@ class _Tally:
             return table
 
 
+def _level(runtime: Any, vehicle: Any, purpose: str, level: str) -> str:
+    """A separate consent where the pack lets the purpose process sensitive data, else an ordinary one."""
+    pack = runtime.rulebook.for_jurisdiction(vehicle.market).pack
+    allowed = next((p.sensitive_allowed for p in pack.purposes if p.id == purpose), False)
+    return level if allowed else "ordinary"
+
+
 def prepare_folder(folder: Path) -> Path:
     """Recreate the demo workspace; refuses to delete a folder that is not a demo workspace."""
     if folder.exists() and any(folder.iterdir()):
@@ -124,7 +131,10 @@ def run_demo(options: DemoOptions, console: Console | None) -> dict[str, Any]:
             if i % 10 < options.consent_share * 10:
                 consenting += 1
                 for purpose, level in DEMO_CONSENTS:
-                    runtime.consents.grant(issued.vehicle, purpose, level, None, actor_role="officer")
+                    owner = runtime.consents.subject_at_vehicle(issued.vehicle, None)
+                    runtime.consents.grant(
+                        owner, purpose, _level(runtime, issued.vehicle, purpose, level), "365d", actor_role="officer"
+                    )
         start_ms = int(time.time() * 1000) - options.n_ticks * 1000
         fleet = FleetSimulator(vehicles, start_ms, 1.0, unknown_signal_rate=0.001, duplicate_rate=0.01)
         server = ServerThread(create_app(runtime)).start()

@@ -33,6 +33,7 @@ class SignalBatch:
     signals: list[str]
     values: list[Any]
     purposes: list[str | None]
+    profiles: list[str | None]
     duplicates_in_batch: int = 0
 
     def __len__(self) -> int:

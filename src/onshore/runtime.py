@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from onshore.border.service import BorderService
 from onshore.config import Settings
+from onshore.ledger.service import LedgerService
 from onshore.pipeline.service import IngestService
 from onshore.pipeline.store import RegionRouter
 from onshore.rights.consent import ConsentService
+from onshore.rights.requests import SubjectRequests
+from onshore.rights.retention import RetentionService
+from onshore.rights.subjects import SubjectService
 from onshore.rules.loader import RuleBook
 from onshore.storage.region import Region, open_regions
 from onshore.vehicles import VehicleRegistry
@@ -24,7 +29,12 @@ class Runtime:
         self.ingest = IngestService(self.rulebook, self.router, settings.ingest)
         self.vehicles = VehicleRegistry(self.regions)
         self.consents = ConsentService(self.rulebook, self.regions)
+        self.ledger = LedgerService(self.regions)
+        self.subjects = SubjectService(self.regions, self.vehicles)
+        self.requests = SubjectRequests(self.subjects, self.rulebook)
+        self.retention = RetentionService(self.rulebook, self.regions)
+        self.border = BorderService(self.rulebook, self.regions, base_dir=settings.base_dir)
 
     def close(self) -> None:
         for region in self.regions.values():
-            region.store.dispose()
+            region.close()

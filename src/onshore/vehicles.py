@@ -17,6 +17,7 @@ from onshore.errors import AuthError, InputError, NotFoundError
 from onshore.model import Vehicle
 from onshore.storage.keys import pseudonym
 from onshore.storage.region import Region
+from onshore.storage.subjects import new_subject_ref
 
 VEHICLE_TOKEN_PREFIX = "onv_"
 _VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
@@ -65,6 +66,12 @@ class VehicleRegistry:
         ref = pseudonym(region.pseudonym_key(), check_vin(vin))
         token = f"{VEHICLE_TOKEN_PREFIX}{region.name}_{secrets.token_urlsafe(24)}"
         region.store.add_vehicle(ref, region.jurisdiction, token_sha256(token), _now_ms(), replace=rotate)
+        if not rotate:
+            # The registered owner is the subject of every datum no bound driver profile claims, including
+            # data the vehicle collected before it was registered (from_ms 0).
+            owner = new_subject_ref()
+            region.subjects.add_subject(owner, "owner", None, _now_ms())
+            region.subjects.bind(owner, ref, "owner", None, 0)
         return IssuedToken(token=token, vehicle=Vehicle(ref=ref, market=region.jurisdiction, region=region.name))
 
     def revoke(self, vin: str, market: str | None = None) -> Vehicle:
@@ -80,6 +87,14 @@ class VehicleRegistry:
             if region.store.revoke_vehicle(ref, _now_ms()):
                 return Vehicle(ref=ref, market=region.jurisdiction, region=region.name)
         raise NotFoundError("no active vehicle with this VIN is registered")
+
+    def owner_of(self, vin: str, market: str) -> str:
+        """The subject id of the vehicle's current registered owner."""
+        region, ref = self.ref_for(vin, market)
+        for binding in region.subjects.bindings_of_vehicle(ref):
+            if binding.role == "owner" and binding.until_ms is None:
+                return binding.subject_ref
+        raise NotFoundError("the vehicle has no registered owner")
 
     def ref_for(self, vin: str, market: str) -> tuple[Region, str]:
         """The region and pseudonym of a registered vehicle (for CLI commands taking a VIN)."""

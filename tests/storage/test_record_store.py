@@ -39,10 +39,7 @@ def pg_database() -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLRecordStore]:
-    if request.param == "sqlite":
-        url = "sqlite:///records.sqlite"
-    else:
-        url = request.getfixturevalue("pg_database")
+    url = "sqlite:///records.sqlite" if request.param == "sqlite" else request.getfixturevalue("pg_database")
     region = f"cn{secrets.token_hex(3)}"
     s = SQLRecordStore(make_engine(url, base_dir=tmp_path), region=region, jurisdiction="CN")
     s.create_schema()
@@ -56,13 +53,35 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLRecordS
 
 def _rows(ids: list[str], origin: str = "CN") -> StoredRows:
     rows = [
-        ("ref1", m, 1_700_000_000_000, "VehicleSpeed", "1", "general", "vehicle_operational", "vehicle_services",
-         "cn.sig.vehicle-operational", origin, None, 1_700_000_000_001, "ref1")
+        (
+            "ref1",
+            m,
+            1_700_000_000_000,
+            "VehicleSpeed",
+            "1",
+            "general",
+            "vehicle_operational",
+            "vehicle_services",
+            "cn.sig.vehicle-operational",
+            origin,
+            None,
+            1_700_000_000_001,
+            "ref1",
+        )
         for m in ids
     ]
-    return StoredRows(origin=origin, vehicle=Vehicle("ref1", origin, "cn"), received_ms=1, rows=rows,
-                      dropped_no_consent=0, dropped_by_purpose={}, by_category={"general": len(rows)}, zone_hits=0,
-                      duplicates_in_batch=0, unclassified_signals=[])
+    return StoredRows(
+        origin=origin,
+        vehicle=Vehicle("ref1", origin, "cn"),
+        received_ms=1,
+        rows=rows,
+        dropped_no_consent=0,
+        dropped_by_purpose={},
+        by_category={"general": len(rows)},
+        zone_hits=0,
+        duplicates_in_batch=0,
+        unclassified_signals=[],
+    )
 
 
 def _events(region: str) -> list[LifecycleEvent]:
@@ -89,18 +108,27 @@ def test_store_refuses_rows_of_another_jurisdiction(store: SQLRecordStore) -> No
     assert store.count_records() == 0
 
 
-def test_vehicle_registry_and_consents(store: SQLRecordStore) -> None:
+def test_vehicle_registry(store: SQLRecordStore) -> None:
     store.add_vehicle("ref1", "CN", "a" * 64, 1, replace=False)
     with pytest.raises(ConflictError):
         store.add_vehicle("ref1", "CN", "b" * 64, 2, replace=False)
     store.add_vehicle("ref1", "CN", "b" * 64, 2, replace=True)
     assert store.vehicle_by_token("a" * 64) is None
     assert store.vehicle_by_token("b" * 64) == ("ref1", "CN", None)
-    store.grant_consent("ref1", "navigation", "ordinary", 10, 100)
-    store.grant_consent("ref1", "navigation", "separate", 10, None)
-    assert store.active_consents("ref1", 50) == {"navigation": "separate"}
-    assert store.withdraw_consent("ref1", "navigation", 60) == 2
-    assert store.active_consents("ref1", 70) == {}
-    store.grant_consent("ref1", "infotainment", "ordinary", 10, 100)
-    assert store.active_consents("ref1", 150) == {}, "an expired consent behaves as withdrawn"
     assert store.revoke_vehicle("ref1", 5) and not store.revoke_vehicle("ref1", 6)
+
+
+def test_subject_consents_expire_and_withdraw(store: SQLRecordStore) -> None:
+    from onshore.storage.subjects import SubjectStore
+
+    subjects = SubjectStore(store)
+    subjects.add_subject("sub_a", "owner", None, 1)
+    event = LifecycleEvent("consent_change", store.region, 1, "officer")
+    subjects.grant_consent("sub_a", "navigation", "ordinary", 10, 100, event)
+    subjects.grant_consent("sub_a", "navigation", "separate", 10, None, event)
+    assert subjects.active_consents(["sub_a"], 50) == {"sub_a": {"navigation": "separate"}}
+    assert subjects.withdraw_consent("sub_a", "navigation", 60, event) is not None
+    assert subjects.active_consents(["sub_a"], 70) == {"sub_a": {}}
+    subjects.grant_consent("sub_a", "infotainment", "ordinary", 10, 100, event)
+    assert subjects.active_consents(["sub_a"], 150) == {"sub_a": {}}, "an expired consent behaves as withdrawn"
+    assert subjects.withdraw_consent("sub_a", "infotainment", 160, event) is None

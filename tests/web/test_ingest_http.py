@@ -18,12 +18,8 @@ def _counts(ws: Workspace) -> dict[str, int]:
 
 
 def _grant(ws: Workspace, vin: str, market: str, purpose: str, level: str = "ordinary") -> None:
-    from onshore.model import Vehicle
-
-    region, ref = ws.runtime.vehicles.ref_for(vin, market)
-    ws.runtime.consents.grant(
-        Vehicle(ref, region.jurisdiction, region.name), purpose, level, None, actor_role="officer"
-    )
+    owner = ws.runtime.vehicles.owner_of(vin, market)
+    ws.runtime.consents.grant(owner, purpose, level, "7d", actor_role="officer")
 
 
 def test_cn_vehicle_records_land_only_in_cn_region(workspace: Workspace, client: TestClient) -> None:
@@ -83,7 +79,10 @@ def test_consent_for_navigation_lets_location_in_coarsened(workspace: Workspace,
         headers=auth(cn),
     ).json()
     assert r["accepted"] == 1 and r["dropped_no_consent"] == 0
-    row = workspace.runtime.regions["cn"].store.query_records()[0]
+    region = workspace.runtime.regions["cn"]
+    raw = region.store.query_records()
+    assert raw[0]["value"].startswith("e1:"), "personal values are stored encrypted"
+    row = region.open_rows(raw)[0]
     assert orjson.loads(row["value"]) == {"latitude": 26.647, "longitude": 106.6302}
     assert set(row["categories"].split(",")) >= {"personal", "sensitive_personal"}
 

@@ -80,7 +80,9 @@ def test_vehicle_and_auditor_tokens_cannot_read_records(workspace: Workspace, cl
 
 def test_vehicle_consent_api_grant_list_withdraw(workspace: Workspace, client: TestClient) -> None:
     cn = workspace.runtime.vehicles.add(CN_VIN, "CN").token
-    r = client.post("/v1/consents", json={"purpose": "navigation", "level": "separate", "days": 1}, headers=auth(cn))
+    r = client.post(
+        "/v1/consents", json={"purpose": "navigation", "level": "separate", "validity": "7d"}, headers=auth(cn)
+    )
     assert r.status_code == 200, r.text
     assert client.get("/v1/consents", headers=auth(cn)).json() == {"consents": {"navigation": "separate"}}
     loc = record("l1", "Location", {"latitude": 26.6, "longitude": 106.6})
@@ -91,3 +93,5 @@ def test_vehicle_consent_api_grant_list_withdraw(workspace: Workspace, client: T
     assert client.delete("/v1/consents/navigation", headers=auth(cn)).status_code == 404
     bad = client.post("/v1/consents", json={"purpose": "world_domination"}, headers=auth(cn))
     assert bad.status_code == 400 and "valid:" in bad.json()["error"]["message"]
+    forever = client.post("/v1/consents", json={"purpose": "navigation", "level": "separate"}, headers=auth(cn))
+    assert forever.status_code == 400 and "must have a validity" in forever.json()["error"]["message"]

@@ -36,6 +36,7 @@ class WireRecord(msgspec.Struct, forbid_unknown_fields=True):
     signal: Annotated[str, msgspec.Meta(max_length=200, pattern=SIGNAL_NAME.pattern)]
     value: Any
     purpose: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")] | None = None
+    profile: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None  # the car's driver profile
 
 
 _ARRAY_DECODER = msgspec.json.Decoder(list[WireRecord] | WireRecord)
@@ -205,6 +206,7 @@ def admit(
     msg_ids = [r.msg_id for r in records]
     signals = [r.signal for r in records]
     purposes = [r.purpose for r in records]
+    profiles = [r.profile for r in records]
     duplicates = len(msg_ids) - len(set(msg_ids))
     if duplicates:
         keep = _first_seen(msg_ids)
@@ -213,6 +215,7 @@ def admit(
         signals = [signals[i] for i in keep]
         values = [values[i] for i in keep]
         purposes = [purposes[i] for i in keep]
+        profiles = [profiles[i] for i in keep]
     return SignalBatch(
         vehicle=vehicle,
         received_ms=now_ms,
@@ -221,6 +224,7 @@ def admit(
         signals=signals,
         values=values,
         purposes=purposes,
+        profiles=profiles,
         duplicates_in_batch=duplicates,
     )
 

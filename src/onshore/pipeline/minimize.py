@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -32,20 +32,23 @@ def _coarsen(value: Any, decimals: int) -> Any:
     return value
 
 
-def minimize(classified: ClassifiedBatch, pack: LoadedPack, consents: Mapping[str, str]) -> StoredRows:
+def minimize(
+    classified: ClassifiedBatch,
+    pack: LoadedPack,
+    subjects: Sequence[str],
+    consents: Mapping[str, Mapping[str, str]],
+) -> StoredRows:
     """Apply the consent gate and precision limits to a classified batch.
 
     Args:
         classified: the output of the classify stage.
         pack: the rule pack of the batch's origin.
-        consents: purpose → consent level (``"ordinary"`` or ``"separate"``) in force for the
-            batch's subject at the time of collection.
+        subjects: the subject of each record (from vehicle, time and driver profile).
+        consents: subject → purpose → consent level (``"ordinary"`` or ``"separate"``) in force now.
     """
     batch = classified.batch
     vehicle = batch.vehicle
     ref = vehicle.ref
-    # Until subjects are bound to vehicles over time, the subject is the registered owner (the vehicle).
-    subject = ref
     origin = classified.origin
     received = batch.received_ms
     decimals = pack.location_decimals
@@ -62,17 +65,18 @@ def minimize(classified: ClassifiedBatch, pack: LoadedPack, consents: Mapping[st
     dropped_by_purpose: Counter[str] = Counter()
     cat_counts: Counter[tuple[str, ...]] = Counter()
     # the consent a category set needs, and whether it is there: decided once per (categories, purpose)
-    allowed: dict[tuple[tuple[str, ...], str], bool] = {}
+    allowed: dict[tuple[tuple[str, ...], str, str], bool] = {}
     dumps = orjson.dumps
     zone_hits = 0
     for i in range(len(msg_ids)):
         cats = all_cats[i]
         purpose = purposes[i]
-        key = (cats, purpose)
+        subject = subjects[i]
+        key = (cats, purpose, subject)
         ok = allowed.get(key)
         if ok is None:
             need = pack.consent_required(cats)
-            have = consents.get(purpose)
+            have = consents.get(subject, {}).get(purpose)
             ok = need is None or (have is not None and CONSENT_LEVELS[have] >= CONSENT_LEVELS[need])
             allowed[key] = ok
         zone = zones[i]

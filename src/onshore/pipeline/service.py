@@ -11,6 +11,7 @@ from onshore.pipeline.admit import WireRecord, admit, decode_body, records_from_
 from onshore.pipeline.classify import classify
 from onshore.pipeline.minimize import minimize
 from onshore.pipeline.store import RegionRouter, store
+from onshore.rights.bindings import SubjectResolver
 from onshore.rules.loader import RuleBook
 
 
@@ -21,6 +22,8 @@ class IngestService:
         self.rulebook = rulebook
         self.router = router
         self.limits = limits
+        # Personal values are encrypted under their subject's key; only benchmarks switch this off.
+        self.encrypt = True
 
     def ingest_body(self, vehicle: Vehicle, body: bytes, content_type: str | None) -> IngestResult:
         """Decode and ingest one HTTP/NDJSON body for ``vehicle``."""
@@ -41,8 +44,10 @@ class IngestService:
         pack = self.rulebook.for_jurisdiction(vehicle.market)
         region = self.router.region_for(vehicle.market)
         classified = classify(batch, pack)
-        consents = region.store.active_consents(vehicle.ref, now_ms)
-        minimised = minimize(classified, pack, consents)
+        resolver = SubjectResolver(region.subjects.bindings_of_vehicle(vehicle.ref), fallback=vehicle.ref)
+        subjects = resolver.resolve(batch.ts_ms, batch.profiles)
+        consents = region.subjects.active_consents(resolver.subjects, now_ms)
+        minimised = minimize(classified, pack, subjects, consents)
         events = [
             LifecycleEvent(
                 kind="collect",
@@ -60,7 +65,7 @@ class IngestService:
             ),
             LifecycleEvent(kind="store", region=region.name, at_ms=now_ms, actor_role="vehicle"),
         ]
-        region, result = store(minimised, events, self.router)
+        region, result = store(minimised, events, self.router, encrypt=self.encrypt)
         return IngestResult(
             region=region.name,
             received=len(records),

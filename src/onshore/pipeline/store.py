@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from onshore.errors import ResidencyError
 from onshore.model import LifecycleEvent, StoredRows
+from onshore.storage.crypto import encrypt_values
 from onshore.storage.region import Region
 from onshore.storage.sql import CommitResult
 
@@ -29,7 +30,36 @@ class RegionRouter:
         return region
 
 
-def store(stored: StoredRows, events: Sequence[LifecycleEvent], router: RegionRouter) -> tuple[Region, CommitResult]:
-    """Commit rows and events to the origin's region, atomically."""
+def store(
+    stored: StoredRows, events: Sequence[LifecycleEvent], router: RegionRouter, *, encrypt: bool = True
+) -> tuple[Region, CommitResult]:
+    """Encrypt personal values under their subjects' keys, then commit rows and events to the origin's region."""
     region = router.region_for(stored.origin)
+    if encrypt:
+        encrypt_personal_values(region, stored)
     return region, region.store.commit_batch(stored, events)
+
+
+def encrypt_personal_values(region: Region, stored: StoredRows) -> None:
+    """Replace the value of every personal row by its AES-GCM ciphertext under the subject's data key."""
+    personal: dict[str, bool] = {}
+    by_subject: dict[str, list[int]] = {}
+    rows = stored.rows
+    for i, row in enumerate(rows):
+        cats = row[5]
+        is_personal = personal.get(cats)
+        if is_personal is None:
+            is_personal = personal[cats] = "personal" in cats.split(",")
+        if is_personal:
+            by_subject.setdefault(row[12], []).append(i)
+    if not by_subject:
+        return
+    keys = region.subject_keys.keys_for(by_subject, create=True)
+    ref = stored.vehicle.ref
+    for subject, indexes in by_subject.items():
+        sealed = encrypt_values(
+            keys[subject], region.name, ref, [rows[i][1] for i in indexes], [rows[i][4] for i in indexes]
+        )
+        for i, text in zip(indexes, sealed, strict=True):
+            row = rows[i]
+            rows[i] = (*row[:4], text, *row[5:])

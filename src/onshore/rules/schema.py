@@ -10,9 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+if TYPE_CHECKING:  # resolved by onshore.rules.outbound, which builds on Source (see the end of this file)
+    from onshore.rules.outbound import OutboundRules
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 _TAG = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -171,12 +174,48 @@ class DefaultRule(_Rule):
 
 
 class ConsentPolicy(_Strict):
-    """Which categories need consent before collection (default no-collection)."""
+    """Which categories need consent before collection (default no-collection), and for how long."""
 
     required_for: list[Category]
     separate_for: list[Category] = Field(
         default_factory=list, description="categories that need separate (单独) consent"
     )
+    source: Source
+    durations: dict[str, float] = Field(
+        default_factory=lambda: {"trip": 0.5, "7d": 7, "90d": 90, "365d": 365},
+        description="the validity choices offered to the subject, name → days ('trip': one drive, at most this long)",
+    )
+    permanent_allowed_for: list[Category] = Field(
+        default_factory=list,
+        description="categories whose consent may be given until withdrawn; others must expire",
+    )
+    duration_source: Source | None = None
+
+
+class SubjectRule(_Strict):
+    """Who a datum is about when the vehicle does not say (issue: subject bindings)."""
+
+    unknown: Literal["owner"] = "owner"
+    source: Source
+
+
+class RetentionRule(_Rule):
+    """Delete stored data of these categories/tags (and purposes) after ``days``."""
+
+    categories: list[Category] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    purposes: list[str] = Field(default_factory=list, description="empty: any purpose")
+    days: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _selects_something(self) -> RetentionRule:
+        if not self.categories and not self.tags:
+            raise ValueError(f"retention rule {self.id!r} must name categories or tags")
+        return self
+
+
+class ErasurePolicy(_Strict):
+    deadline_working_days: int = Field(gt=0, description="deletion must complete within this many working days")
     source: Source
 
 
@@ -195,12 +234,16 @@ class RulePack(_Strict):
     signals: list[SignalRule] = Field(default_factory=list)
     precision: list[PrecisionRule] = Field(default_factory=list)
     zones: list[ZoneRule] = Field(default_factory=list)
+    subjects: SubjectRule | None = None
+    retention: list[RetentionRule] = Field(default_factory=list)
+    erasure: ErasurePolicy | None = None
+    outbound: OutboundRules | None = None
 
     @model_validator(mode="after")
     def _references_resolve(self) -> RulePack:
         purpose_ids = {p.id for p in self.purposes}
         seen: set[str] = set()
-        rules: list[_Rule] = [self.default_signal, *self.signals, *self.precision, *self.zones]
+        rules: list[_Rule] = [self.default_signal, *self.signals, *self.precision, *self.zones, *self.retention]
         for rule in rules:
             if rule.id in seen:
                 raise ValueError(f"rule {rule.id!r}: duplicate rule id")
@@ -221,3 +264,6 @@ class RulePack(_Strict):
                     raise ValueError(f"rule {rule.id!r}: signal {s!r} is already classified by {claimed[s]!r}")
                 claimed[s] = rule.id
         return self
+
+
+from onshore.rules import outbound as _outbound  # noqa: E402,F401  (completes RulePack.outbound)

@@ -77,7 +77,7 @@ class FolderKeyStore:
             raise StorageError(f"region {self.region}: key {name!r} unreadable ({exc.__class__.__name__})") from exc
 
 
-def key_store_from_url(url: str, *, base_dir: Path, region: str) -> KeyStore:
+def key_store_from_url(url: str, *, base_dir: Path, region: str) -> FolderKeyStore:
     """Build the key store a ``key_store`` URL names (``file://folder``)."""
     parsed = urlparse(url)
     if parsed.scheme != "file":

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from onshore.config import RegionSettings, Settings
-from onshore.storage.keys import KeyStore, key_store_from_url
+from onshore.storage.crypto import KEK_NAME, SubjectKeyStore, decrypt_value, is_encrypted
+from onshore.storage.keys import FolderKeyStore, key_store_from_url
 from onshore.storage.sql import SQLRecordStore, make_engine
+from onshore.storage.subjects import SubjectStore
 
 PSEUDONYM_KEY = "pseudonym"
 
@@ -16,7 +19,9 @@ class Region:
     name: str
     settings: RegionSettings
     store: SQLRecordStore
-    keys: KeyStore
+    keys: FolderKeyStore
+    subjects: SubjectStore
+    subject_keys: SubjectKeyStore
 
     @property
     def jurisdiction(self) -> str:
@@ -24,6 +29,24 @@ class Region:
 
     def pseudonym_key(self) -> bytes:
         return self.keys.get_or_create(PSEUDONYM_KEY)
+
+    def open_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Decrypt the values of personal rows in place; a row whose subject's key is destroyed reads as null."""
+        subjects = {r["subject_ref"] for r in rows if is_encrypted(r["value"])}
+        keys = self.subject_keys.keys_for(subjects, create=False) if subjects else {}
+        for row in rows:
+            if is_encrypted(row["value"]):
+                key = keys.get(row["subject_ref"])
+                row["value"] = (
+                    None
+                    if key is None
+                    else decrypt_value(key, self.name, row["vehicle_ref"], row["msg_id"], row["value"])
+                )
+        return rows
+
+    def close(self) -> None:
+        self.store.dispose()
+        self.subject_keys.close()
 
 
 def open_regions(settings: Settings, *, create: bool = True) -> dict[str, Region]:
@@ -35,5 +58,8 @@ def open_regions(settings: Settings, *, create: bool = True) -> dict[str, Region
         if create:
             store.create_schema()
         keys = key_store_from_url(rs.key_store, base_dir=settings.base_dir, region=name)
-        regions[name] = Region(name=name, settings=rs, store=store, keys=keys)
+        subject_keys = SubjectKeyStore(keys.folder, region=name, kek=keys.get_or_create(KEK_NAME))
+        regions[name] = Region(
+            name=name, settings=rs, store=store, keys=keys, subjects=SubjectStore(store), subject_keys=subject_keys
+        )
     return regions

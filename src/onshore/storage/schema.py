@@ -51,11 +51,34 @@ records = Table(
     Index("ix_records_subject", "subject_ref"),
 )
 
+subjects = Table(
+    "subjects",
+    metadata,
+    Column("ref", String(64), primary_key=True, comment="random id of a person; never derived from personal data"),
+    Column("kind", String(16), nullable=False, comment="owner | driver | passenger"),
+    Column("token_sha256", String(64), nullable=True, unique=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("erased_ms", BigInteger, nullable=True),
+)
+
+# Who drives or owns which vehicle when: a datum's subject is found from vehicle + time (+ driver profile).
+bindings = Table(
+    "bindings",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("subject_ref", String(64), nullable=False, index=True),
+    Column("vehicle_ref", String(64), nullable=False, index=True),
+    Column("role", String(16), nullable=False),
+    Column("profile", String(64), nullable=True, comment="the vehicle's own driver-profile id, if any"),
+    Column("from_ms", BigInteger, nullable=False),
+    Column("until_ms", BigInteger, nullable=True),
+)
+
 consents = Table(
     "consents",
     metadata,
     Column("id", _Id, primary_key=True, autoincrement=True),
-    Column("vehicle_ref", String(64), nullable=False, index=True),
+    Column("subject_ref", String(64), nullable=False, index=True),
     Column("purpose", String(64), nullable=False),
     Column("level", String(16), nullable=False, comment="ordinary | separate"),
     Column("granted_ms", BigInteger, nullable=False),

@@ -17,11 +17,11 @@ from sqlalchemy import Connection, Engine, create_engine, event, func, select, u
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from onshore.border.tables import border_metadata
 from onshore.errors import ConfigError, ConflictError, ResidencyError, StorageError
 from onshore.ledger.store import MerkleLog, ledger_metadata
 from onshore.model import RECORD_COLUMNS, LifecycleEvent, StoredRows, records_digest
 from onshore.storage.schema import (
-    consents,
     metadata,
     records,
     unclassified_signals,
@@ -116,6 +116,7 @@ class SQLRecordStore:
         with self._translate("create schema"):
             metadata.create_all(self.engine)
             ledger_metadata.create_all(self.engine)
+            border_metadata.create_all(self.engine)
 
     @contextlib.contextmanager
     def _translate(self, what: str) -> Iterator[None]:
@@ -257,45 +258,6 @@ class SQLRecordStore:
     def vehicle_exists(self, ref: str) -> bool:
         with self.read("look up vehicle") as conn:
             return conn.execute(select(vehicles.c.ref).where(vehicles.c.ref == ref)).first() is not None
-
-    # -- consents (minimal; the consent service replaces this) --------------------------------
-
-    def grant_consent(self, ref: str, purpose: str, level: str, now_ms: int, expires_ms: int | None) -> None:
-        with self.transaction("grant consent") as conn:
-            conn.execute(
-                consents.insert().values(
-                    vehicle_ref=ref, purpose=purpose, level=level, granted_ms=now_ms, expires_ms=expires_ms
-                )
-            )
-
-    def withdraw_consent(self, ref: str, purpose: str, now_ms: int) -> int:
-        with self.transaction("withdraw consent") as conn:
-            return conn.execute(
-                update(consents)
-                .where(
-                    consents.c.vehicle_ref == ref,
-                    consents.c.purpose == purpose,
-                    consents.c.withdrawn_ms.is_(None),
-                )
-                .values(withdrawn_ms=now_ms)
-            ).rowcount
-
-    def active_consents(self, ref: str, at_ms: int) -> dict[str, str]:
-        """purpose → strongest consent level in force at ``at_ms``."""
-        with self.read("read consents") as conn:
-            rows = conn.execute(
-                select(consents.c.purpose, consents.c.level).where(
-                    consents.c.vehicle_ref == ref,
-                    consents.c.withdrawn_ms.is_(None),
-                    consents.c.granted_ms <= at_ms,
-                    (consents.c.expires_ms.is_(None)) | (consents.c.expires_ms > at_ms),
-                )
-            ).all()
-        result: dict[str, str] = {}
-        for purpose, level in rows:
-            if result.get(purpose) != "separate":
-                result[purpose] = level
-        return result
 
     # -- reads --------------------------------------------------------------------------------
 

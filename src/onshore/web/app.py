@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import onshore
+from onshore.border.http import router as border_router
 from onshore.errors import OnshoreError
 from onshore.ingest.http import router as ingest_router
+from onshore.ledger.http import router as ledger_router
+from onshore.rights.http import router as rights_router
 from onshore.runtime import Runtime
 from onshore.web.auth import Authenticator
 from onshore.web.routes import router as main_router
+
+logger = logging.getLogger("onshore")
 
 
 def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
@@ -24,15 +34,35 @@ def _error(status: int, code: str, message: str, details: Any = None) -> JSONRes
     return JSONResponse({"error": body}, status_code=status)
 
 
+async def _retention_loop(runtime: Runtime, interval_s: int) -> None:
+    """The server's scheduled retention job (also `onshore retention run`)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await run_in_threadpool(runtime.retention.run)
+        except OnshoreError as exc:  # a failed run is retried at the next interval
+            logger.error("retention run failed: %s", exc.message)
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     """Build the API over ``runtime``; every route authenticates a role-bound token."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        interval = runtime.settings.retention.interval_s
+        task = asyncio.create_task(_retention_loop(runtime, interval)) if interval else None
+        yield
+        if task is not None:
+            task.cancel()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="onshore",
         version=onshore.__version__,
         description="Keeps connected-vehicle data in the country that collected it.",
     )
     app.state.runtime = runtime
-    app.state.auth = Authenticator(runtime.settings.tokens, runtime.vehicles)
+    app.state.auth = Authenticator(runtime.settings.tokens, runtime.vehicles, runtime.subjects)
 
     @app.exception_handler(OnshoreError)
     async def _onshore_error(_request: Request, exc: OnshoreError) -> JSONResponse:
@@ -53,4 +83,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     app.include_router(ingest_router)
     app.include_router(main_router)
+    app.include_router(rights_router)
+    app.include_router(ledger_router)
+    app.include_router(border_router)
     return app

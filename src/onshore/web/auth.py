@@ -11,6 +11,7 @@ from fastapi import Request
 from onshore.config import TokenSettings
 from onshore.errors import AuthError, ForbiddenError
 from onshore.model import Vehicle
+from onshore.rights.subjects import SUBJECT_TOKEN_PREFIX, SubjectService
 from onshore.vehicles import VEHICLE_TOKEN_PREFIX, VehicleRegistry
 
 
@@ -20,6 +21,7 @@ class Principal:
     name: str
     region: str | None = None
     vehicle: Vehicle | None = None
+    subject_ref: str | None = None
 
     def require(self, *roles: str) -> None:
         if self.role not in roles:
@@ -32,9 +34,10 @@ class Principal:
 
 
 class Authenticator:
-    def __init__(self, tokens: Iterable[TokenSettings], vehicles: VehicleRegistry) -> None:
+    def __init__(self, tokens: Iterable[TokenSettings], vehicles: VehicleRegistry, subjects: SubjectService) -> None:
         self._api = {t.sha256: t for t in tokens}
         self._vehicles = vehicles
+        self._subjects = subjects
 
     def principal(self, request: Request) -> Principal:
         header = request.headers.get("authorization", "")
@@ -45,6 +48,9 @@ class Authenticator:
         if token.startswith(VEHICLE_TOKEN_PREFIX):
             vehicle = self._vehicles.authenticate(token)
             return Principal(role="vehicle", name="vehicle", region=vehicle.region, vehicle=vehicle)
+        if token.startswith(SUBJECT_TOKEN_PREFIX):
+            subject = self._subjects.authenticate(token)
+            return Principal(role="subject", name="subject", subject_ref=subject.ref)
         found = self._api.get(hashlib.sha256(token.encode()).hexdigest())
         if found is None:
             raise AuthError("unknown token")

@@ -42,8 +42,10 @@ def get_records(
         raise NotFoundError(f"region {region!r} is not configured; configured: {', '.join(regions)}")
     principal.require_region(region)
     store = regions[region].store
-    rows = store.query_records(
-        signal=signal, category=category, since_ms=since_ms, until_ms=until_ms, after_id=after_id, limit=limit
+    rows = regions[region].open_rows(
+        store.query_records(
+            signal=signal, category=category, since_ms=since_ms, until_ms=until_ms, after_id=after_id, limit=limit
+        )
     )
     store.append_events(
         [
@@ -68,23 +70,30 @@ class ConsentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     purpose: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     level: Literal["ordinary", "separate"] = "ordinary"
-    days: float | None = Field(default=None, gt=0, description="validity; omit for until withdrawn")
+    validity: str | None = Field(
+        default=None,
+        max_length=16,
+        description="one of the pack's consent durations (trip, 7d, 90d, 365d); omit for until withdrawn where allowed",
+    )
+    profile: str | None = Field(default=None, max_length=64, description="the vehicle's driver profile, if any")
 
 
 @router.get("/v1/consents", tags=["consent"], summary="What this vehicle may collect now (vehicle token)")
-def list_consents(request: Request) -> dict[str, Any]:
+def list_consents(request: Request, profile: str | None = Query(default=None, max_length=64)) -> dict[str, Any]:
     state = request.app.state
     principal = state.auth.principal(request)
     principal.require("vehicle")
-    return {"consents": state.runtime.consents.active(principal.vehicle)}
+    return {"consents": state.runtime.consents.collection(principal.vehicle, profile)}
 
 
-@router.post("/v1/consents", tags=["consent"], summary="Grant consent for a purpose (vehicle screen)")
+@router.post("/v1/consents", tags=["consent"], summary="Grant consent from the vehicle's screen")
 def grant_consent(request: Request, body: ConsentRequest) -> dict[str, Any]:
     state = request.app.state
     principal = state.auth.principal(request)
     principal.require("vehicle")
-    change = state.runtime.consents.grant(principal.vehicle, body.purpose, body.level, body.days, actor_role="vehicle")
+    consents = state.runtime.consents
+    subject = consents.subject_at_vehicle(principal.vehicle, body.profile)
+    change = consents.grant(subject, body.purpose, body.level, body.validity, actor_role="vehicle")
     return {
         "purpose": change.purpose,
         "level": change.level,
@@ -93,12 +102,15 @@ def grant_consent(request: Request, body: ConsentRequest) -> dict[str, Any]:
     }
 
 
-@router.delete("/v1/consents/{purpose}", tags=["consent"], summary="Withdraw consent for a purpose")
-def withdraw_consent(request: Request, purpose: str) -> dict[str, Any]:
+@router.delete("/v1/consents/{purpose}", tags=["consent"], summary="Withdraw consent from the vehicle's screen")
+def withdraw_consent(
+    request: Request, purpose: str, profile: str | None = Query(default=None, max_length=64)
+) -> dict[str, Any]:
     state = request.app.state
     principal = state.auth.principal(request)
     principal.require("vehicle")
-    change = state.runtime.consents.withdraw(principal.vehicle, purpose, actor_role="vehicle")
+    consents = state.runtime.consents
+    change = consents.withdraw(consents.subject_at_vehicle(principal.vehicle, profile), purpose, actor_role="vehicle")
     return {"purpose": change.purpose, "withdrawn": True, "ledger_index": change.ledger_index}
 
 

@@ -1,0 +1,210 @@
+"""Distinct people provided abroad, per counting window, and what each basis has carried.
+
+The thresholds count people, not records: a person is a ``subject_ref`` (the region's pseudonym of the
+person a datum is about). Every release writes one ``border_provided`` row per person, kind and basis; a
+count is ``COUNT(DISTINCT subject_ref)`` over the window, so splitting a transfer into small requests, or
+sending the same people twice, changes nothing (SCC Measures 2023; guideline 2026: no splitting).
+
+Counters (named by the pack's threshold rules):
+
+- ``pi``: people whose personal information, sensitive included, was provided abroad;
+- ``pi_non_sensitive``: people whose non-sensitive personal information was;
+- ``sensitive_pi``: people whose sensitive personal information was;
+- ``processor_pi``: people whose personal information the region holds at all (2022 Measures Art. 4(2)).
+
+A request's own people are added when they are not already counted in the window ("would cross").
+Opening balances are people provided abroad before onshore recorded transfers, declared by the officer per
+calendar year and kind; they are added as if all distinct from everyone else (the safe side).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, and_, exists, func, select
+
+from onshore.border import dates
+from onshore.border.selection import RecordSelection, has_category
+from onshore.border.tables import (
+    border_opening_balances,
+    border_provided,
+    border_transfer_bases,
+)
+from onshore.errors import InputError
+from onshore.storage.schema import records
+
+# counter -> (kinds of border_provided rows it counts, kind of request records it adds)
+COUNTER_KINDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "pi": (("pi", "sensitive"), "any"),
+    "pi_non_sensitive": (("pi",), "pi"),
+    "sensitive_pi": (("sensitive",), "sensitive"),
+}
+BALANCE_KINDS = ("pi", "sensitive", "processor")
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleCount:
+    """One counter over one window: people already counted, and people this request adds."""
+
+    counter: str
+    window_start: dt.date | None
+    already: int
+    request: int
+
+    @property
+    def total(self) -> int:
+        return self.already + self.request
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "counter": self.counter,
+            "since": None if self.window_start is None else self.window_start.isoformat(),
+            "already": self.already,
+            "request": self.request,
+            "total": self.total,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BasisUsage:
+    """What a basis has carried so far, and the people of this request it has not carried yet."""
+
+    basis_id: str
+    people: int
+    new_people: int
+    records: int
+    transfers: int
+
+
+class BorderCounters:
+    """The counters of one region, read and written on the caller's connection."""
+
+    def __init__(self, region: str, tz: str) -> None:
+        self.region = region
+        self.tz = tz
+
+    def people_counts(
+        self,
+        conn: Connection,
+        needs: Iterable[tuple[str, dt.date | None]],
+        selection: RecordSelection,
+        at: dt.datetime,
+    ) -> dict[tuple[str, dt.date | None], PeopleCount]:
+        """Count each ``(counter, window start)`` as of ``at``, adding the request's people.
+
+        Raises:
+            InputError: an unknown counter name.
+        """
+        at_ms = int(at.timestamp() * 1000)
+        year = dates.local_date(at, self.tz).year
+        out: dict[tuple[str, dt.date | None], PeopleCount] = {}
+        for counter, start in sorted(set(needs), key=lambda n: (n[0], n[1] or dt.date.min)):
+            if counter == "processor_pi":
+                held = conn.execute(
+                    select(func.count(func.distinct(records.c.subject_ref))).where(has_category("personal"))
+                ).scalar()
+                balance = self._balance(conn, ("processor",), None, year)
+                out[(counter, start)] = PeopleCount(counter, start, int(held or 0) + balance, 0)
+                continue
+            if counter not in COUNTER_KINDS:
+                raise InputError(f"counter {counter!r} is unknown; valid: processor_pi, {', '.join(COUNTER_KINDS)}")
+            kinds, request_kind = COUNTER_KINDS[counter]
+            window = [border_provided.c.region == self.region, border_provided.c.kind.in_(kinds)]
+            window.append(border_provided.c.provided_ms <= at_ms)
+            if start is not None:
+                window.append(border_provided.c.provided_ms >= dates.start_of_day_ms(start, self.tz))
+            already = conn.execute(
+                select(func.count(func.distinct(border_provided.c.subject_ref))).where(*window)
+            ).scalar()
+            counted = exists().where(*window, border_provided.c.subject_ref == records.c.subject_ref)
+            new = conn.execute(
+                select(func.count(func.distinct(records.c.subject_ref))).where(
+                    selection.where, selection.people_of_kind(request_kind), ~counted
+                )
+            ).scalar()
+            balance = self._balance(conn, kinds, start.year if start is not None else None, year)
+            out[(counter, start)] = PeopleCount(counter, start, int(already or 0) + balance, int(new or 0))
+        return out
+
+    def _balance(self, conn: Connection, kinds: Sequence[str], from_year: int | None, to_year: int) -> int:
+        clauses = [
+            border_opening_balances.c.region == self.region,
+            border_opening_balances.c.kind.in_(kinds),
+            border_opening_balances.c.year <= to_year,
+        ]
+        if from_year is not None:
+            clauses.append(border_opening_balances.c.year >= from_year)
+        return int(conn.execute(select(func.sum(border_opening_balances.c.people)).where(*clauses)).scalar() or 0)
+
+    def basis_usage(
+        self, conn: Connection, basis_ids: Iterable[str], selection: RecordSelection
+    ) -> dict[str, BasisUsage]:
+        """For each basis: distinct people and records carried so far, transfers made, and the request's
+        people it has not carried yet."""
+        out: dict[str, BasisUsage] = {}
+        for basis_id in basis_ids:
+            people = conn.execute(
+                select(func.count(func.distinct(border_provided.c.subject_ref))).where(
+                    border_provided.c.basis_id == basis_id
+                )
+            ).scalar()
+            carried = exists().where(
+                border_provided.c.basis_id == basis_id, border_provided.c.subject_ref == records.c.subject_ref
+            )
+            new = conn.execute(
+                select(func.count(func.distinct(records.c.subject_ref))).where(
+                    selection.where, has_category("personal"), ~carried
+                )
+            ).scalar()
+            row = conn.execute(
+                select(func.sum(border_transfer_bases.c.records), func.count()).where(
+                    border_transfer_bases.c.basis_id == basis_id
+                )
+            ).one()
+            out[basis_id] = BasisUsage(basis_id, int(people or 0), int(new or 0), int(row[0] or 0), int(row[1]))
+        return out
+
+    def record_release(
+        self, conn: Connection, transfer_id: str, at_ms: int, provided: Iterable[tuple[str, str, str | None]]
+    ) -> int:
+        """Count the people of a release: ``(subject_ref, kind, basis_id)`` with kind ``pi`` or ``sensitive``.
+
+        Returns the number of rows written (one per distinct triple).
+        """
+        rows = sorted({(self.region, s, k, at_ms, transfer_id, b) for s, k, b in provided}, key=lambda r: r[1:3])
+        if rows:
+            # the driver's executemany: a release or an import can be a million rows
+            marks = ", ".join(["?" if conn.dialect.paramstyle == "qmark" else "%s"] * 6)
+            conn.exec_driver_sql(
+                "INSERT INTO border_provided (region, subject_ref, kind, provided_ms, transfer_id, basis_id) "
+                f"VALUES ({marks})",
+                rows,
+            )
+        return len(rows)
+
+    def set_opening_balance(self, conn: Connection, year: int, kind: str, people: int, now_ms: int) -> None:
+        """Declare people provided abroad in ``year`` before onshore counted (replaces an earlier declaration).
+
+        Raises:
+            InputError: unknown kind or a negative count.
+        """
+        if kind not in BALANCE_KINDS:
+            raise InputError(f"balance kind {kind!r} is unknown; valid: {', '.join(BALANCE_KINDS)}")
+        if people < 0:
+            raise InputError("an opening balance cannot be negative")
+        conn.execute(
+            border_opening_balances.delete().where(
+                and_(
+                    border_opening_balances.c.region == self.region,
+                    border_opening_balances.c.year == year,
+                    border_opening_balances.c.kind == kind,
+                )
+            )
+        )
+        conn.execute(
+            border_opening_balances.insert().values(
+                region=self.region, year=year, kind=kind, people=people, recorded_ms=now_ms
+            )
+        )

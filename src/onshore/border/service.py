@@ -1,0 +1,514 @@
+"""``BorderService``: the one way data leaves a region. The API, the CLI and the benchmark call it.
+
+- ``decide``: the dry run. Reads the records a request concerns, the counters and the bases, and returns the
+  gate's decision per class. It writes nothing: no counting, no ledger event.
+- ``run``: decides, exports the allowed classes through their transforms into a bundle, then in ONE
+  transaction re-decides (refusing if anything changed meanwhile), counts the people released, records the
+  transfer and appends its ledger events: one ``provide_abroad`` per basis used (counts and the bundle's
+  content digest) and one ``transfer_denied`` for the classes refused; a request refused entirely leaves only
+  a ``transfer_denied`` event (counts and the request's digest). Then it writes the manifest with every
+  event's inclusion proof. Release time is the real clock: only ``decide`` takes another date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from sqlalchemy import Connection
+
+from onshore.border import dates
+from onshore.border.bases import BasisRegistry, BasisSpec, TransferBasis
+from onshore.border.bundles import FORMAT, BundleWriter, archive, b64, content_digest, write_manifest
+from onshore.border.counters import BorderCounters
+from onshore.border.gate import BorderGate, ClassDecision, ExportDecision
+from onshore.border.requests import ExportRequest
+from onshore.border.selection import RecordSelection
+from onshore.border.tables import border_transfer_bases, border_transfers
+from onshore.border.transforms import (
+    TRANSFORM_NAMES,
+    Columns,
+    TransformContext,
+    get_transform,
+    recipient_key,
+    release_flows,
+)
+from onshore.errors import ConflictError, ForbiddenError, InputError, NotFoundError
+from onshore.ledger.merkle import leaf_hash
+from onshore.ledger.store import MerkleLog
+from onshore.model import LifecycleEvent
+from onshore.rules.loader import RuleBook
+from onshore.storage.crypto import decrypt_value, is_encrypted
+from onshore.storage.region import Region
+
+RECIPIENT_KEY = "border-pseudonym"
+
+
+class TransferDeniedError(ForbiddenError):
+    """The gate denied every data class of a request (the API's answer; ``details`` holds the decision)."""
+
+    code = "transfer_denied"
+
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ExportResult:
+    """What ``run`` did: the decision, and either the bundle or the denial."""
+
+    transfer_id: str
+    decision: ExportDecision
+    folder: Path | None = None
+    manifest: dict[str, Any] | None = None
+    archive: Path | None = None
+    ledger_indexes: list[int] = field(default_factory=list)
+
+    @property
+    def released(self) -> bool:
+        return self.folder is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "transfer_id": self.transfer_id,
+            "released": self.released,
+            "verdict": self.decision.verdict,
+            "bundle": None if self.folder is None else str(self.folder),
+            "archive": None if self.archive is None else str(self.archive),
+            "ledger_indexes": self.ledger_indexes,
+            "records": 0 if self.manifest is None else self.manifest["counts"]["records"],
+            "decision": self.decision.to_dict(),
+        }
+
+
+def _signature(decision: ExportDecision) -> list[tuple[str, str, str | None, tuple[str, ...]]]:
+    return [(c.data_class.key, c.decision, c.basis_id, tuple(t.name for t in c.transforms)) for c in decision.classes]
+
+
+def _kind(categories: str) -> str | None:
+    cats = categories.split(",")
+    if "sensitive_personal" in cats:
+        return "sensitive"
+    return "pi" if "personal" in cats else None
+
+
+class BorderService:
+    """Bases, decisions and releases for every region of a runtime."""
+
+    def __init__(self, rulebook: RuleBook, regions: Mapping[str, Region], *, base_dir: Path) -> None:
+        self.rulebook = rulebook
+        self.regions = regions
+        self.base_dir = base_dir
+        self.bases = BasisRegistry(rulebook, regions, TRANSFORM_NAMES)
+        self._gates: dict[str, BorderGate] = {}
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def region(self, name: str) -> Region:
+        try:
+            return self.regions[name]
+        except KeyError:
+            raise NotFoundError(f"region {name!r} is not configured; configured: {', '.join(self.regions)}") from None
+
+    def gate(self, region: Region) -> BorderGate:
+        """The gate of the pack in force for ``region`` (built once)."""
+        gate = self._gates.get(region.jurisdiction)
+        if gate is None:
+            gate = self._gates[region.jurisdiction] = BorderGate(self.rulebook.for_jurisdiction(region.jurisdiction))
+        return gate
+
+    def exports_dir(self, region: Region) -> Path:
+        """Where the API writes bundles: ``exports/`` in the region's blob folder (they stay in-country)."""
+        parsed = urlparse(region.settings.blob_store)
+        if parsed.scheme == "file":
+            folder = Path(parsed.netloc + parsed.path)
+            return (folder if folder.is_absolute() else self.base_dir / folder) / "exports"
+        return self.base_dir / "exports" / region.name
+
+    # -- bases ----------------------------------------------------------------------------------
+
+    def add_basis(self, spec: BasisSpec, *, actor_role: str) -> TransferBasis:
+        return self.bases.add(spec, actor_role=actor_role)
+
+    def approve_basis(
+        self, basis_id: str, *, approved_on: dt.date, actor_role: str, reference: str | None = None
+    ) -> TransferBasis:
+        return self.bases.approve(basis_id, approved_on=approved_on, actor_role=actor_role, reference=reference)
+
+    def revoke_basis(self, basis_id: str, *, actor_role: str) -> TransferBasis:
+        return self.bases.revoke(basis_id, actor_role=actor_role)
+
+    def today(self, region: str | None = None, at: dt.datetime | None = None) -> dt.date:
+        """The date in the legal calendar of ``region`` (of the first region when None)."""
+        reg = self.region(region) if region else next(iter(self.regions.values()))
+        return dates.local_date(at or dt.datetime.now(dt.UTC), self.gate(reg).timezone)
+
+    # -- counters -------------------------------------------------------------------------------
+
+    def set_opening_balance(self, region: str, year: int, kind: str, people: int) -> None:
+        """Declare people provided abroad in ``year`` before onshore counted (kind pi, sensitive, processor)."""
+        reg = self.region(region)
+        with reg.store.transaction("set opening balance") as conn:
+            BorderCounters(reg.name, self.gate(reg).timezone).set_opening_balance(
+                conn, year, kind, people, int(time.time() * 1000)
+            )
+
+    def import_provided(
+        self, region: str, subject_refs: list[str], kind: str, at: dt.datetime, basis_id: str | None = None
+    ) -> int:
+        """Record people provided abroad earlier (e.g. by a previous system), so the counters include them."""
+        if kind not in ("pi", "sensitive"):
+            raise InputError(f"kind {kind!r} is unknown; valid: pi, sensitive")
+        reg = self.region(region)
+        with reg.store.transaction("import provided people") as conn:
+            counters = BorderCounters(reg.name, self.gate(reg).timezone)
+            at_ms = int(at.timestamp() * 1000)
+            return counters.record_release(conn, "imported", at_ms, ((s, kind, basis_id) for s in subject_refs))
+
+    # -- decisions ------------------------------------------------------------------------------
+
+    def _evaluate(self, conn: Connection, region: Region, request: ExportRequest, at: dt.datetime) -> ExportDecision:
+        gate = self.gate(region)
+        selection = RecordSelection(request)
+        classes = selection.data_classes(conn)
+        if not gate.is_outbound(request) or not classes:
+            return gate.decide(request, classes, {}, [], {}, at)
+        counters = BorderCounters(region.name, gate.timezone)
+        counts = counters.people_counts(conn, gate.counting_needs(at), selection, at)
+        bases = self.bases.in_region(conn, region)
+        day = dates.local_date(at, gate.timezone)
+        live = [b.id for b in bases if b.status_on(day) == "approved" and request.basis in (None, b.id)]
+        usage = counters.basis_usage(conn, live, selection)
+        return gate.decide(request, classes, counts, bases, usage, at)
+
+    def decide(self, request: ExportRequest, *, at: dt.datetime | None = None) -> ExportDecision:
+        """The dry run: the decision per data class, without releasing or counting anything."""
+        region = self.region(request.region)
+        at = at or dt.datetime.now(dt.UTC)
+        with region.store.read("border decide") as conn:
+            return self._evaluate(conn, region, request, at)
+
+    # -- releases -------------------------------------------------------------------------------
+
+    def run(
+        self,
+        request: ExportRequest,
+        out: Path | None,
+        *,
+        actor_role: str,
+        at: dt.datetime | None = None,
+        make_archive: bool = False,
+        progress: Progress | None = None,
+    ) -> ExportResult:
+        """Decide, export what is allowed into a bundle at ``out``, count and log it.
+
+        ``out`` None: the bundle goes to ``exports_dir(region)/<transfer id>`` (what the API serves).
+
+        ``at`` exists for tests and benchmarks; the CLI and the API always release at the real time.
+
+        Raises:
+            InputError: no stored record matches the request.
+            ConflictError: ``out`` is not empty, or the counts or bases changed during the export (run again).
+        """
+        region = self.region(request.region)
+        at = at or dt.datetime.now(dt.UTC)
+        transfer_id = "xf-" + secrets.token_hex(10)
+        with region.store.read("border decide") as conn:
+            decision = self._evaluate(conn, region, request, at)
+        if decision.verdict == "empty":
+            raise InputError("no stored record matches the request: nothing to release")
+        allowed = {c.data_class.key: c for c in decision.classes if c.decision != "deny"}
+        if not allowed:
+            logged = self._commit(region, request, decision, transfer_id, at, actor_role, None)
+            return ExportResult(transfer_id, decision, ledger_indexes=[i for i, _ in logged])
+        out = out if out is not None else self.exports_dir(region) / transfer_id
+        writer = BundleWriter(out, request.format)
+        try:
+            stats, provided = self._export(region, request, allowed, writer, progress)
+            ctx_flows = stats.pop("__flows__")
+            files = writer.close(ctx_flows)
+            bundle = {"files": files, "stats": stats, "provided": provided, "flows": len(ctx_flows)}
+            logged = self._commit(region, request, decision, transfer_id, at, actor_role, bundle)
+        except BaseException:
+            writer.abort()
+            raise
+        manifest = self._manifest(region, request, decision, transfer_id, at, bundle, logged)
+        write_manifest(out, manifest)
+        return ExportResult(
+            transfer_id,
+            decision,
+            folder=out,
+            manifest=manifest,
+            archive=archive(out) if make_archive else None,
+            ledger_indexes=[i for i, _ in logged],
+        )
+
+    def _export(
+        self,
+        region: Region,
+        request: ExportRequest,
+        allowed: Mapping[str, ClassDecision],
+        writer: BundleWriter,
+        progress: Progress | None,
+    ) -> tuple[dict[str, Any], dict[str, set[tuple[str, str, str | None]]]]:
+        pack = self.rulebook.for_jurisdiction(region.jurisdiction)
+        ctx = TransformContext(recipient_key(region.keys.get_or_create(RECIPIENT_KEY), request.recipient), pack.zones)
+        plans = {key: [(get_transform(t.name), t.params, t.name) for t in c.transforms] for key, c in allowed.items()}
+        pseudonymise = get_transform("pseudonymise")
+        provided: dict[str, set[tuple[str, str, str | None]]] = defaultdict(set)
+        released: dict[str, int] = defaultdict(int)
+        total = sum(c.data_class.records for c in allowed.values())
+        done = 0
+        selection = RecordSelection(request)
+        with region.store.read("export records") as conn:
+            for chunk in selection.iter_rows(conn):
+                values = self._open_values(region, chunk)
+                groups: dict[str, list[int]] = defaultdict(list)
+                for i, row in enumerate(chunk):
+                    key = f"{row[9]}|{row[6]}|{row[7]}"
+                    if key in allowed:
+                        groups[key].append(i)
+                for key, idx in groups.items():
+                    cols = _columns(key, chunk, values, idx, ctx)
+                    basis_id = allowed[key].basis_id
+                    noted = False
+                    for transform, params, name in plans[key]:
+                        if name in ("aggregate", "pseudonymise") and not noted:
+                            # count who leaves: after removals, before refs are re-keyed or rows aggregated
+                            _note_people(cols, basis_id, provided[key])
+                            noted = True
+                        cols = transform(cols, params, ctx)
+                    if not noted:
+                        _note_people(cols, basis_id, provided[key])
+                    cols = pseudonymise(cols, {}, ctx)  # region pseudonyms never leave (bundle invariant)
+                    released[key] += len(cols)
+                    writer.write(cols)
+                done += len(chunk)
+                if progress is not None:
+                    progress(min(done, total), total)
+        stats: dict[str, Any] = {key: {"records_released": released[key], **ctx.stats.get(key, {})} for key in allowed}
+        stats["__flows__"] = release_flows(ctx)
+        return stats, provided
+
+    @staticmethod
+    def _open_values(region: Region, chunk: list[tuple[Any, ...]]) -> list[str | None]:
+        """Decrypt personal values (a subject whose key was destroyed reads as None: erased, never exported)."""
+        sealed = {row[11] for row in chunk if is_encrypted(row[5])}
+        keys = region.subject_keys.keys_for(sealed, create=False) if sealed else {}
+        out: list[str | None] = []
+        for row in chunk:
+            value = row[5]
+            if is_encrypted(value):
+                key = keys.get(row[11])
+                value = None if key is None else decrypt_value(key, region.name, row[1], row[2], value)
+            out.append(value)
+        return out
+
+    def _commit(
+        self,
+        region: Region,
+        request: ExportRequest,
+        decision: ExportDecision,
+        transfer_id: str,
+        at: dt.datetime,
+        actor_role: str,
+        bundle: dict[str, Any] | None,
+    ) -> list[tuple[int, LifecycleEvent]]:
+        """Re-decide, count the people released, record the transfer and append its ledger events, atomically."""
+        at_ms = int(at.timestamp() * 1000)
+        gate = self.gate(region)
+        denied = [c for c in decision.classes if c.decision == "deny"]
+        events: list[LifecycleEvent] = []
+        with region.store.transaction("record transfer") as conn:
+            again = self._evaluate(conn, region, request, at)
+            if _signature(again) != _signature(decision):
+                raise ConflictError("the counts or bases changed while the export ran; nothing was released, run again")
+            records_out = people_out = 0
+            if bundle is not None:
+                counters = BorderCounters(region.name, gate.timezone)
+                by_basis: dict[str | None, dict[str, Any]] = {}
+                for key, triples in bundle["provided"].items():
+                    counters.record_release(conn, transfer_id, at_ms, triples)
+                    c = next(x for x in decision.classes if x.data_class.key == key)
+                    group = by_basis.setdefault(
+                        c.basis_id, {"records": 0, "classes": 0, "pi": set(), "sensitive": set()}
+                    )
+                    group["records"] += bundle["stats"][key]["records_released"]
+                    group["classes"] += 1
+                    for subject, kind, _ in triples:
+                        group[kind].add(subject)
+                for key in bundle["stats"]:
+                    c = next(x for x in decision.classes if x.data_class.key == key)
+                    by_basis.setdefault(c.basis_id, {"records": 0, "classes": 0, "pi": set(), "sensitive": set()})
+                digest = content_digest(bundle["files"])
+                for basis_id, group in sorted(by_basis.items(), key=lambda kv: kv[0] or ""):
+                    people = len(group["pi"] | group["sensitive"])
+                    records_out += group["records"]
+                    people_out += people
+                    if basis_id is not None:
+                        conn.execute(
+                            border_transfer_bases.insert().values(
+                                transfer_id=transfer_id, basis_id=basis_id, records=group["records"], people=people
+                            )
+                        )
+                    counts = {
+                        "records": group["records"],
+                        "classes": group["classes"],
+                        "people_pi": len(group["pi"]),
+                        "people_sensitive": len(group["sensitive"]),
+                        "files": len(bundle["files"]),
+                    }
+                    events.append(
+                        self._event("provide_abroad", region, request, at_ms, actor_role, counts, digest, basis_id)
+                    )
+            if denied:
+                counts = {
+                    "classes": len(denied),
+                    "records": sum(c.data_class.records for c in denied),
+                    "people_at_least": max((c.data_class.people for c in denied), default=0),
+                }
+                events.append(
+                    self._event("transfer_denied", region, request, at_ms, actor_role, counts, request.digest(), None)
+                )
+            first = region.store.journal.append(conn, [e.to_bytes() for e in events])
+            conn.execute(
+                border_transfers.insert().values(
+                    id=transfer_id,
+                    region=region.name,
+                    at_ms=at_ms,
+                    status="released" if bundle is not None else "denied",
+                    destination=request.destination,
+                    recipient=request.recipient,
+                    purpose=request.purpose,
+                    records=records_out,
+                    people=people_out,
+                    content_sha256=None if bundle is None else content_digest(bundle["files"]),
+                    ledger_index=first,
+                )
+            )
+        return list(zip(range(first, first + len(events)), events, strict=True))
+
+    @staticmethod
+    def _event(
+        kind: str,
+        region: Region,
+        request: ExportRequest,
+        at_ms: int,
+        actor_role: str,
+        counts: dict[str, int],
+        digest: str,
+        basis_id: str | None,
+    ) -> LifecycleEvent:
+        return LifecycleEvent(
+            kind=kind,
+            region=region.name,
+            at_ms=at_ms,
+            actor_role=actor_role,
+            purpose=request.purpose,
+            counts=counts,
+            digest=digest,
+            basis_id=basis_id,
+        )
+
+    def _manifest(
+        self,
+        region: Region,
+        request: ExportRequest,
+        decision: ExportDecision,
+        transfer_id: str,
+        at: dt.datetime,
+        bundle: dict[str, Any],
+        logged: list[tuple[int, LifecycleEvent]],
+    ) -> dict[str, Any]:
+        indexes = [i for i, _ in logged]
+        log = MerkleLog(region.name)
+        with region.store.read("ledger proofs") as conn:
+            size = log.tree_size(conn)
+            root = log.root(conn, size)
+            entries = [log.entries(conn, i, i + 1)[0] for i in indexes]
+            proofs = [log.inclusion_proof(conn, i, size) for i in indexes]
+        used = sorted({c.basis_id for c in decision.classes if c.basis_id and c.decision != "deny"})
+        files = bundle["files"]
+        by_class = {
+            c.data_class.key: {
+                "decision": c.decision,
+                "records_selected": c.data_class.records,
+                "people": c.data_class.people,
+                **bundle["stats"].get(c.data_class.key, {"records_released": 0}),
+            }
+            for c in decision.classes
+        }
+        return {
+            "format": FORMAT,
+            "transfer_id": transfer_id,
+            "created_at": at.isoformat(),
+            "region": region.name,
+            "origin_jurisdiction": region.jurisdiction,
+            "request": request.public_dict(),
+            "bases": [self.bases.get(b).to_dict(decision.day) for b in used],
+            "decision": decision.to_dict(),
+            "counts": {
+                "records": sum(v["records_released"] for v in by_class.values()),
+                "flow_rows": bundle["flows"],
+                "by_class": by_class,
+            },
+            "transforms": {
+                c.data_class.key: [t.model_dump() for t in c.transforms]
+                for c in decision.classes
+                if c.decision != "deny"
+            },  # fmt: skip
+            "pseudonyms": "vehicle and subject are HMAC-SHA-256 pseudonyms under a key for this recipient only",
+            "files": [f.to_dict() for f in files],
+            "content_sha256": content_digest(files),
+            "ledger": {
+                "region": region.name,
+                "tree_size": size,
+                "root": b64(root),
+                "events": [
+                    {
+                        "index": i,
+                        "kind": ev.kind,
+                        "basis_id": ev.basis_id,
+                        "entry": b64(entry),
+                        "leaf_hash": b64(leaf_hash(entry)),
+                        "proof": [b64(p) for p in proof],
+                    }
+                    for (i, ev), entry, proof in zip(logged, entries, proofs, strict=True)
+                ],
+            },
+        }
+
+
+def _columns(key: str, chunk: list[tuple[Any, ...]], values: list[str | None], idx: list[int], ctx: Any) -> Columns:
+    keep = [i for i in idx if values[i] is not None or chunk[i][5] is None]
+    if len(keep) != len(idx):
+        ctx.tally(key, "erased_subject_records", len(idx) - len(keep))
+    return Columns(
+        cls=[key] * len(keep),
+        ts_ms=[chunk[i][3] for i in keep],
+        signal=[chunk[i][4] for i in keep],
+        value=[values[i] for i in keep],
+        categories=[chunk[i][6] for i in keep],
+        tags=[chunk[i][7] for i in keep],
+        purpose=[chunk[i][8] for i in keep],
+        vehicle=[chunk[i][1] for i in keep],
+        subject=[chunk[i][11] for i in keep],
+        zone=[chunk[i][10] for i in keep],
+    )
+
+
+def _note_people(cols: Columns, basis_id: str | None, into: set[tuple[str, str, str | None]]) -> None:
+    kinds: dict[str, str | None] = {}
+    for cats, subject in zip(cols.categories, cols.subject, strict=True):
+        kind = kinds.get(cats, "?")
+        if kind == "?":
+            kind = kinds[cats] = _kind(cats)
+        if kind is not None:
+            into.add((subject, kind, basis_id))

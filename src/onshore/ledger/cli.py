@@ -1,0 +1,409 @@
+"""`onshore ledger ...`: the operator's commands over the ledger service, and the auditor's `verify`.
+
+`verify` needs no configuration and no access to the operator's machine: a public key, a server URL and a
+token, or an exported bundle file. Exit codes of `verify`: 0 verified, 1 not verified (a check failed),
+2 bad usage (a malformed key, option or file), 3 the log could not be read (server unreachable, token or
+region refused, bundle unreadable).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Table
+
+from onshore.errors import OnshoreError
+
+ledger_app = typer.Typer(
+    help="The region's transparency log: checkpoints, proofs, keys, bundles, and the auditor's verify.",
+    no_args_is_help=True,
+)
+keys_app = typer.Typer(help="The log's signing keys: list, rotate; generate a witness key.", no_args_is_help=True)
+ledger_app.add_typer(keys_app, name="keys")
+
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+T = TypeVar("T")
+
+EXIT_VERIFIED, EXIT_NOT_VERIFIED, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", envvar="ONSHORE_CONFIG", help="path to onshore.toml (default ./onshore.toml)"),
+]
+RegionOption = Annotated[
+    str | None, typer.Option("--region", "-r", help="region whose log to use (default: the only region)")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object instead of text")]
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(orjson.dumps(obj).decode() + "\n")
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """An OnshoreError becomes a one-line message and exit status 2 (1 for internal errors)."""
+    try:
+        yield
+    except OnshoreError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        raise typer.Exit(EXIT_USAGE if exc.status < 500 else 1) from None
+
+
+def _with_ledger(config: Path | None, region: str | None, fn: Callable[[Any, str], T]) -> T:
+    """Run ``fn(ledger_service, region_name)`` over a runtime built from ``config``."""
+    from onshore.config import load_settings
+    from onshore.errors import InputError
+    from onshore.runtime import Runtime
+
+    runtime = Runtime(load_settings(config))
+    try:
+        if region is None:
+            if len(runtime.regions) != 1:
+                raise InputError(f"several regions are configured ({', '.join(runtime.regions)}); pass --region")
+            region = next(iter(runtime.regions))
+        return fn(runtime.ledger, region)
+    finally:
+        runtime.close()
+
+
+@ledger_app.command("checkpoint")
+def checkpoint_cmd(
+    region: RegionOption = None,
+    config: ConfigOption = None,
+    out: Annotated[Path | None, typer.Option(help="also write the note to this file")] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Sign the current tree head of a region's log with its key, record it and print the note.
+
+    Example: onshore ledger checkpoint --region cn --out cn-checkpoint.txt
+    """
+    with _errors():
+        signed = _with_ledger(config, region, lambda ledger, name: ledger.checkpoint(name))
+    if out is not None:
+        out.write_text(signed.note, encoding="utf-8")
+    if json_out:
+        _print_json(signed.to_dict())
+    else:
+        sys.stdout.write(signed.note)
+
+
+@ledger_app.command("prove")
+def prove_cmd(
+    index: Annotated[int, typer.Option(min=0, help="leaf index of the event")],
+    size: Annotated[int | None, typer.Option(min=1, help="tree size to prove against (default: now)")] = None,
+    region: RegionOption = None,
+    config: ConfigOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Print the inclusion proof of one event (its leaf hash and audit path, base64).
+
+    Example: onshore ledger prove --region cn --index 41 --size 1200
+    """
+
+    def run(ledger: Any, name: str) -> Any:
+        return ledger.inclusion_proof(name, index, ledger.tree_size(name) if size is None else size)
+
+    with _errors():
+        proof = _with_ledger(config, region, run)
+    body = proof.to_dict()
+    if json_out:
+        _print_json(body)
+        return
+    console.print(f"event {body['index']} in the tree of {body['tree_size']} events (region {body['region']})")
+    console.print(f"leaf hash  {body['leaf_hash']}", highlight=False)
+    console.print(f"root hash  {body['root_hash']}", highlight=False)
+    for level, element in enumerate(body["proof"]):
+        console.print(f"path[{level:>2}]   {element}", highlight=False)
+
+
+@ledger_app.command("export")
+def export_cmd(
+    out: Annotated[Path, typer.Argument(help="bundle file to write (JSON)")],
+    up_to: Annotated[int | None, typer.Option(min=0, help="export only the first N events")] = None,
+    region: RegionOption = None,
+    config: ConfigOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Export the log to one bundle file that `onshore ledger verify --bundle` checks offline.
+
+    Example: onshore ledger export cn-ledger.json --region cn
+    """
+    with _errors():
+        summary = _with_ledger(config, region, lambda ledger, name: ledger.export_bundle(name, out, up_to))
+    if json_out:
+        _print_json(summary.to_dict())
+    else:
+        console.print(f"wrote {summary.tree_size} events of region {summary.region} to [bold]{summary.path}[/]")
+
+
+@keys_app.command("list")
+def keys_list(
+    region: RegionOption = None,
+    config: ConfigOption = None,
+    vkeys: Annotated[bool, typer.Option("--vkeys", help="print only the vkeys, one a line (a key file)")] = False,
+    json_out: JsonOption = False,
+) -> None:
+    """List every version of the log's signing key; give auditors the vkeys out of band.
+
+    Example: onshore ledger keys list --region cn --vkeys > cn-log.vkey
+    """
+    with _errors():
+        keys = _with_ledger(config, region, lambda ledger, name: ledger.public_keys(name))
+    if json_out:
+        _print_json({"keys": [key.to_dict() for key in keys]})
+        return
+    if vkeys:
+        sys.stdout.write("".join(f"{key.vkey}\n" for key in keys))
+        return
+    table = Table("version", "status", "from size", "until size")
+    table.add_column("vkey", overflow="fold")
+    for key in keys:
+        until = "" if key.retired_at_size is None else str(key.retired_at_size)
+        status = "active" if key.active else "retired"
+        table.add_row(str(key.version), status, str(key.activated_at_size), until, key.vkey)
+    console.print(table)
+
+
+@keys_app.command("rotate")
+def keys_rotate(region: RegionOption = None, config: ConfigOption = None, json_out: JsonOption = False) -> None:
+    """Retire the active signing key and start the next version (the handover checkpoint is signed by both).
+
+    Example: onshore ledger keys rotate --region cn
+    """
+    with _errors():
+        key = _with_ledger(config, region, lambda ledger, name: ledger.rotate_key(name))
+    if json_out:
+        _print_json(key.to_dict())
+        return
+    console.print(f"signing key version {key.version} is active from tree size {key.activated_at_size}; its vkey:")
+    console.print(key.vkey, highlight=False, soft_wrap=True)
+
+
+@keys_app.command("generate-witness")
+def keys_generate_witness(
+    name: Annotated[str, typer.Argument(help="the witness's key name, e.g. regulator.example/witness")],
+    out: Annotated[Path, typer.Option(help="file for the private key (created with mode 0600)")],
+) -> None:
+    """Create a witness key pair (for the regulator): the private key goes to a file, the vkey is printed.
+
+    Example: onshore ledger keys generate-witness regulator.example/witness --out witness.key
+    """
+    from onshore.ledger.checkpoint import generate_signer
+
+    with _errors():
+        signer = generate_signer(name)
+        try:
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot create {out}: {exc.strerror}") from None
+        with os.fdopen(fd, "w") as fh:
+            fh.write(signer.private_key_text() + "\n")
+    sys.stdout.write(signer.verifier.vkey + "\n")
+
+
+@ledger_app.command("cosign")
+def cosign_cmd(
+    note_file: Annotated[Path, typer.Argument(help="the signed checkpoint note to cosign", exists=True)],
+    witness_key: Annotated[Path, typer.Option(help="file holding the witness's private key", exists=True)],
+    key: Annotated[
+        list[str] | None, typer.Option("--key", help="the log's vkey (text or file); checked before cosigning")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="write the cosigned note here instead of printing it")] = None,
+) -> None:
+    """As a witness, cosign a checkpoint note offline; the operator then runs `onshore ledger record` on it.
+
+    The witness checks the log's signature first (`--key`); it should also have checked consistency with the
+    last checkpoint it cosigned (`onshore ledger verify --trusted`).
+
+    Example: onshore ledger cosign cn-checkpoint.txt --witness-key witness.key --key cn-log.vkey --out cosigned.txt
+    """
+    from onshore.ledger.checkpoint import NoteSigner
+    from onshore.ledger.service import LedgerService
+    from onshore.ledger.verify import parse_vkeys
+
+    with _errors():
+        witness = NoteSigner.from_private_key(witness_key.read_text(encoding="utf-8"))
+        note = LedgerService.cosign(note_file.read_text(encoding="utf-8"), witness, log_keys=parse_vkeys(key or []))
+    if out is not None:
+        out.write_text(note, encoding="utf-8")
+        console.print(f"cosigned by {witness.name}; wrote [bold]{out}[/]")
+    else:
+        sys.stdout.write(note)
+
+
+@ledger_app.command("record")
+def record_cmd(
+    note_file: Annotated[Path, typer.Argument(help="a checkpoint note cosigned by a witness", exists=True)],
+    region: RegionOption = None,
+    config: ConfigOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Record a checkpoint a witness cosigned, so the API and bundles serve it as the witnessed checkpoint.
+
+    Example: onshore ledger record cosigned.txt --region cn
+    """
+    with _errors():
+        note = note_file.read_text(encoding="utf-8")
+        signed = _with_ledger(config, region, lambda ledger, name: ledger.record_cosigned(name, note))
+    if json_out:
+        _print_json(signed.to_dict())
+    else:
+        console.print(f"recorded the witnessed checkpoint at tree size {signed.tree_size} of region {signed.region}")
+
+
+@ledger_app.command("verify")
+def verify_cmd(
+    key: Annotated[
+        list[str], typer.Option("--key", "-k", help="the log's public key (vkey text or a file of vkeys); repeatable")
+    ],
+    trusted: Annotated[
+        Path | None, typer.Option(help="a checkpoint note kept from an earlier verification; the log must extend it")
+    ] = None,
+    witness: Annotated[
+        list[str] | None, typer.Option("--witness", "-w", help="require this witness's cosignature (vkey or file)")
+    ] = None,
+    url: Annotated[str | None, typer.Option(help="onshore server URL, e.g. http://127.0.0.1:8470")] = None,
+    region: Annotated[str | None, typer.Option("--region", "-r", help="region whose log to read (with --url)")] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="ONSHORE_TOKEN", help="auditor or officer token (with --url)")
+    ] = None,
+    bundle: Annotated[Path | None, typer.Option(help="verify an exported bundle file offline instead")] = None,
+    proofs: Annotated[
+        str, typer.Option(help="how many of the server's inclusion proofs to check: a number, or 'all'")
+    ] = "64",
+    save_checkpoint: Annotated[
+        Path | None, typer.Option(help="after a successful check, write the verified checkpoint here (next --trusted)")
+    ] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Verify a region's log as an auditor, trusting only the log's public key.
+
+    Checks the checkpoint's signature, its consistency with --trusted, the cosignature of every --witness, the
+    inclusion of every event (root recomputed from all events, plus the server's inclusion proofs) and that the
+    events carry no personal data. Exit codes: 0 verified, 1 not verified, 2 bad usage, 3 log unreadable.
+
+    Example: onshore ledger verify --key cn-log.vkey --trusted last.txt --url http://127.0.0.1:8470 --region cn
+    """
+    from onshore.ledger.verify import (
+        BundleLedgerSource,
+        HttpLedgerSource,
+        LedgerSourceError,
+        parse_vkeys,
+        verify_ledger,
+    )
+
+    if (url is None) == (bundle is None):
+        _usage("give either --url (with --region and --token) or --bundle")
+    if url is not None and (region is None or not token):
+        _usage("--url needs --region and --token (or ONSHORE_TOKEN)")
+    if proofs != "all" and not (proofs.isdigit() and int(proofs) >= 0):
+        _usage(f"--proofs must be a number or 'all', not {proofs!r}")
+    source: Any = None
+    try:
+        log_keys = parse_vkeys(key)
+        witnesses = parse_vkeys(witness or [])
+        trusted_note = None
+        if trusted is not None:
+            try:
+                trusted_note = trusted.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                _usage(f"cannot read --trusted {trusted}: {exc}")
+        if bundle is not None:
+            source = BundleLedgerSource(bundle)
+        else:
+            assert url is not None and region is not None and token is not None
+            source = HttpLedgerSource(url, region, token)
+        verdict = _run_verify(
+            verify_ledger,
+            source,
+            log_keys,
+            trusted_note,
+            witnesses,
+            None if proofs == "all" else int(proofs),
+            quiet=json_out,
+        )
+    except LedgerSourceError as exc:
+        if json_out:
+            _print_json({"ok": False, "error": exc.to_dict()["error"]})
+        else:
+            err_console.print(f"[bold red]could not read the log:[/] {exc.message}", highlight=False)
+        raise typer.Exit(EXIT_UNREADABLE) from None
+    except OnshoreError as exc:
+        _usage(exc.message)
+    finally:
+        if source is not None and hasattr(source, "close"):
+            source.close()
+    if verdict.ok and save_checkpoint is not None and verdict.checkpoint_note:
+        save_checkpoint.write_text(verdict.checkpoint_note, encoding="utf-8")
+    if json_out:
+        _print_json(verdict.to_dict())
+    else:
+        _print_verdict(verdict)
+    raise typer.Exit(EXIT_VERIFIED if verdict.ok else EXIT_NOT_VERIFIED)
+
+
+def _usage(message: str) -> Any:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def _run_verify(
+    verify_ledger: Any,
+    source: Any,
+    log_keys: Any,
+    trusted_note: str | None,
+    witnesses: Any,
+    proofs: int | None,
+    *,
+    quiet: bool,
+) -> Any:
+    def run(progress: Callable[[int, int], None] | None) -> Any:
+        return verify_ledger(
+            source, log_keys, trusted_checkpoint=trusted_note, witnesses=witnesses, proofs=proofs, progress=progress
+        )
+
+    if quiet or not err_console.is_terminal:
+        return run(None)
+    columns = (TextColumn("events"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"))
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("download", total=None)
+        return run(lambda done, total: bar.update(task, completed=done, total=total))
+
+
+def _print_verdict(verdict: Any) -> None:
+    mark = "[bold green]VERIFIED[/]" if verdict.ok else "[bold red]NOT VERIFIED[/]"
+    console.print(f"{mark}  log {verdict.origin} from {verdict.source}", highlight=False)
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="dim")
+    table.add_column()
+    if verdict.tree_size is not None:
+        table.add_row("tree size", f"{verdict.tree_size:,}")
+        table.add_row("root hash", verdict.root_hash or "")
+        table.add_row("signed by", ", ".join(verdict.log_signers) or "-")
+    if verdict.trusted_size is not None:
+        table.add_row("trusted checkpoint", f"size {verdict.trusted_size:,}")
+    if verdict.witnessed_size is not None:
+        table.add_row("witnessed", f"size {verdict.witnessed_size:,} by {', '.join(verdict.witness_signers)}")
+    by_kind = ", ".join(f"{kind} {count:,}" for kind, count in sorted(verdict.events_by_kind.items()))
+    table.add_row("events checked", f"{verdict.events_checked:,}" + (f" ({by_kind})" if by_kind else ""))
+    table.add_row("root recomputed", "yes" if verdict.root_recomputed else "no")
+    table.add_row("inclusion proofs", f"{verdict.inclusion_proofs_checked:,} checked")
+    table.add_row("consistency proofs", f"{verdict.consistency_proofs_checked:,} checked")
+    console.print(table)
+    for warning in verdict.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    for failure in verdict.failures:
+        console.print(f"[red]failure:[/] {failure}", highlight=False, soft_wrap=True)
+    if not verdict.ok:
+        console.print(f"[bold red]{verdict.failure_count} check(s) failed[/]")

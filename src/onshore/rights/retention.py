@@ -1,0 +1,67 @@
+"""Retention: delete stored data older than the pack's retention rule for its category, tag and purpose."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import and_, delete, or_
+
+from onshore.model import LifecycleEvent
+from onshore.rules.loader import RuleBook
+from onshore.rules.schema import RetentionRule
+from onshore.storage.region import Region
+from onshore.storage.schema import records
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    region: str
+    rule_id: str
+    deleted: int
+    ledger_index: int | None
+
+
+def _csv_has(column, item: str):  # type: ignore[no-untyped-def]
+    return or_(column == item, column.like(f"{item},%"), column.like(f"%,{item}"), column.like(f"%,{item},%"))
+
+
+def _matches(rule: RetentionRule):  # type: ignore[no-untyped-def]
+    selectors = [_csv_has(records.c.categories, c.value) for c in rule.categories]
+    selectors += [_csv_has(records.c.tags, t) for t in rule.tags]
+    condition = or_(*selectors)
+    if rule.purposes:
+        condition = and_(condition, records.c.purpose.in_(rule.purposes))
+    return condition
+
+
+class RetentionService:
+    def __init__(self, rulebook: RuleBook, regions: dict[str, Region]) -> None:
+        self.rulebook = rulebook
+        self.regions = regions
+
+    def run(self, *, now_ms: int | None = None) -> list[RetentionResult]:
+        """Delete what has expired under every active retention rule; one ledger event per rule that deleted."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        results = []
+        for region in self.regions.values():
+            pack = self.rulebook.for_jurisdiction(region.jurisdiction)
+            for rule in pack.pack.retention:
+                if not (rule.active or rule.id in pack.enabled_overrides):
+                    continue
+                cutoff = now_ms - int(rule.days * 86_400_000)
+                with region.store.transaction("retention") as conn:
+                    deleted = conn.execute(delete(records).where(records.c.ts_ms < cutoff, _matches(rule))).rowcount
+                    index = None
+                    if deleted:
+                        event = LifecycleEvent(
+                            kind="delete",
+                            region=region.name,
+                            at_ms=now_ms,
+                            actor_role="system",
+                            purpose="retention",
+                            counts={"records": deleted},
+                        )
+                        index = region.store.journal.append(conn, [event.to_bytes()])
+                results.append(RetentionResult(region.name, rule.id, deleted, index))
+        return results

@@ -1,0 +1,190 @@
+"""Subjects, their bindings to vehicles over time, and their consents, in a region's record store."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from onshore.errors import ConflictError
+from onshore.model import LifecycleEvent
+from onshore.storage.schema import bindings, consents, records, subjects
+from onshore.storage.sql import SQLRecordStore
+
+
+def new_subject_ref() -> str:
+    """A random subject id: nothing about the person can be derived from it."""
+    return "sub_" + secrets.token_hex(12)
+
+
+@dataclass(frozen=True)
+class Binding:
+    subject_ref: str
+    vehicle_ref: str
+    role: str
+    profile: str | None
+    from_ms: int
+    until_ms: int | None
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    records: int
+    consents: int
+    bindings: int
+    ledger_index: int
+
+
+class SubjectStore:
+    """Shares the record store's engine and write lock; one region."""
+
+    def __init__(self, store: SQLRecordStore) -> None:
+        self.store = store
+
+    def add_subject(self, ref: str, kind: str, token_sha256: str | None, now_ms: int) -> None:
+        with self.store.transaction("add subject") as conn:
+            if conn.execute(select(subjects.c.ref).where(subjects.c.ref == ref)).first() is None:
+                conn.execute(subjects.insert().values(ref=ref, kind=kind, token_sha256=token_sha256, created_ms=now_ms))
+            elif token_sha256 is not None:
+                conn.execute(update(subjects).where(subjects.c.ref == ref).values(token_sha256=token_sha256))
+
+    def subject(self, ref: str) -> dict[str, Any] | None:
+        with self.store.read("read subject") as conn:
+            row = conn.execute(select(subjects).where(subjects.c.ref == ref)).first()
+        return None if row is None else dict(row._mapping)
+
+    def subject_by_token(self, token_sha256: str) -> dict[str, Any] | None:
+        with self.store.read("authenticate subject") as conn:
+            row = conn.execute(select(subjects).where(subjects.c.token_sha256 == token_sha256)).first()
+        return None if row is None else dict(row._mapping)
+
+    def bind(self, subject_ref: str, vehicle_ref: str, role: str, profile: str | None, from_ms: int) -> None:
+        with self.store.transaction("bind subject") as conn:
+            if role == "owner":  # one owner at a time: the previous ownership ends now
+                conn.execute(
+                    update(bindings)
+                    .where(
+                        bindings.c.vehicle_ref == vehicle_ref, bindings.c.role == "owner", bindings.c.until_ms.is_(None)
+                    )
+                    .values(until_ms=from_ms)
+                )
+            conn.execute(
+                bindings.insert().values(
+                    subject_ref=subject_ref, vehicle_ref=vehicle_ref, role=role, profile=profile, from_ms=from_ms
+                )
+            )
+
+    def bindings_of_vehicle(self, vehicle_ref: str) -> list[Binding]:
+        with self.store.read("read bindings") as conn:
+            rows = conn.execute(select(bindings).where(bindings.c.vehicle_ref == vehicle_ref)).all()
+        return [Binding(r.subject_ref, r.vehicle_ref, r.role, r.profile, r.from_ms, r.until_ms) for r in rows]
+
+    def bindings_of_subject(self, subject_ref: str) -> list[Binding]:
+        with self.store.read("read bindings") as conn:
+            rows = conn.execute(select(bindings).where(bindings.c.subject_ref == subject_ref)).all()
+        return [Binding(r.subject_ref, r.vehicle_ref, r.role, r.profile, r.from_ms, r.until_ms) for r in rows]
+
+    # -- consents ---------------------------------------------------------------------------------
+
+    def grant_consent(
+        self, subject_ref: str, purpose: str, level: str, now_ms: int, expires_ms: int | None, event: LifecycleEvent
+    ) -> int:
+        with self.store.transaction("grant consent") as conn:
+            conn.execute(
+                consents.insert().values(
+                    subject_ref=subject_ref, purpose=purpose, level=level, granted_ms=now_ms, expires_ms=expires_ms
+                )
+            )
+            return self.store.journal.append(conn, [event.to_bytes()])
+
+    def withdraw_consent(self, subject_ref: str, purpose: str, now_ms: int, event: LifecycleEvent) -> int | None:
+        """Withdraw; the ledger index, or None when no consent for ``purpose`` was in force."""
+        with self.store.transaction("withdraw consent") as conn:
+            changed = conn.execute(
+                update(consents)
+                .where(
+                    consents.c.subject_ref == subject_ref,
+                    consents.c.purpose == purpose,
+                    consents.c.withdrawn_ms.is_(None),
+                    (consents.c.expires_ms.is_(None)) | (consents.c.expires_ms > now_ms),
+                )
+                .values(withdrawn_ms=now_ms)
+            ).rowcount
+            if not changed:
+                return None
+            return self.store.journal.append(conn, [event.to_bytes()])
+
+    def active_consents(self, subject_refs: Sequence[str], at_ms: int) -> dict[str, dict[str, str]]:
+        """subject → purpose → strongest level in force at ``at_ms`` (expired consents count as withdrawn)."""
+        if not subject_refs:
+            return {}
+        with self.store.read("read consents") as conn:
+            rows = conn.execute(
+                select(consents.c.subject_ref, consents.c.purpose, consents.c.level).where(
+                    consents.c.subject_ref.in_(list(subject_refs)),
+                    consents.c.withdrawn_ms.is_(None),
+                    consents.c.granted_ms <= at_ms,
+                    (consents.c.expires_ms.is_(None)) | (consents.c.expires_ms > at_ms),
+                )
+            ).all()
+        result: dict[str, dict[str, str]] = {ref: {} for ref in subject_refs}
+        for subject_ref, purpose, level in rows:
+            if result[subject_ref].get(purpose) != "separate":
+                result[subject_ref][purpose] = level
+        return result
+
+    def consent_history(self, subject_ref: str) -> list[dict[str, Any]]:
+        with self.store.read("read consents") as conn:
+            rows = conn.execute(select(consents).where(consents.c.subject_ref == subject_ref)).all()
+        return [dict(r._mapping) for r in rows]
+
+    # -- access and erasure -----------------------------------------------------------------------
+
+    def records_of(self, subject_ref: str, *, after_id: int = 0, limit: int = 10_000) -> list[dict[str, Any]]:
+        with self.store.read("read subject records") as conn:
+            rows = conn.execute(
+                select(records)
+                .where(records.c.subject_ref == subject_ref, records.c.id > after_id)
+                .order_by(records.c.id)
+                .limit(limit)
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
+    def purge(self, subject_ref: str, now_ms: int, events: Iterable[LifecycleEvent]) -> PurgeResult:
+        """Delete the subject's rows and consents, end their bindings, mark them erased; one transaction.
+
+        Raises:
+            ConflictError: the subject was already erased.
+        """
+        with self.store.transaction("erase subject") as conn:
+            row = conn.execute(select(subjects.c.erased_ms).where(subjects.c.ref == subject_ref)).first()
+            if row is not None and row[0] is not None:
+                raise ConflictError("this subject's data was already erased")
+            n_records = conn.execute(delete(records).where(records.c.subject_ref == subject_ref)).rowcount
+            n_consents = conn.execute(delete(consents).where(consents.c.subject_ref == subject_ref)).rowcount
+            n_bindings = conn.execute(
+                update(bindings)
+                .where(bindings.c.subject_ref == subject_ref, bindings.c.until_ms.is_(None))
+                .values(until_ms=now_ms)
+            ).rowcount
+            conn.execute(
+                update(subjects).where(subjects.c.ref == subject_ref).values(erased_ms=now_ms, token_sha256=None)
+            )
+            entries = [e.to_bytes() for e in events]
+            counts_event = LifecycleEvent(
+                kind="delete",
+                region=self.store.region,
+                at_ms=now_ms,
+                actor_role="officer",
+                purpose="erasure",
+                counts={"records": n_records, "consents": n_consents, "bindings": n_bindings},
+            )
+            index = self.store.journal.append(conn, [*entries, counts_event.to_bytes()])
+        return PurgeResult(records=n_records, consents=n_consents, bindings=n_bindings, ledger_index=index)
+
+    def erased(self, subject_ref: str) -> bool:
+        s = self.subject(subject_ref)
+        return s is not None and s["erased_ms"] is not None
