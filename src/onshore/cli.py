@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from onshore.border.cli import bases_app, export_app
-from onshore.config import Settings, load_settings, settings_documentation
-from onshore.errors import OnshoreError
+from onshore.cli_support import ConfigOption, JsonOption, cli_errors, console, err_console, print_json, with_runtime
+from onshore.config import load_settings, settings_documentation
 from onshore.ledger.cli import ledger_app
 
 app = typer.Typer(
@@ -42,43 +38,13 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(bases_app, name="bases")
 app.add_typer(export_app, name="export")
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
-T = TypeVar("T")
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", envvar="ONSHORE_CONFIG", help="path to onshore.toml (default ./onshore.toml)"),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object instead of tables")]
+def _errors() -> Any:
+    return cli_errors()
 
 
-def _print_json(obj: Any) -> None:
-    sys.stdout.write(orjson.dumps(obj).decode() + "\n")
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Turn an OnshoreError into a one-line message and exit status 2 (1 for internal errors)."""
-    try:
-        yield
-    except OnshoreError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
-        raise typer.Exit(2 if exc.status < 500 or exc.code in ("config_invalid", "rule_pack_invalid") else 1) from None
-
-
-def _settings(config: Path | None) -> Settings:
-    return load_settings(config)
-
-
-def _with_runtime(config: Path | None, fn: Callable[[Any], T]) -> T:
-    from onshore.runtime import Runtime
-
-    runtime = Runtime(_settings(config))
-    try:
-        return fn(runtime)
-    finally:
-        runtime.close()
+_with_runtime = with_runtime
+_print_json = print_json
 
 
 @app.command()

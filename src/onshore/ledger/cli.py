@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-import orjson
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
+from onshore.cli_support import ConfigOption, JsonOption, T, cli_errors, console, err_console, print_json
 from onshore.errors import OnshoreError
 
 ledger_app = typer.Typer(
@@ -30,34 +28,16 @@ ledger_app = typer.Typer(
 keys_app = typer.Typer(help="The log's signing keys: list, rotate; generate a witness key.", no_args_is_help=True)
 ledger_app.add_typer(keys_app, name="keys")
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
-T = TypeVar("T")
-
 EXIT_VERIFIED, EXIT_NOT_VERIFIED, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", envvar="ONSHORE_CONFIG", help="path to onshore.toml (default ./onshore.toml)"),
-]
 RegionOption = Annotated[
     str | None, typer.Option("--region", "-r", help="region whose log to use (default: the only region)")
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object instead of text")]
+_print_json = print_json
 
 
-def _print_json(obj: Any) -> None:
-    sys.stdout.write(orjson.dumps(obj).decode() + "\n")
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """An OnshoreError becomes a one-line message and exit status 2 (1 for internal errors)."""
-    try:
-        yield
-    except OnshoreError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
-        raise typer.Exit(EXIT_USAGE if exc.status < 500 else 1) from None
+def _errors() -> Any:
+    return cli_errors(EXIT_USAGE)
 
 
 def _with_ledger(config: Path | None, region: str | None, fn: Callable[[Any, str], T]) -> T:
