@@ -259,7 +259,8 @@ class MerkleLog:
         ).all()
         if len(rows) != end - start or (rows and (rows[0][0] != start or rows[-1][0] != end - 1)):
             raise LedgerIntegrityError(f"ledger {self.region!r}: entries missing in [{start}, {end})")
-        return [bytes(entry) for _, entry in rows]
+        # a tampered row may hold TEXT instead of a BLOB: read it as bytes so verification can reject it
+        return [entry.encode() if isinstance(entry, str) else bytes(entry) for _, entry in rows]
 
     def latest_checkpoint(self, conn: Connection) -> StoredCheckpoint | None:
         """The most recently recorded checkpoint of the largest tree size, or None."""
