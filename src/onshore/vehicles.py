@@ -72,6 +72,7 @@ class VehicleRegistry:
             owner = new_subject_ref()
             region.subjects.add_subject(owner, "owner", None, _now_ms())
             region.subjects.bind(owner, ref, "owner", None, 0)
+            region.subject_keys.keys_for([owner], create=True)  # made now, so ingest only reads keys
         return IssuedToken(token=token, vehicle=Vehicle(ref=ref, market=region.jurisdiction, region=region.name))
 
     def revoke(self, vin: str, market: str | None = None) -> Vehicle:

@@ -44,9 +44,9 @@ class IngestService:
         pack = self.rulebook.for_jurisdiction(vehicle.market)
         region = self.router.region_for(vehicle.market)
         classified = classify(batch, pack)
-        resolver = SubjectResolver(region.subjects.bindings_of_vehicle(vehicle.ref), fallback=vehicle.ref)
+        bindings, consents = region.subjects.vehicle_context(vehicle.ref, now_ms)
+        resolver = SubjectResolver(bindings, fallback=vehicle.ref)
         subjects = resolver.resolve(batch.ts_ms, batch.profiles)
-        consents = region.subjects.active_consents(resolver.subjects, now_ms)
         minimised = minimize(classified, pack, subjects, consents)
         events = [
             LifecycleEvent(

@@ -59,6 +59,7 @@ class SubjectService:
                     other.subjects.add_subject(ref, role, digest, now)
         region.subjects.add_subject(ref, role, digest, now)
         region.subjects.bind(ref, vehicle_ref, role, profile, now)
+        region.subject_keys.keys_for([ref], create=True)
         region.store.append_events(
             [
                 LifecycleEvent(

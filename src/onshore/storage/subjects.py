@@ -122,14 +122,26 @@ class SubjectStore:
         if not subject_refs:
             return {}
         with self.store.read("read consents") as conn:
-            rows = conn.execute(
-                select(consents.c.subject_ref, consents.c.purpose, consents.c.level).where(
-                    consents.c.subject_ref.in_(list(subject_refs)),
-                    consents.c.withdrawn_ms.is_(None),
-                    consents.c.granted_ms <= at_ms,
-                    (consents.c.expires_ms.is_(None)) | (consents.c.expires_ms > at_ms),
-                )
-            ).all()
+            return self._active_consents(conn, subject_refs, at_ms)
+
+    def vehicle_context(self, vehicle_ref: str, at_ms: int) -> tuple[list[Binding], dict[str, dict[str, str]]]:
+        """The vehicle's bindings and the consents of everyone bound to it, in one read (the ingest hot path)."""
+        with self.store.read("read bindings and consents") as conn:
+            rows = conn.execute(select(bindings).where(bindings.c.vehicle_ref == vehicle_ref)).all()
+            found = [Binding(r.subject_ref, r.vehicle_ref, r.role, r.profile, r.from_ms, r.until_ms) for r in rows]
+            refs = sorted({b.subject_ref for b in found})
+            return found, (self._active_consents(conn, refs, at_ms) if refs else {})
+
+    @staticmethod
+    def _active_consents(conn: Any, subject_refs: Sequence[str], at_ms: int) -> dict[str, dict[str, str]]:
+        rows = conn.execute(
+            select(consents.c.subject_ref, consents.c.purpose, consents.c.level).where(
+                consents.c.subject_ref.in_(list(subject_refs)),
+                consents.c.withdrawn_ms.is_(None),
+                consents.c.granted_ms <= at_ms,
+                (consents.c.expires_ms.is_(None)) | (consents.c.expires_ms > at_ms),
+            )
+        ).all()
         result: dict[str, dict[str, str]] = {ref: {} for ref in subject_refs}
         for subject_ref, purpose, level in rows:
             if result[subject_ref].get(purpose) != "separate":
