@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, RowMapping, select, update
 
 from onshore.border import dates
 from onshore.border.tables import border_bases
@@ -189,8 +189,10 @@ def check_spec(spec: BasisSpec, pack: LoadedPack, transform_names: frozenset[str
         if code in domestic:
             raise InputError(f"destination {code} is not abroad for {pack.jurisdiction}: no basis is needed")
     keys = {d.key for d in outbound.derogations}
-    if (spec.route == "derogation" or spec.derogation is not None) and spec.derogation not in keys:
+    if route.derogations and spec.derogation not in keys:
         raise InputError(f"derogation {spec.derogation!r} is unknown; valid: {', '.join(sorted(keys)) or 'none'}")
+    if spec.derogation is not None and not route.derogations:
+        raise InputError(f"route {spec.route!r} takes no derogation; remove `derogation`")
 
 
 def _outbound(pack: LoadedPack) -> OutboundRules:
@@ -208,7 +210,7 @@ def validity_for(pack: LoadedPack, route_id: str, approved_on: dt.date) -> Valid
     return None
 
 
-def _row_to_basis(row: Mapping[str, Any]) -> TransferBasis:
+def _row_to_basis(row: RowMapping) -> TransferBasis:
     spec = BasisSpec.model_validate(orjson.loads(row["spec"]))
     approved = dt.date.fromisoformat(row["approved_on"]) if row["approved_on"] else None
     expires = dt.date.fromisoformat(row["expires_on"]) if row["expires_on"] else None
@@ -359,7 +361,7 @@ class BasisRegistry:
         region, basis = self._locate(basis_id)
         return self._with_reapply(basis, self._pack(region))
 
-    def list(self, region: str | None = None) -> list[TransferBasis]:
+    def list_bases(self, region: str | None = None) -> list[TransferBasis]:
         """Every basis of one region, or of all regions, ordered by id."""
         names = [region] if region is not None else list(self.regions)
         out: list[TransferBasis] = []

@@ -131,8 +131,7 @@ class BundleWriter:
             self._ndjson = self._records_path.open("wb")
         dumps, fragment = orjson.dumps, orjson.Fragment
         names = RECORD_SCHEMA.names
-        columns = (cols.cls, cols.ts_ms, cols.signal, cols.value, cols.categories, cols.tags, cols.purpose,
-                   cols.vehicle, cols.subject)  # fmt: skip
+        columns = [getattr(cols, "cls" if name == "class" else name) for name in names]
         lines = []
         for row in zip(*columns, strict=True):
             obj = dict(zip(names, row, strict=True))

@@ -8,60 +8,30 @@ Exit codes: 0 done (``export decide``: every class would leave; ``export run``: 
 from __future__ import annotations
 
 import datetime as dt
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
-import orjson
 import typer
 import yaml
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from onshore.errors import InputError, OnshoreError
+from onshore.cli_support import ConfigOption, JsonOption, T, cli_errors, console, err_console, print_json, with_runtime
+from onshore.errors import InputError
+
+if TYPE_CHECKING:
+    from onshore.border.service import BorderService
 
 bases_app = typer.Typer(help="Record, approve, revoke and list transfer bases (officer).", no_args_is_help=True)
 export_app = typer.Typer(help="Decide and run export requests through the border gate.", no_args_is_help=True)
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
-T = TypeVar("T")
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", envvar="ONSHORE_CONFIG", help="path to onshore.toml (default ./onshore.toml)"),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object instead of tables")]
 DateOption = Annotated[str | None, typer.Option("--date", help="status as of this date, YYYY-MM-DD (default today)")]
 
 
-def _print_json(obj: Any) -> None:
-    sys.stdout.write(orjson.dumps(obj).decode() + "\n")
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """An OnshoreError becomes a one-line message and exit status 2 (1 for internal errors)."""
-    try:
-        yield
-    except OnshoreError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
-        raise typer.Exit(2 if exc.status < 500 or exc.code in ("config_invalid", "rule_pack_invalid") else 1) from None
-
-
-def _with_border(config: Path | None, fn: Callable[[Any], T]) -> T:
+def _with_border(config: Path | None, fn: Callable[[BorderService], T]) -> T:
     """Run ``fn(border_service)`` over a runtime built from ``config``."""
-    from onshore.config import load_settings
-    from onshore.runtime import Runtime
-
-    runtime = Runtime(load_settings(config))
-    try:
-        return fn(runtime.border)
-    finally:
-        runtime.close()
+    return with_runtime(config, lambda runtime: fn(runtime.border))
 
 
 def _date(text: str | None, what: str) -> dt.date | None:
@@ -123,11 +93,11 @@ def bases_add(
     """
     from onshore.border.bases import parse_spec
 
-    with _errors():
+    with cli_errors():
         spec = parse_spec(_read_yaml(file, "basis"))
         basis = _with_border(config, lambda b: b.add_basis(spec, actor_role="officer").to_dict(b.today(spec.region)))
     if json_out:
-        _print_json(basis)
+        print_json(basis)
     else:
         console.print(f"basis [bold]{basis['id']}[/] recorded as a draft ({basis['route']}, region {basis['region']})")
 
@@ -151,10 +121,10 @@ def bases_approve(
         basis = border.approve_basis(basis_id, approved_on=approved_on, actor_role="officer", reference=reference)
         return basis.to_dict(border.today(region))
 
-    with _errors():
+    with cli_errors():
         basis = _with_border(config, run)
     if json_out:
-        _print_json(basis)
+        print_json(basis)
     else:
         console.print(
             f"basis [bold]{basis['id']}[/] approved on {basis['approved_on']}; expires {basis['expires_on'] or 'never'}"
@@ -172,12 +142,12 @@ def bases_revoke(
 
     Example: onshore bases revoke cn-sa-2024-001
     """
-    with _errors():
+    with cli_errors():
         basis = _with_border(
             config, lambda b: (x := b.revoke_basis(basis_id, actor_role="officer")).to_dict(b.today(x.spec.region))
         )
     if json_out:
-        _print_json(basis)
+        print_json(basis)
     else:
         console.print(f"basis [bold]{basis['id']}[/] revoked")
 
@@ -196,12 +166,12 @@ def bases_list(
 
     def run(border: Any) -> list[dict[str, Any]]:
         day = _date(date, "--date")
-        return [b.to_dict(day or border.today(b.spec.region)) for b in border.bases.list(region)]
+        return [b.to_dict(day or border.today(b.spec.region)) for b in border.bases.list_bases(region)]
 
-    with _errors():
+    with cli_errors():
         rows = _with_border(config, run)
     if json_out:
-        _print_json({"bases": rows})
+        print_json({"bases": rows})
     elif rows:
         console.print(_basis_table(rows))
     else:
@@ -224,10 +194,10 @@ def bases_show(
         basis = border.bases.get(basis_id)
         return basis.to_dict(_date(date, "--date") or border.today(basis.spec.region))
 
-    with _errors():
+    with cli_errors():
         basis = _with_border(config, run)
     if json_out:
-        _print_json(basis)
+        print_json(basis)
         return
     console.print(_basis_table([basis]))
     scope = basis["scope"]
@@ -272,11 +242,11 @@ def export_decide(
     """
     from onshore.border.requests import load_request
 
-    with _errors():
+    with cli_errors():
         request = load_request(file)
         decision = _with_border(config, lambda b: b.decide(request, at=_moment(at)).to_dict())
     if json_out:
-        _print_json(decision)
+        print_json(decision)
     else:
         console.print(f"verdict: [bold]{decision['verdict']}[/] (pack {decision['pack']}, {decision['date']})")
         console.print(_decision_table(decision))
@@ -301,7 +271,7 @@ def export_run(
     from onshore.border.requests import load_request
 
     columns = (TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with _errors(), Progress(*columns, console=err_console, disable=json_out, transient=True) as bar:
+    with cli_errors(), Progress(*columns, console=err_console, disable=json_out, transient=True) as bar:
         request = load_request(file)
         task = bar.add_task("export", total=None)
 
@@ -313,7 +283,7 @@ def export_run(
             lambda b: b.run(request, out, actor_role="officer", make_archive=make_archive, progress=tick),
         ).to_dict()
     if json_out:
-        _print_json(result)
+        print_json(result)
     elif result["released"]:
         console.print(f"verdict: [bold]{result['verdict']}[/]")
         console.print(_decision_table(result["decision"]))
@@ -344,7 +314,7 @@ def export_verify(
 
     problems = verify_bundle(bundle)
     if json_out:
-        _print_json({"ok": not problems, "problems": problems})
+        print_json({"ok": not problems, "problems": problems})
     elif problems:
         for p in problems:
             err_console.print(f"[red]{p}[/]")
@@ -366,6 +336,6 @@ def export_balance(
 
     Example: onshore export balance --region cn --year 2024 --kind pi --people 12000
     """
-    with _errors():
+    with cli_errors():
         _with_border(config, lambda b: b.set_opening_balance(region, year, kind, people))
     console.print(f"opening balance for {region} {year} ({kind}): {people} people")

@@ -139,25 +139,29 @@ class BorderCounters:
         return int(conn.execute(select(func.sum(border_opening_balances.c.people)).where(*clauses)).scalar() or 0)
 
     def basis_usage(
-        self, conn: Connection, basis_ids: Iterable[str], selection: RecordSelection
+        self, conn: Connection, bases: Iterable[tuple[str, bool]], selection: RecordSelection
     ) -> dict[str, BasisUsage]:
-        """For each basis: distinct people and records carried so far, transfers made, and the request's
-        people it has not carried yet."""
+        """For each ``(basis id, count people)``: records carried and transfers made so far and, when asked
+        (the basis has a people limit), the distinct people carried and the request's people it has not
+        carried yet (otherwise both are 0: the scan is skipped)."""
         out: dict[str, BasisUsage] = {}
-        for basis_id in basis_ids:
-            people = conn.execute(
-                select(func.count(func.distinct(border_provided.c.subject_ref))).where(
-                    border_provided.c.basis_id == basis_id
+        for basis_id, count_people in bases:
+            people: int | None = 0
+            new: int | None = 0
+            if count_people:
+                people = conn.execute(
+                    select(func.count(func.distinct(border_provided.c.subject_ref))).where(
+                        border_provided.c.basis_id == basis_id
+                    )
+                ).scalar()
+                carried = exists().where(
+                    border_provided.c.basis_id == basis_id, border_provided.c.subject_ref == records.c.subject_ref
                 )
-            ).scalar()
-            carried = exists().where(
-                border_provided.c.basis_id == basis_id, border_provided.c.subject_ref == records.c.subject_ref
-            )
-            new = conn.execute(
-                select(func.count(func.distinct(records.c.subject_ref))).where(
-                    selection.where, has_category("personal"), ~carried
-                )
-            ).scalar()
+                new = conn.execute(
+                    select(func.count(func.distinct(records.c.subject_ref))).where(
+                        selection.where, has_category("personal"), ~carried
+                    )
+                ).scalar()
             row = conn.execute(
                 select(func.sum(border_transfer_bases.c.records), func.count()).where(
                     border_transfer_bases.c.basis_id == basis_id

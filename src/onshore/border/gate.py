@@ -25,89 +25,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 from onshore.border import dates
 from onshore.border.bases import TransferBasis
 from onshore.border.counters import BasisUsage, PeopleCount
+from onshore.border.decisions import ClassDecision, ExportDecision, Reason
 from onshore.border.requests import ExportRequest
 from onshore.border.selection import DataClass
 from onshore.border.transforms import merge_specs
 from onshore.errors import RulePackError
 from onshore.rules.loader import LoadedPack
 from onshore.rules.outbound import ClassRule, OutboundRules, RouteKind, ThresholdRule, TransformSpec
-
-Verdict = Literal["allow", "transform", "deny"]
-
-
-@dataclass(frozen=True, slots=True)
-class Reason:
-    """Why: the rule (id and article), what it found, and the numbers it counted."""
-
-    rule: str
-    article: str
-    text: str
-    numbers: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"rule": self.rule, "article": self.article, "text": self.text}
-        if self.numbers:
-            out["numbers"] = dict(self.numbers)
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class ClassDecision:
-    data_class: DataClass
-    decision: Verdict
-    reasons: tuple[Reason, ...]
-    basis_id: str | None = None
-    transforms: tuple[TransformSpec, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **self.data_class.to_dict(),
-            "decision": self.decision,
-            "basis": self.basis_id,
-            "transforms": [t.model_dump() for t in self.transforms],
-            "reasons": [r.to_dict() for r in self.reasons],
-        }
-
-
-@dataclass(frozen=True)
-class ExportDecision:
-    """The gate's answer for a whole request."""
-
-    request: ExportRequest
-    at: dt.datetime
-    day: dt.date
-    pack: str
-    outbound: bool
-    classes: tuple[ClassDecision, ...]
-    counts: tuple[PeopleCount, ...] = ()
-
-    @property
-    def verdict(self) -> str:
-        """``allow`` (all classes leave, maybe transformed), ``partial``, ``deny`` or ``empty``."""
-        if not self.classes:
-            return "empty"
-        denied = sum(1 for c in self.classes if c.decision == "deny")
-        if denied == len(self.classes):
-            return "deny"
-        return "partial" if denied else "allow"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "verdict": self.verdict,
-            "outbound": self.outbound,
-            "at": self.at.isoformat(),
-            "date": self.day.isoformat(),
-            "pack": self.pack,
-            "request": self.request.public_dict(),
-            "counted": [c.to_dict() for c in self.counts],
-            "classes": [c.to_dict() for c in self.classes],
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,10 +265,10 @@ class BorderGate:
             return [Reason(rule, art, f"{name} is a {basis.route}; this class needs {' or '.join(sorted(routes))}")]
         status = basis.status_on(day)
         if status != "approved":
-            validity = basis.validity_rule or rule
-            article = self._validity_article(basis) or art
             when = {"expired": f" on {basis.expires_on}", "pending": f" until {basis.approved_on}"}.get(status, "")
-            return [Reason(validity if status == "expired" else rule, article, f"{name} is {status}{when}")]
+            if status == "expired" and basis.validity_rule is not None:  # the pack's validity decided the expiry
+                rule, art = basis.validity_rule, self._validity_article(basis) or art
+            return [Reason(rule, art, f"{name} is {status}{when}")]
         out: list[Reason] = []
         if request.purpose not in s.purposes:
             out.append(Reason(rule, art, f"{name}: purpose {request.purpose} is outside {','.join(s.purposes)}"))
@@ -365,7 +295,7 @@ class BorderGate:
             total = used.records + records
             numbers = {"records_before": used.records, "records_new": records, "max_records": s.max_records}
             out.append(Reason(rule, art, f"{name}: {total} records would exceed its scale of {s.max_records}", numbers))
-        if basis.route == "derogation":
+        if self.routes[basis.route].derogations:
             out.extend(self._derogation_problems(basis, used, people))
         if basis.route in {r.id for r in self.rules.routes if r.kind is RouteKind.ADEQUACY} and self.adequacy:
             entry = self.adequacy.entry(request.destination)

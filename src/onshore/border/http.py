@@ -53,7 +53,7 @@ def list_bases(
     date: Annotated[dt.date | None, Query(description="status as of this date (default: today)")] = None,
 ) -> dict[str, Any]:
     border, _ = _service(request, "officer", "auditor")
-    bases = border.bases.list(region)
+    bases = border.bases.list_bases(region)
     return {"bases": [b.to_dict(date or border.today(b.spec.region)) for b in bases]}
 
 
@@ -116,7 +116,7 @@ def run_export(request: Request, body: ExportRequest) -> dict[str, Any]:
                 "transfer_id": result.transfer_id,
                 "ledger_indexes": result.ledger_indexes,
                 "decision": result.decision.to_dict(),
-            },  # fmt: skip
+            },
         )
     return {"transfer_id": result.transfer_id, "ledger_indexes": result.ledger_indexes, "manifest": result.manifest}
 

@@ -15,8 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import time
-from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,36 +27,25 @@ from onshore.border import dates
 from onshore.border.bases import BasisRegistry, BasisSpec, TransferBasis
 from onshore.border.bundles import FORMAT, BundleWriter, archive, b64, content_digest, write_manifest
 from onshore.border.counters import BorderCounters
-from onshore.border.gate import BorderGate, ClassDecision, ExportDecision
+from onshore.border.decisions import ExportDecision
+from onshore.border.exporter import Progress, export_classes
+from onshore.border.gate import BorderGate
 from onshore.border.requests import ExportRequest
-from onshore.border.selection import RecordSelection
+from onshore.border.selection import DataClass, RecordSelection
 from onshore.border.tables import border_transfer_bases, border_transfers
-from onshore.border.transforms import (
-    TRANSFORM_NAMES,
-    Columns,
-    TransformContext,
-    get_transform,
-    recipient_key,
-    release_flows,
-)
+from onshore.border.transforms import TRANSFORM_NAMES
 from onshore.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from onshore.ledger.merkle import leaf_hash
 from onshore.ledger.store import MerkleLog
 from onshore.model import LifecycleEvent
 from onshore.rules.loader import RuleBook
-from onshore.storage.crypto import decrypt_value, is_encrypted
 from onshore.storage.region import Region
-
-RECIPIENT_KEY = "border-pseudonym"
 
 
 class TransferDeniedError(ForbiddenError):
     """The gate denied every data class of a request (the API's answer; ``details`` holds the decision)."""
 
     code = "transfer_denied"
-
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -90,13 +78,6 @@ class ExportResult:
 
 def _signature(decision: ExportDecision) -> list[tuple[str, str, str | None, tuple[str, ...]]]:
     return [(c.data_class.key, c.decision, c.basis_id, tuple(t.name for t in c.transforms)) for c in decision.classes]
-
-
-def _kind(categories: str) -> str | None:
-    cats = categories.split(",")
-    if "sensitive_personal" in cats:
-        return "sensitive"
-    return "pi" if "personal" in cats else None
 
 
 class BorderService:
@@ -174,17 +155,29 @@ class BorderService:
 
     # -- decisions ------------------------------------------------------------------------------
 
-    def _evaluate(self, conn: Connection, region: Region, request: ExportRequest, at: dt.datetime) -> ExportDecision:
+    def _evaluate(
+        self,
+        conn: Connection,
+        region: Region,
+        request: ExportRequest,
+        at: dt.datetime,
+        classes: list[DataClass] | None = None,
+    ) -> ExportDecision:
         gate = self.gate(region)
         selection = RecordSelection(request)
-        classes = selection.data_classes(conn)
+        if classes is None:
+            classes = selection.data_classes(conn)
         if not gate.is_outbound(request) or not classes:
             return gate.decide(request, classes, {}, [], {}, at)
         counters = BorderCounters(region.name, gate.timezone)
         counts = counters.people_counts(conn, gate.counting_needs(at), selection, at)
         bases = self.bases.in_region(conn, region)
         day = dates.local_date(at, gate.timezone)
-        live = [b.id for b in bases if b.status_on(day) == "approved" and request.basis in (None, b.id)]
+        live = [
+            (b.id, b.spec.scope.max_people is not None or b.spec.derogation is not None)
+            for b in bases
+            if b.status_on(day) == "approved" and request.basis in (None, b.id)
+        ]
         usage = counters.basis_usage(conn, live, selection)
         return gate.decide(request, classes, counts, bases, usage, at)
 
@@ -231,10 +224,10 @@ class BorderService:
         out = out if out is not None else self.exports_dir(region) / transfer_id
         writer = BundleWriter(out, request.format)
         try:
-            stats, provided = self._export(region, request, allowed, writer, progress)
-            ctx_flows = stats.pop("__flows__")
-            files = writer.close(ctx_flows)
-            bundle = {"files": files, "stats": stats, "provided": provided, "flows": len(ctx_flows)}
+            pack = self.rulebook.for_jurisdiction(region.jurisdiction)
+            output = export_classes(region, pack, request, allowed, writer, progress)
+            files = writer.close(output.flows)
+            bundle = {"files": files, "stats": output.stats, "provided": output.provided, "flows": len(output.flows)}
             logged = self._commit(region, request, decision, transfer_id, at, actor_role, bundle)
         except BaseException:
             writer.abort()
@@ -249,67 +242,6 @@ class BorderService:
             archive=archive(out) if make_archive else None,
             ledger_indexes=[i for i, _ in logged],
         )
-
-    def _export(
-        self,
-        region: Region,
-        request: ExportRequest,
-        allowed: Mapping[str, ClassDecision],
-        writer: BundleWriter,
-        progress: Progress | None,
-    ) -> tuple[dict[str, Any], dict[str, set[tuple[str, str, str | None]]]]:
-        pack = self.rulebook.for_jurisdiction(region.jurisdiction)
-        ctx = TransformContext(recipient_key(region.keys.get_or_create(RECIPIENT_KEY), request.recipient), pack.zones)
-        plans = {key: [(get_transform(t.name), t.params, t.name) for t in c.transforms] for key, c in allowed.items()}
-        pseudonymise = get_transform("pseudonymise")
-        provided: dict[str, set[tuple[str, str, str | None]]] = defaultdict(set)
-        released: dict[str, int] = defaultdict(int)
-        total = sum(c.data_class.records for c in allowed.values())
-        done = 0
-        selection = RecordSelection(request)
-        with region.store.read("export records") as conn:
-            for chunk in selection.iter_rows(conn):
-                values = self._open_values(region, chunk)
-                groups: dict[str, list[int]] = defaultdict(list)
-                for i, row in enumerate(chunk):
-                    key = f"{row[9]}|{row[6]}|{row[7]}"
-                    if key in allowed:
-                        groups[key].append(i)
-                for key, idx in groups.items():
-                    cols = _columns(key, chunk, values, idx, ctx)
-                    basis_id = allowed[key].basis_id
-                    noted = False
-                    for transform, params, name in plans[key]:
-                        if name in ("aggregate", "pseudonymise") and not noted:
-                            # count who leaves: after removals, before refs are re-keyed or rows aggregated
-                            _note_people(cols, basis_id, provided[key])
-                            noted = True
-                        cols = transform(cols, params, ctx)
-                    if not noted:
-                        _note_people(cols, basis_id, provided[key])
-                    cols = pseudonymise(cols, {}, ctx)  # region pseudonyms never leave (bundle invariant)
-                    released[key] += len(cols)
-                    writer.write(cols)
-                done += len(chunk)
-                if progress is not None:
-                    progress(min(done, total), total)
-        stats: dict[str, Any] = {key: {"records_released": released[key], **ctx.stats.get(key, {})} for key in allowed}
-        stats["__flows__"] = release_flows(ctx)
-        return stats, provided
-
-    @staticmethod
-    def _open_values(region: Region, chunk: list[tuple[Any, ...]]) -> list[str | None]:
-        """Decrypt personal values (a subject whose key was destroyed reads as None: erased, never exported)."""
-        sealed = {row[11] for row in chunk if is_encrypted(row[5])}
-        keys = region.subject_keys.keys_for(sealed, create=False) if sealed else {}
-        out: list[str | None] = []
-        for row in chunk:
-            value = row[5]
-            if is_encrypted(value):
-                key = keys.get(row[11])
-                value = None if key is None else decrypt_value(key, region.name, row[1], row[2], value)
-            out.append(value)
-        return out
 
     def _commit(
         self,
@@ -327,26 +259,16 @@ class BorderService:
         denied = [c for c in decision.classes if c.decision == "deny"]
         events: list[LifecycleEvent] = []
         with region.store.transaction("record transfer") as conn:
-            again = self._evaluate(conn, region, request, at)
+            # the same records, fresh counters and bases: a concurrent release or a revocation is caught here
+            again = self._evaluate(conn, region, request, at, [c.data_class for c in decision.classes])
             if _signature(again) != _signature(decision):
                 raise ConflictError("the counts or bases changed while the export ran; nothing was released, run again")
             records_out = people_out = 0
             if bundle is not None:
                 counters = BorderCounters(region.name, gate.timezone)
-                by_basis: dict[str | None, dict[str, Any]] = {}
-                for key, triples in bundle["provided"].items():
+                for triples in bundle["provided"].values():
                     counters.record_release(conn, transfer_id, at_ms, triples)
-                    c = next(x for x in decision.classes if x.data_class.key == key)
-                    group = by_basis.setdefault(
-                        c.basis_id, {"records": 0, "classes": 0, "pi": set(), "sensitive": set()}
-                    )
-                    group["records"] += bundle["stats"][key]["records_released"]
-                    group["classes"] += 1
-                    for subject, kind, _ in triples:
-                        group[kind].add(subject)
-                for key in bundle["stats"]:
-                    c = next(x for x in decision.classes if x.data_class.key == key)
-                    by_basis.setdefault(c.basis_id, {"records": 0, "classes": 0, "pi": set(), "sensitive": set()})
+                by_basis = _groups_by_basis(decision, bundle)
                 digest = content_digest(bundle["files"])
                 for basis_id, group in sorted(by_basis.items(), key=lambda kv: kv[0] or ""):
                     people = len(group["pi"] | group["sensitive"])
@@ -463,7 +385,7 @@ class BorderService:
                 c.data_class.key: [t.model_dump() for t in c.transforms]
                 for c in decision.classes
                 if c.decision != "deny"
-            },  # fmt: skip
+            },
             "pseudonyms": "vehicle and subject are HMAC-SHA-256 pseudonyms under a key for this recipient only",
             "files": [f.to_dict() for f in files],
             "content_sha256": content_digest(files),
@@ -486,29 +408,14 @@ class BorderService:
         }
 
 
-def _columns(key: str, chunk: list[tuple[Any, ...]], values: list[str | None], idx: list[int], ctx: Any) -> Columns:
-    keep = [i for i in idx if values[i] is not None or chunk[i][5] is None]
-    if len(keep) != len(idx):
-        ctx.tally(key, "erased_subject_records", len(idx) - len(keep))
-    return Columns(
-        cls=[key] * len(keep),
-        ts_ms=[chunk[i][3] for i in keep],
-        signal=[chunk[i][4] for i in keep],
-        value=[values[i] for i in keep],
-        categories=[chunk[i][6] for i in keep],
-        tags=[chunk[i][7] for i in keep],
-        purpose=[chunk[i][8] for i in keep],
-        vehicle=[chunk[i][1] for i in keep],
-        subject=[chunk[i][11] for i in keep],
-        zone=[chunk[i][10] for i in keep],
-    )
-
-
-def _note_people(cols: Columns, basis_id: str | None, into: set[tuple[str, str, str | None]]) -> None:
-    kinds: dict[str, str | None] = {}
-    for cats, subject in zip(cols.categories, cols.subject, strict=True):
-        kind = kinds.get(cats, "?")
-        if kind == "?":
-            kind = kinds[cats] = _kind(cats)
-        if kind is not None:
-            into.add((subject, kind, basis_id))
+def _groups_by_basis(decision: ExportDecision, bundle: dict[str, Any]) -> dict[str | None, dict[str, Any]]:
+    """Released records, classes and distinct people per basis (None: classes that needed no basis)."""
+    basis_of = {c.data_class.key: c.basis_id for c in decision.classes}
+    groups: dict[str | None, dict[str, Any]] = {}
+    for key, stats in bundle["stats"].items():
+        group = groups.setdefault(basis_of[key], {"records": 0, "classes": 0, "pi": set(), "sensitive": set()})
+        group["records"] += stats["records_released"]
+        group["classes"] += 1
+        for subject, kind, _ in bundle["provided"].get(key, ()):
+            group[kind].add(subject)
+    return groups

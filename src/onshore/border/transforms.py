@@ -204,7 +204,8 @@ def coarsen_time(cols: Columns, params: Mapping[str, Any], ctx: TransformContext
 
 
 def suppress_sensitive_positions(cols: Columns, params: Mapping[str, Any], ctx: TransformContext) -> Columns:
-    drop = _tags_have(cols, {"sensitive_area"}) | np.array([z is not None for z in cols.zone], dtype=bool)
+    tags = set(str(params.get("tags", "sensitive_area")).split(","))
+    drop = _tags_have(cols, tags) | np.array([z is not None for z in cols.zone], dtype=bool)
     index, parsed = _positions(cols)
     points = [(i, v) for i, v in zip(index, parsed, strict=True) if isinstance(v, dict)]
     if points and ctx.zones.zones:

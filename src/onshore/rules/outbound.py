@@ -112,6 +112,7 @@ class Route(_Strict):
     source: Source
     available: DateRange | None = Field(default=None, description="dates on which the route exists at all")
     validity: list[Validity] = Field(default_factory=list)
+    derogations: bool = Field(default=False, description="a basis of this route names one of `derogations`")
     note: str | None = None
 
     @field_validator("id")
