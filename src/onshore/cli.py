@@ -12,6 +12,7 @@ from rich.table import Table
 from onshore.border.cli import bases_app, export_app
 from onshore.cli_support import ConfigOption, JsonOption, cli_errors, console, err_console, print_json, with_runtime
 from onshore.config import load_settings, settings_documentation
+from onshore.vision.cli import vision_app
 from onshore.ledger.cli import ledger_app
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ subject_app = typer.Typer(
 retention_app = typer.Typer(help="Delete what the rule pack's retention rules say has expired.", no_args_is_help=True)
 app.add_typer(subject_app, name="subject")
 app.add_typer(retention_app, name="retention")
+app.add_typer(vision_app, name="vision")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(bases_app, name="bases")
 app.add_typer(export_app, name="export")

@@ -49,6 +49,7 @@ EVENT_KINDS = frozenset(
         "query",
         "transmit",
         "provide_abroad",
+        "transfer_denied",
         "delete",
         "consent_change",
         "basis_change",
