@@ -28,40 +28,21 @@ import zoneinfo
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from onshore.rules import schema as _schema
-from onshore.rules.schema import Category, Confidence, Source
+from onshore.rules.schema import Category, Source
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _JURISDICTION = re.compile(r"^[A-Z]{2,3}$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = _schema._Strict
 
 
-class _OutboundRule(_Strict):
-    id: str
-    source: Source
-    enabled: bool | None = Field(
-        default=None, description="defaults to true, except for rules whose source confidence is U (held back)"
-    )
-    note: str | None = None
-
-    @field_validator("id")
-    @classmethod
-    def _id_ok(cls, v: str) -> str:
-        if not _ID.match(v):
-            raise ValueError(f"rule id {v!r} must match {_ID.pattern}")
-        return v
-
-    @property
-    def active(self) -> bool:
-        if self.enabled is not None:
-            return self.enabled
-        return self.source.confidence is not Confidence.UNCONFIRMED
+class _OutboundRule(_schema._Rule):
+    """A rule of the outbound section: the id, source and held-back logic of every pack rule, plus its citation."""
 
     @property
     def article(self) -> str:
