@@ -79,7 +79,9 @@ def test_consent_grant_and_withdraw_from_cli(tmp_path: Path) -> None:
     assert granted.exit_code == 0, granted.output
     withdrawn = runner.invoke(app, ["consent", "withdraw", *args])
     assert withdrawn.exit_code == 0
-    unknown = runner.invoke(app, ["consent", "grant", "--vin", CN_VIN, "--market", "CN", "--purpose", "nope", "-c", str(config)])
+    unknown = runner.invoke(
+        app, ["consent", "grant", "--vin", CN_VIN, "--market", "CN", "--purpose", "nope", "-c", str(config)]
+    )
     assert unknown.exit_code == 2 and "valid:" in unknown.output
 
 

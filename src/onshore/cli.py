@@ -12,8 +12,8 @@ from rich.table import Table
 from onshore.border.cli import bases_app, export_app
 from onshore.cli_support import ConfigOption, JsonOption, cli_errors, console, err_console, print_json, with_runtime
 from onshore.config import load_settings, settings_documentation
-from onshore.vision.cli import vision_app
 from onshore.ledger.cli import ledger_app
+from onshore.vision.cli import vision_app
 
 app = typer.Typer(
     name="onshore",

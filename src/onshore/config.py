@@ -43,6 +43,18 @@ class IngestSettings(_Frozen):
     max_clock_skew_s: int = Field(default=86400, ge=0, description="how far in the future a record's timestamp may lie")
 
 
+class FrameSettings(_Frozen):
+    max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, description="largest accepted camera frame (bytes)")
+    max_pixels: int = Field(
+        default=40_000_000, ge=1, description="largest accepted frame in pixels, checked before decoding"
+    )
+    detector: str = Field(
+        default="faces-and-plates", description="face and plate detector, a name of onshore.vision.detectors"
+    )
+    workers: int = Field(default=0, ge=0, description="detection worker threads; 0 = one per CPU this process may use")
+    jpeg_quality: int = Field(default=90, ge=50, le=100, description="quality of stored anonymised JPEG frames")
+
+
 class RulesSettings(_Frozen):
     packs: list[str] = Field(
         default_factory=lambda: ["cn-auto", "eu-gdpr"],
@@ -64,8 +76,13 @@ class RegionSettings(_Frozen):
     jurisdiction: str = Field(pattern=r"^[A-Z]{2,3}$", description="legal territory the region belongs to")
     location: str = Field(description="where the region's storage physically is, e.g. cn-guizhou")
     record_store: str = Field(description="SQLAlchemy URL of the record store (sqlite:/// or postgresql+psycopg://)")
-    blob_store: str = Field(description="file:// folder or s3://bucket of the blob store")
+    blob_store: str = Field(description="file:// folder of the blob store (anonymised frames, export bundles)")
     key_store: str = Field(description="file:// folder holding the region's keys (never leaves the region)")
+    restricted_store: str | None = Field(
+        default=None,
+        description="file:// folder for raw frames kept under a pack's raw-frame policy (encrypted, officer-only); "
+        "default: a `restricted` folder beside the key store",
+    )
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = Field(
         default="FULL", description="SQLite durability: FULL survives power loss, NORMAL only process crashes"
     )
@@ -83,6 +100,7 @@ class Settings(_Frozen):
 
     server: ServerSettings = ServerSettings()
     ingest: IngestSettings = IngestSettings()
+    frames: FrameSettings = FrameSettings()
     rules: RulesSettings = RulesSettings()
     retention: RetentionSettings = RetentionSettings()
     regions: dict[str, RegionSettings] = Field(default_factory=dict)
@@ -125,7 +143,7 @@ def default_regions_toml(data_dir: str = "onshore-data") -> str:
     return f"""
 [regions.cn]
 # Data collected in China stays here (Provisions Art. 11). Point record_store at PostgreSQL in-country
-# (postgresql+psycopg://user@host/db) and blob_store at an in-country S3 bucket for distributed mode.
+# (postgresql+psycopg://user@host/db) for distributed mode; blob_store is a local or mounted in-country folder.
 jurisdiction = "CN"
 location = "cn-guizhou"
 record_store = "sqlite:///{data_dir}/cn/records.sqlite"

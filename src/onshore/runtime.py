@@ -14,6 +14,7 @@ from onshore.rights.subjects import SubjectService
 from onshore.rules.loader import RuleBook
 from onshore.storage.region import Region, open_regions
 from onshore.vehicles import VehicleRegistry
+from onshore.vision.ingest import FrameService
 
 
 class Runtime:
@@ -32,9 +33,11 @@ class Runtime:
         self.ledger = LedgerService(self.regions)
         self.subjects = SubjectService(self.regions, self.vehicles)
         self.requests = SubjectRequests(self.subjects, self.rulebook)
-        self.retention = RetentionService(self.rulebook, self.regions)
+        self.frames = FrameService(self.rulebook, self.router, settings.ingest, settings.frames)
+        self.retention = RetentionService(self.rulebook, self.regions, blob_sweeper=self.frames.sweep)
         self.border = BorderService(self.rulebook, self.regions, base_dir=settings.base_dir)
 
     def close(self) -> None:
+        self.frames.close()
         for region in self.regions.values():
             region.close()

@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from sqlalchemy import Connection
 
@@ -107,11 +106,7 @@ class BorderService:
 
     def exports_dir(self, region: Region) -> Path:
         """Where the API writes bundles: ``exports/`` in the region's blob folder (they stay in-country)."""
-        parsed = urlparse(region.settings.blob_store)
-        if parsed.scheme == "file":
-            folder = Path(parsed.netloc + parsed.path)
-            return (folder if folder.is_absolute() else self.base_dir / folder) / "exports"
-        return self.base_dir / "exports" / region.name
+        return region.blobs.root / "exports"
 
     # -- bases ----------------------------------------------------------------------------------
 

@@ -11,6 +11,22 @@ from onshore.errors import PayloadTooLargeError
 
 router = APIRouter(tags=["ingest"])
 
+
+async def read_body(request: Request, limit: int, setting: str) -> bytes:
+    """The request body, refused with 413 as soon as it (or its declared length) passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"body is {declared} bytes; the limit is {limit} ({setting})")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"body exceeds {limit} bytes ({setting})")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 INGEST_EXAMPLE = {
     "region": "cn",
     "received": 3,
@@ -71,18 +87,7 @@ async def ingest(request: Request) -> dict[str, Any]:
     state = request.app.state
     principal = state.auth.principal(request)
     principal.require("vehicle")
-    limit = state.runtime.settings.ingest.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"body is {declared} bytes; the limit is {limit} (ingest.max_body_bytes)")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"body exceeds {limit} bytes (ingest.max_body_bytes)")
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    body = await read_body(request, state.runtime.settings.ingest.max_body_bytes, "ingest.max_body_bytes")
     result = await run_in_threadpool(
         state.runtime.ingest.ingest_body, principal.vehicle, body, request.headers.get("content-type")
     )

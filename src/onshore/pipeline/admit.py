@@ -21,7 +21,9 @@ from onshore.errors import InputError, PayloadTooLargeError, UnsupportedMediaTyp
 from onshore.model import SignalBatch, Vehicle
 from onshore.rules.schema import SIGNAL_NAME
 
-_MIN_TS_MS = 946684800000  # 2000-01-01: older timestamps are a clock fault, not data
+MIN_TS_MS = 946684800000  # 2000-01-01: older timestamps are a clock fault, not data
+MSG_ID_PATTERN = r"^[A-Za-z0-9._:\-]+$"
+PURPOSE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 _FIELD_AT = re.compile(r"\$\[(\d+)\](?:\.(\w+))?")
 
 JSON_TYPES = ("application/json",)
@@ -31,11 +33,11 @@ NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl
 class WireRecord(msgspec.Struct, forbid_unknown_fields=True):
     """One signal record as a vehicle sends it. No vin, market or country: those come from the token."""
 
-    msg_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
+    msg_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=MSG_ID_PATTERN)]
     ts: int | float | str
     signal: Annotated[str, msgspec.Meta(max_length=200, pattern=SIGNAL_NAME.pattern)]
     value: Any
-    purpose: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")] | None = None
+    purpose: Annotated[str, msgspec.Meta(pattern=PURPOSE_PATTERN)] | None = None
     profile: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None  # the car's driver profile
 
 
@@ -190,8 +192,8 @@ def admit(
                 if parsed is None:
                     raise _bad(i, "ts", "must be epoch milliseconds or an RFC 3339 time with a zone")
                 ts_list[i] = parsed
-    if min(ts_list) < _MIN_TS_MS or max(ts_list) > max_ts:
-        i = next(i for i, t in enumerate(ts_list) if t < _MIN_TS_MS or t > max_ts)
+    if min(ts_list) < MIN_TS_MS or max(ts_list) > max_ts:
+        i = next(i for i, t in enumerate(ts_list) if t < MIN_TS_MS or t > max_ts)
         raise _bad(i, "ts", f"{ts_list[i]} is outside the accepted range (2000-01-01 .. now + ingest.max_clock_skew_s)")
     values = [r.value for r in records]
     dumps = orjson.dumps

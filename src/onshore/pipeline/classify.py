@@ -167,12 +167,11 @@ def classify(batch: SignalBatch, pack: LoadedPack) -> ClassifiedBatch:
     zones: list[str | None] = [None] * n
     if loc_index and pack.zones.zones:
         hits = pack.zones.hits([values[i]["longitude"] for i in loc_index], [values[i]["latitude"] for i in loc_index])
-        zone_rules = {z.id: z for z in pack.pack.zones}
         for i, zone_id in zip(loc_index, hits, strict=True):
             if zone_id is None:
                 continue
             zones[i] = zone_id
-            zone_rule = zone_rules[pack.zones.rule_of[zone_id]]
+            zone_rule = pack.zone_rule(zone_id)
             categories[i] = tuple(dict.fromkeys([*categories[i], *(c.value for c in zone_rule.categories)]))
             tags[i] = tuple(dict.fromkeys([*tags[i], *zone_rule.tags]))
             if Category.GENERAL in categories[i] and len(categories[i]) > 1:

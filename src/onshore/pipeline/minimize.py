@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -30,6 +30,12 @@ def _coarsen(value: Any, decimals: int) -> Any:
     if isinstance(value, float):
         return round(value, decimals)
     return value
+
+
+def consent_allows(pack: LoadedPack, categories: Iterable[str], have: str | None) -> bool:
+    """Whether consent at level ``have`` (None: none in force) allows collecting data of ``categories``."""
+    need = pack.consent_required(categories)
+    return need is None or (have is not None and CONSENT_LEVELS[have] >= CONSENT_LEVELS[need])
 
 
 def minimize(
@@ -75,10 +81,7 @@ def minimize(
         key = (cats, purpose, subject)
         ok = allowed.get(key)
         if ok is None:
-            need = pack.consent_required(cats)
-            have = consents.get(subject, {}).get(purpose)
-            ok = need is None or (have is not None and CONSENT_LEVELS[have] >= CONSENT_LEVELS[need])
-            allowed[key] = ok
+            ok = allowed[key] = consent_allows(pack, cats, consents.get(subject, {}).get(purpose))
         zone = zones[i]
         if zone is not None:
             zone_hits += 1

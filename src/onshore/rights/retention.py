@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, or_
@@ -35,10 +36,17 @@ def _matches(rule: RetentionRule):  # type: ignore[no-untyped-def]
     return condition
 
 
+FRAME_SWEEP_ID = "frames.sweep"
+BlobSweeper = Callable[..., dict[str, int]]  # (region, *, now_ms) -> counts of blobs removed
+
+
 class RetentionService:
-    def __init__(self, rulebook: RuleBook, regions: dict[str, Region]) -> None:
+    """Runs the packs' retention rules; ``blob_sweeper`` also removes blobs whose records are gone."""
+
+    def __init__(self, rulebook: RuleBook, regions: dict[str, Region], blob_sweeper: BlobSweeper | None = None):
         self.rulebook = rulebook
         self.regions = regions
+        self.blob_sweeper = blob_sweeper
 
     def run(self, *, now_ms: int | None = None) -> list[RetentionResult]:
         """Delete what has expired under every active retention rule; one ledger event per rule that deleted."""
@@ -64,4 +72,18 @@ class RetentionService:
                         )
                         index = region.store.journal.append(conn, [event.to_bytes()])
                 results.append(RetentionResult(region.name, rule.id, deleted, index))
+            if self.blob_sweeper is not None:
+                results.append(self._sweep_blobs(region, now_ms))
         return results
+
+    def _sweep_blobs(self, region: Region, now_ms: int) -> RetentionResult:
+        """Blobs of deleted or erased records, and raw frames past their retention (one ledger event)."""
+        assert self.blob_sweeper is not None
+        counts = {k: v for k, v in self.blob_sweeper(region, now_ms=now_ms).items() if v}
+        index = None
+        if counts:
+            event = LifecycleEvent(
+                kind="delete", region=region.name, at_ms=now_ms, actor_role="system", purpose="retention", counts=counts
+            )
+            index = region.store.append_events([event])
+        return RetentionResult(region.name, FRAME_SWEEP_ID, sum(counts.values()), index)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from pydantic import ValidationError as PydanticValidationError
 from onshore.errors import RulePackError
 from onshore.geo.zones import ZoneIndex
 from onshore.model import ResolvedRule
-from onshore.rules.schema import Category, PrecisionRule, RulePack, SignalRule
+from onshore.rules.schema import CameraRule, Category, PrecisionRule, RulePack, SignalRule, ZoneRule
 
 BUILTIN_PACKS_DIR = Path(__file__).parent / "packs"
 
@@ -94,7 +95,24 @@ class LoadedPack:
         """The rule that classifies ``signal`` (exact name, then the most specific pattern, then default)."""
         return self._resolve_uncached(signal)
 
-    def consent_required(self, categories: Iterable[Category]) -> str | None:
+    def zone_rule(self, zone_id: str) -> ZoneRule:
+        """The zone rule whose file holds zone ``zone_id`` (an id `ZoneIndex.hits` returned)."""
+        rule_id = self.zones.rule_of[zone_id]
+        return next(z for z in self.pack.zones if z.id == rule_id)
+
+    def camera_rule(self, camera: str) -> CameraRule | None:
+        """The first active camera rule of the pack's ``frames`` section matching ``camera``, or None."""
+        frames = self.pack.frames
+        if frames is None:
+            return None
+        for rule in frames.cameras:
+            if (rule.active or rule.id in self.enabled_overrides) and any(
+                fnmatch.fnmatchcase(camera, pattern) for pattern in rule.cameras
+            ):
+                return rule
+        return None
+
+    def consent_required(self, categories: Iterable[Category | str]) -> str | None:
         """``"separate"``, ``"ordinary"`` or None: the consent level collection of these categories needs."""
         cats = set(categories)
         if cats & set(self.pack.consent.separate_for):

@@ -56,6 +56,13 @@ class ValueKind(StrEnum):
     ANY = "any"
 
 
+def _check_tags(tags: list[str]) -> list[str]:
+    for t in tags:
+        if not _TAG.match(t):
+            raise ValueError(f"tag {t!r} must be lower_snake_case")
+    return tags
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -136,10 +143,7 @@ class SignalRule(_Rule):
     @field_validator("tags")
     @classmethod
     def _tags_ok(cls, v: list[str]) -> list[str]:
-        for t in v:
-            if not _TAG.match(t):
-                raise ValueError(f"tag {t!r} must be lower_snake_case")
-        return v
+        return _check_tags(v)
 
     @model_validator(mode="after")
     def _sensitive_implies_personal(self) -> SignalRule:
@@ -219,6 +223,84 @@ class ErasurePolicy(_Strict):
     source: Source
 
 
+class Placement(StrEnum):
+    """Where a camera looks: out of the vehicle or into the cabin."""
+
+    EXTERNAL = "external"
+    CABIN = "cabin"
+
+
+_CAMERA_PATTERN = re.compile(r"^[a-z0-9*][a-z0-9_.\-*]{0,63}$")
+
+
+class CameraRule(_Rule):
+    """Classifies the frames of cameras whose ids match ``cameras`` (``*`` matches any characters).
+
+    ``categories`` apply when faces or plates were found in the frame (and always for a cabin camera);
+    ``categories_when_clear``, when given, apply to an external frame in which nothing was found.
+    ``consent_exempt``: collection needs no consent from the vehicle's subject (the frame is about persons
+    outside the vehicle, collected for driving safety and anonymised before anything else sees it).
+    """
+
+    cameras: list[str] = Field(min_length=1)
+    placement: Placement
+    categories: list[Category] = Field(min_length=1)
+    categories_when_clear: list[Category] | None = None
+    tags: list[str] = Field(default_factory=list)
+    purposes: list[str] = Field(min_length=1, description="the first is the default purpose")
+    consent_exempt: bool = False
+
+    @field_validator("cameras")
+    @classmethod
+    def _cameras_ok(cls, v: list[str]) -> list[str]:
+        for c in v:
+            if not _CAMERA_PATTERN.match(c):
+                raise ValueError(f"camera pattern {c!r} must be lower case letters, digits, _ . - and *")
+        return v
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_ok(cls, v: list[str]) -> list[str]:
+        return _check_tags(v)
+
+
+class RawFramePolicy(_Strict):
+    """Whether the raw (not anonymised) frame is kept: encrypted, in the region, officer-only, briefly."""
+
+    keep: bool = Field(default=False, description="false: the raw frame is dropped once anonymised")
+    retention_days: float = Field(default=7, gt=0, le=90, description="raw frames are deleted after this")
+    source: Source | None = None
+    note: str | None = None
+
+
+class FrameAnonymisation(_Strict):
+    method: Literal["blur", "pixelate", "mask"] = "blur"
+    padding: dict[Literal["face", "plate"], float] = Field(
+        default_factory=lambda: {"face": 0.2, "plate": 0.15},  # type: ignore[arg-type]
+        description="fraction of a box's size added on every side before hiding it",
+    )
+
+    @field_validator("padding")
+    @classmethod
+    def _padding_ok(cls, v: dict[str, float]) -> dict[str, float]:
+        for kind, pad in v.items():
+            if not 0 <= pad <= 1:
+                raise ValueError(f"padding of {kind} must be between 0 and 1, not {pad}")
+        return v
+
+
+class FramePolicy(_Strict):
+    """Camera frames: how they are anonymised and classified, and what happens in sensitive zones."""
+
+    anonymise: FrameAnonymisation = Field(default_factory=FrameAnonymisation)
+    cameras: list[CameraRule] = Field(min_length=1, description="first match wins")
+    in_sensitive_zone: Literal["drop", "keep"] = Field(
+        default="drop", description="drop: a frame taken inside a sensitive zone is not stored at all"
+    )
+    zone_source: Source | None = None
+    raw: RawFramePolicy = Field(default_factory=RawFramePolicy)
+
+
 class RulePack(_Strict):
     """One versioned rule pack for one jurisdiction."""
 
@@ -238,12 +320,19 @@ class RulePack(_Strict):
     retention: list[RetentionRule] = Field(default_factory=list)
     erasure: ErasurePolicy | None = None
     outbound: OutboundRules | None = None
+    frames: FramePolicy | None = None
 
     @model_validator(mode="after")
     def _references_resolve(self) -> RulePack:
         purpose_ids = {p.id for p in self.purposes}
         seen: set[str] = set()
         rules: list[_Rule] = [self.default_signal, *self.signals, *self.precision, *self.zones, *self.retention]
+        if self.frames is not None:
+            rules += self.frames.cameras
+            sources = [self.frames.zone_source, self.frames.raw.source]
+            for source in sources:
+                if source is not None and source.instrument not in self.instruments:
+                    raise ValueError(f"frames: source instrument {source.instrument!r} is not in `instruments`")
         for rule in rules:
             if rule.id in seen:
                 raise ValueError(f"rule {rule.id!r}: duplicate rule id")

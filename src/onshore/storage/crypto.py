@@ -137,3 +137,28 @@ def decrypt_value(key: bytes, region: str, vehicle_ref: str, msg_id: str, stored
 
 def is_encrypted(stored: str | None) -> bool:
     return stored is not None and stored.startswith(CIPHERTEXT_PREFIX)
+
+
+_BLOB_MAGIC = b"onsb1"
+
+
+def encrypt_blob(key: bytes, region: str, vehicle_ref: str, msg_id: str, data: bytes) -> bytes:
+    """Seal a blob (a raw frame) under a subject's data key, bound to its region, vehicle and message."""
+    nonce = os.urandom(12)
+    aad = f"blob|{region}|{vehicle_ref}|{msg_id}".encode()
+    return _BLOB_MAGIC + nonce + AESGCM(key).encrypt(nonce, data, aad)
+
+
+def decrypt_blob(key: bytes, region: str, vehicle_ref: str, msg_id: str, sealed: bytes) -> bytes:
+    """The bytes of a blob sealed by `encrypt_blob`.
+
+    Raises:
+        StorageError: not a sealed blob, or it does not authenticate for this region, vehicle and message.
+    """
+    if not sealed.startswith(_BLOB_MAGIC) or len(sealed) < len(_BLOB_MAGIC) + 12 + 16:
+        raise StorageError("a stored blob is not an onshore sealed blob")
+    body = sealed[len(_BLOB_MAGIC) :]
+    try:
+        return AESGCM(key).decrypt(body[:12], body[12:], f"blob|{region}|{vehicle_ref}|{msg_id}".encode())
+    except InvalidTag:
+        raise StorageError("a stored blob does not authenticate for its record and region") from None

@@ -9,9 +9,9 @@ import re
 import secrets
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlparse
 
 from onshore.errors import ConfigError, StorageError
+from onshore.storage.blobs import folder_from_url
 
 _KEY_NAME = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")
 
@@ -79,13 +79,7 @@ class FolderKeyStore:
 
 def key_store_from_url(url: str, *, base_dir: Path, region: str) -> FolderKeyStore:
     """Build the key store a ``key_store`` URL names (``file://folder``)."""
-    parsed = urlparse(url)
-    if parsed.scheme != "file":
-        raise ConfigError(f"regions.{region}.key_store {url!r}: only file:// key stores are supported")
-    folder = Path(parsed.netloc + parsed.path)
-    if not folder.is_absolute():
-        folder = base_dir / folder
-    return FolderKeyStore(folder, region=region)
+    return FolderKeyStore(folder_from_url(url, base_dir=base_dir, what=f"regions.{region}.key_store"), region=region)
 
 
 def pseudonym(key: bytes, value: str) -> str:

@@ -256,10 +256,10 @@ class FrameProcessor:
             detector = self._local.detector = build_detector(self._detector_name, threads=1)
         return detector
 
-    def _process_one(self, data: bytes, name: str) -> AnonymizedFrame:
+    def _process_one(self, data: bytes, name: str, anonymization: AnonymizationSettings) -> AnonymizedFrame:
         image, media_type = decode_frame(data, self.limits, name)
         boxes = self._detector().detect([image])[0]
-        anonymize_frame(image, boxes, self.anonymization)
+        anonymize_frame(image, boxes, anonymization)
         return AnonymizedFrame(
             image=encode_frame(image, media_type, self.jpeg_quality),
             media_type=media_type,
@@ -294,12 +294,15 @@ class FrameProcessor:
                 raise type(error)(error.message, details={"frame": index}) from None
         return _results_in_order([self.submit(data, name) for data, name in zip(frames, names, strict=True)])
 
-    def submit(self, frame: bytes, name: str = "frame") -> Future[AnonymizedFrame]:
+    def submit(
+        self, frame: bytes, name: str = "frame", anonymization: AnonymizationSettings | None = None
+    ) -> Future[AnonymizedFrame]:
         """Queue one uploaded frame; its future raises what `decode_frame` raises, naming it ``name``.
 
         For callers that want one outcome per frame (a refused frame does not fail the others).
+        ``anonymization`` overrides the processor's own settings for this frame (a rule pack's choice).
         """
-        return self._pool.submit(self._process_one, frame, name)
+        return self._pool.submit(self._process_one, frame, name, anonymization or self.anonymization)
 
     def anonymize_images(self, images: Sequence[np.ndarray]) -> list[tuple[np.ndarray, list[Box]]]:
         """Anonymised copies of decoded BGR images and the boxes found in each, in order."""

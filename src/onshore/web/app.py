@@ -21,6 +21,7 @@ from onshore.ingest.http import router as ingest_router
 from onshore.ledger.http import router as ledger_router
 from onshore.rights.http import router as rights_router
 from onshore.runtime import Runtime
+from onshore.vision.http import router as frames_router
 from onshore.web.auth import Authenticator
 from onshore.web.routes import router as main_router
 
@@ -86,4 +87,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(rights_router)
     app.include_router(ledger_router)
     app.include_router(border_router)
+    app.include_router(frames_router)
     return app

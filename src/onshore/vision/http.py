@@ -1,0 +1,124 @@
+"""Camera frames over HTTP: ``POST /v1/frames`` from vehicles; anonymised and raw reads for staff."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from onshore.errors import NotFoundError, UnsupportedMediaTypeError
+from onshore.ingest.http import read_body
+from onshore.vision.ingest import parse_frame_meta
+
+router = APIRouter(tags=["frames"])
+
+FRAME_EXAMPLE = {
+    "region": "cn",
+    "msg_id": "front-000123",
+    "stored": True,
+    "duplicate": False,
+    "dropped": None,
+    "rule_id": "cn.frame.external",
+    "categories": ["important", "personal"],
+    "faces": 2,
+    "plates": 1,
+    "raw_kept": False,
+    "ledger_index": 57,
+}
+_IMAGE_TYPES = ("image/jpeg", "image/png")
+
+
+@router.post(
+    "/v1/frames",
+    summary="Upload one camera frame (JPEG or PNG); it is classified, anonymised and stored in-region",
+    responses={
+        200: {
+            "description": "what happened to the frame: stored, duplicate, or dropped (sensitive_zone, no_consent)",
+            "content": {"application/json": {"example": FRAME_EXAMPLE}},
+        },
+        401: {"description": "missing, unknown or revoked vehicle token"},
+        413: {"description": "over frames.max_bytes or frames.max_pixels"},
+        415: {"description": "not a JPEG or PNG (by content type or by its bytes)"},
+        422: {"description": "corrupt, truncated or zero-size image, or invalid metadata; nothing was stored"},
+    },
+    openapi_extra={
+        "parameters": [
+            {"name": "msg_id", "in": "query", "required": True, "schema": {"type": "string"}},
+            {
+                "name": "camera",
+                "in": "query",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "camera id, e.g. front, rear, cabin; the pack's camera rules classify it",
+            },
+            {
+                "name": "ts",
+                "in": "query",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "epoch ms or RFC 3339",
+            },
+            {"name": "lat", "in": "query", "schema": {"type": "number"}},
+            {"name": "lon", "in": "query", "schema": {"type": "number"}},
+            {"name": "purpose", "in": "query", "schema": {"type": "string"}},
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in _IMAGE_TYPES},
+        },
+    },
+)
+async def upload_frame(request: Request) -> dict[str, Any]:
+    state = request.app.state
+    principal = state.auth.principal(request)
+    principal.require("vehicle")
+    runtime = state.runtime
+    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media not in _IMAGE_TYPES:
+        raise UnsupportedMediaTypeError(
+            f"content type {media or '(none)'!r} is not accepted; send the frame as image/jpeg or image/png"
+        )
+    meta = parse_frame_meta(dict(request.query_params), runtime.settings.ingest, now_ms=int(time.time() * 1000))
+    body = await read_body(request, runtime.settings.frames.max_bytes, "frames.max_bytes")
+    result = await run_in_threadpool(runtime.frames.ingest, principal.vehicle, body, meta)
+    return result.to_dict()
+
+
+async def _image(request: Request, region: str, roles: tuple[str, ...], read: Any, *args: Any, **kw: Any) -> Response:
+    """Authorise ``roles`` on ``region``, then answer the image ``read(region, *args)`` returns, uncached."""
+    principal = request.app.state.auth.principal(request)
+    principal.require(*roles)
+    principal.require_region(region)
+    regions = request.app.state.runtime.regions
+    if region not in regions:
+        raise NotFoundError(f"region {region!r} is not configured; configured: {', '.join(regions)}")
+    image, media_type, *_ = await run_in_threadpool(read, regions[region], *args, **kw)
+    return Response(content=image, media_type=media_type, headers={"Cache-Control": "no-store"})
+
+
+_VEHICLE = Path(pattern=r"^[0-9a-f]{32}$", description="the vehicle's pseudonym (vehicle_ref)")
+_MSG = Path(pattern=r"^[A-Za-z0-9._:\-]{1,128}$", description="the frame's message id")
+
+
+@router.get(
+    "/v1/frames/{region}/{vehicle_ref}/{msg_id}",
+    summary="A stored frame, anonymised (analyst of the region, officer)",
+    response_class=Response,
+    responses={200: {"content": {t: {} for t in _IMAGE_TYPES}}, 404: {"description": "no such frame"}},
+)
+async def get_frame(request: Request, region: str, vehicle_ref: str = _VEHICLE, msg_id: str = _MSG) -> Response:
+    frames = request.app.state.runtime.frames
+    return await _image(request, region, ("analyst", "officer"), frames.frame, vehicle_ref, msg_id)
+
+
+@router.get(
+    "/v1/frames/{region}/{vehicle_ref}/{msg_id}/raw",
+    summary="The raw frame, where the pack keeps raw frames (officer only; every read is logged)",
+    response_class=Response,
+    responses={200: {"content": {t: {} for t in _IMAGE_TYPES}}, 404: {"description": "no raw frame kept"}},
+)
+async def get_raw_frame(request: Request, region: str, vehicle_ref: str = _VEHICLE, msg_id: str = _MSG) -> Response:
+    frames = request.app.state.runtime.frames
+    return await _image(request, region, ("officer",), frames.raw_frame, vehicle_ref, msg_id, actor_role="officer")
