@@ -105,6 +105,44 @@ def wheel_file(package: str, relative_path: str) -> Path:
     return path
 
 
+def blur_index(frame: np.ndarray) -> float:
+    """How blurred a BGR frame is, 0 (sharp) to 1, by the no-reference measure of Crete-Roffet et al. (2007).
+
+    The frame (as 640 px grey) is blurred again along each axis; a sharp frame loses much of its neighbour
+    differences by that, an already blurred one little. The larger of the two axes' scores is returned, so
+    motion blur in any direction counts. About 3 ms at 1280x720.
+    """
+    height, width = frame.shape[:2]
+    scale = min(1.0, 640 / max(height, width))
+    grey = cv2.cvtColor(
+        cv2.resize(frame, (max(2, round(width * scale)), max(2, round(height * scale))), interpolation=cv2.INTER_AREA),
+        cv2.COLOR_BGR2GRAY,
+    ).astype(np.float32)
+    scores = []
+    for axis, kernel in ((1, np.full((1, 9), 1 / 9, np.float32)), (0, np.full((9, 1), 1 / 9, np.float32))):
+        reblurred = cv2.filter2D(grey, -1, kernel, borderType=cv2.BORDER_REFLECT)
+        variation = np.abs(np.diff(grey, axis=axis))
+        kept = np.maximum(0, variation - np.abs(np.diff(reblurred, axis=axis))).sum()
+        total = float(variation.sum())
+        scores.append((total - float(kept)) / total if total > 0 else 1.0)
+    return max(scores)
+
+
+_NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
+
+
+def noise_sigma(frame: np.ndarray) -> float:
+    """Standard deviation of a BGR frame's sensor noise (grey levels), by Immerkaer's fast estimator (1996)."""
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    response = np.abs(cv2.filter2D(grey, -1, _NOISE_KERNEL))[1:-1, 1:-1]
+    return float(np.sqrt(np.pi / 2) * response.mean() / 6) if response.size else 0.0
+
+
+def unsharp(frame: np.ndarray, amount: float, sigma: float) -> np.ndarray:
+    """``frame`` with its detail above a Gaussian of ``sigma`` px boosted ``1 + amount`` times (a new array)."""
+    return cv2.addWeighted(frame, 1 + amount, cv2.GaussianBlur(frame, (0, 0), sigma), -amount, 0)
+
+
 def mean_luma(frame: np.ndarray) -> float:
     """Mean brightness (0-255) of a BGR frame, from a thumbnail so that it costs well under a millisecond."""
     height, width = frame.shape[:2]
@@ -180,6 +218,10 @@ class CenterFaceDetector:
         nms_overlap: IoU above which the weaker of two overlapping faces is dropped.
         low_light_luma: frames whose mean luma (0-255) is below this are smoothed before inference,
             because sensor noise in dark frames hides small faces from the model.
+        blurred_threshold: the threshold for frames whose `blur_index` is at least ``blurred_index``:
+            motion blur flattens the heatmap, so blurred faces score lower (street_motion recall
+            0.87 -> 0.90 at 0.05; sharpening them instead made it worse).
+        blurred_index: the `blur_index` from which a frame counts as blurred.
         threads: onnxruntime intra-op threads for this instance.
     """
 
@@ -192,9 +234,13 @@ class CenterFaceDetector:
         max_input_side: int = 1920,
         nms_overlap: float = 0.3,
         low_light_luma: float = 60.0,
+        blurred_threshold: float = 0.05,
+        blurred_index: float = 0.45,
         threads: int = 1,
     ) -> None:
         self.threshold = threshold
+        self.blurred_threshold = blurred_threshold
+        self.blurred_index = blurred_index
         self.low_light_luma = low_light_luma
         self.input_scale = input_scale
         self.max_input_side = max_input_side
@@ -218,7 +264,8 @@ class CenterFaceDetector:
             frame = cv2.GaussianBlur(frame, (0, 0), 1.0)
         blob = cv2.dnn.blobFromImage(frame, 1.0, (input_width, input_height), (0, 0, 0), swapRB=True)
         heatmap, log_sizes, offsets, _ = self._session.run(list(_CENTERFACE_OUTPUTS), {"input.1": blob})
-        rows, cols = np.nonzero(heatmap[0, 0] > self.threshold)
+        threshold = self.blurred_threshold if blur_index(frame) >= self.blurred_index else self.threshold
+        rows, cols = np.nonzero(heatmap[0, 0] > threshold)
         if len(rows) == 0:
             return []
         heights = np.exp(log_sizes[0, 0, rows, cols]) * _CENTERFACE_STRIDE
@@ -252,7 +299,15 @@ class PlateSSDDetector:
             inside the plate and drift with scale.
         nms_overlap: IoU above which the weaker of two overlapping plates is dropped.
         low_light_luma: frames whose mean luma (0-255) is below this get local contrast equalisation
-            (CLAHE) before inference, which brings dark plates back into the range the SSD knows.
+            (CLAHE) before inference, which brings dark plates back into the range the SSD knows; if
+            their `noise_sigma` is at least ``noisy_sigma`` they are smoothed (sigma 1 px) first
+            (street_night recall 0.85 -> 0.87 with the smoothing and sharpening).
+        sharpen: ``(amount, sigma)`` of the unsharp mask applied to other frames: the SSD finds small
+            plates more often when their characters' edges are crisper (street_small recall 0.93 -> 0.95).
+        blurred_sharpen: the stronger unsharp mask for frames whose `blur_index` is at least
+            ``blurred_index`` (motion blur: plate recall 0.34 -> 0.73 on street_motion).
+        blurred_index: the `blur_index` from which a frame counts as blurred (sharp street frames score
+            0.25-0.50, motion-blurred ones 0.45-0.70).
     """
 
     kinds: tuple[BoxKind, ...] = ("plate",)
@@ -264,9 +319,17 @@ class PlateSSDDetector:
         box_padding: float = 0.05,
         nms_overlap: float = 0.3,
         low_light_luma: float = 60.0,
+        sharpen: tuple[float, float] | None = (1.5, 2.0),
+        blurred_sharpen: tuple[float, float] | None = (3.0, 4.0),
+        blurred_index: float = 0.45,
+        noisy_sigma: float = 1.5,
     ) -> None:
         self.threshold = threshold
         self.low_light_luma = low_light_luma
+        self.noisy_sigma = noisy_sigma
+        self.sharpen = sharpen
+        self.blurred_sharpen = blurred_sharpen
+        self.blurred_index = blurred_index
         self._equaliser = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
         self.input_sizes = input_sizes
         self.box_padding = box_padding
@@ -291,10 +354,17 @@ class PlateSSDDetector:
 
     def _detect_one(self, frame: np.ndarray) -> list[Box]:
         frame_height, frame_width = frame.shape[:2]
+        blurred = self.blurred_sharpen is not None and blur_index(frame) >= self.blurred_index
         if mean_luma(frame) < self.low_light_luma:
+            # Smooth visible sensor noise first, or equalisation and sharpening amplify it.
+            if noise_sigma(frame) >= self.noisy_sigma:
+                frame = cv2.GaussianBlur(frame, (0, 0), 1.0)
             lab = cv2.cvtColor(frame, cv2.COLOR_BGR2LAB)
             lab[:, :, 0] = self._equaliser.apply(lab[:, :, 0])
             frame = cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
+        mask = self.blurred_sharpen if blurred else self.sharpen
+        if mask is not None:
+            frame = unsharp(frame, *mask)
         detections = np.concatenate([self._detect_letterboxed(frame, size) for size in self.input_sizes])
         corners, scores = detections[:, :4], detections[:, 4]
         keep = _non_maximum_suppression(corners, scores, self.nms_overlap)
