@@ -148,3 +148,6 @@ def test_demo_quick_json_exits_zero_with_counts(tmp_path: Path) -> None:
     assert set(summary["by_region"]) == {"cn", "eu"} and all(v > 0 for v in summary["by_region"].values())
     assert summary["ingested"] == sum(summary["by_region"].values())
     assert summary["dropped_no_consent"] > 0 and summary["by_category"]["sensitive_personal"] > 0
+    # camera frames: each camera vehicle sent three; the CN ones inside the sensitive zone were dropped
+    assert summary["frames_sent"] == 12 and summary["frames_stored"] >= 4
+    assert summary["frames_dropped"].get("sensitive_zone", 0) >= 1

@@ -184,7 +184,11 @@ def vehicle_add(
     if json_out:
         _print_json({"token": issued.token, "region": issued.vehicle.region, "vehicle_ref": issued.vehicle.ref})
     else:
-        console.print(f"vehicle registered in region [bold]{issued.vehicle.region}[/]; token (shown once):")
+        console.print(
+            f"vehicle registered in region [bold]{issued.vehicle.region}[/] as vehicle_ref {issued.vehicle.ref}; "
+            "token (shown once):",
+            highlight=False,
+        )
         console.print(issued.token, highlight=False, soft_wrap=True)
 
 

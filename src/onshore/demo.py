@@ -17,6 +17,7 @@ from rich.table import Table
 from onshore.config import load_settings
 from onshore.errors import ConflictError
 from onshore.runtime import Runtime
+from onshore.sim.cameras import send_frames
 from onshore.sim.client import BatchResult, run_fleet_http
 from onshore.sim.fleet import FleetSimulator, make_fleet
 from onshore.web.app import create_app
@@ -44,6 +45,7 @@ class DemoOptions:
     consent_share: float = 0.7
     seed: int = 2021
     quick: bool = False
+    camera_vehicles: int = 4  # vehicles that also upload three camera frames each
 
     @classmethod
     def for_mode(cls, *, quick: bool, vehicles: int | None, duration_s: float | None, folder: Path) -> DemoOptions:
@@ -169,6 +171,12 @@ def run_demo(options: DemoOptions, console: Console | None) -> dict[str, Any]:
                         driver.join(0.25)
                         live.update(tally.table(time.monotonic() - started))
             driver.join()
+            # Camera frames beside the signals: a road frame, one inside a sensitive zone, a cabin frame.
+            frames = send_frames(
+                server.url,
+                dict(list(tokens.items())[: options.camera_vehicles]),
+                ts_ms=int(time.time() * 1000) - 1000,
+            )
         finally:
             server.stop()
         run = outcome["summary"]
@@ -177,7 +185,7 @@ def run_demo(options: DemoOptions, console: Console | None) -> dict[str, Any]:
         for region in stats.values():
             by_category.update(region["by_category"])
         summary = {
-            "ok": not run.errors_by_status and sum(tally.errors.values()) == 0,
+            "ok": not run.errors_by_status and sum(tally.errors.values()) == 0 and not frames.errors_by_status,
             "workspace": str(options.folder),
             "vehicles": options.vehicles,
             "vehicles_with_consent": consenting,
@@ -192,6 +200,9 @@ def run_demo(options: DemoOptions, console: Console | None) -> dict[str, Any]:
             "zone_records_stored": sum(region["zone_records"] for region in stats.values()),
             "unclassified_signals": sorted(tally.unclassified),
             "errors_by_status": {str(k): v for k, v in (run.errors_by_status or {}).items()},
+            "frames_sent": frames.sent,
+            "frames_stored": frames.stored,
+            "frames_dropped": dict(frames.dropped),
             "records_per_s": round(run.records_per_s),
             "elapsed_s": round(time.monotonic() - started, 2),
         }
@@ -211,6 +222,11 @@ def _print_summary(console: Console, summary: dict[str, Any], config: Path) -> N
     table.add_row("duplicates ignored", str(summary["duplicates"]))
     table.add_row("positions in sensitive zones (Art. 3(1))", str(summary["zone_hits"]))
     table.add_row("unknown signals (kept as personal, reported)", ", ".join(summary["unclassified_signals"]) or "-")
+    dropped = ", ".join(f"{k}: {v}" for k, v in sorted(summary["frames_dropped"].items())) or "none"
+    table.add_row(
+        "camera frames (anonymised, in-region)",
+        f"{summary['frames_stored']} of {summary['frames_sent']} stored; dropped {dropped}",
+    )
     table.add_row("throughput", f"{summary['records_per_s']} records/s over HTTP")
     console.print(table)
     console.print(f"Explore the workspace: onshore residency check -c {config}", highlight=False)

@@ -298,6 +298,11 @@ class FramePolicy(_Strict):
         default="drop", description="drop: a frame taken inside a sensitive zone is not stored at all"
     )
     zone_source: Source | None = None
+    hard_conditions: Literal["drop", "keep"] = Field(
+        default="keep",
+        description="drop: a frame shot blurred or at night (where detection recall is measured lower) is not stored",
+    )
+    hard_conditions_source: Source | None = None
     raw: RawFramePolicy = Field(default_factory=RawFramePolicy)
 
 
@@ -329,7 +334,7 @@ class RulePack(_Strict):
         rules: list[_Rule] = [self.default_signal, *self.signals, *self.precision, *self.zones, *self.retention]
         if self.frames is not None:
             rules += self.frames.cameras
-            sources = [self.frames.zone_source, self.frames.raw.source]
+            sources = [self.frames.zone_source, self.frames.hard_conditions_source, self.frames.raw.source]
             for source in sources:
                 if source is not None and source.instrument not in self.instruments:
                     raise ValueError(f"frames: source instrument {source.instrument!r} is not in `instruments`")

@@ -143,6 +143,25 @@ def unsharp(frame: np.ndarray, amount: float, sigma: float) -> np.ndarray:
     return cv2.addWeighted(frame, 1 + amount, cv2.GaussianBlur(frame, (0, 0), sigma), -amount, 0)
 
 
+BLURRED_INDEX = 0.45  # sharp street frames score 0.25-0.50 by `blur_index`, motion-blurred ones 0.45-0.70
+LOW_LIGHT_LUMA = 60.0
+NOISY_SIGMA = 1.5
+
+
+def hard_conditions(frame: np.ndarray) -> tuple[str, ...]:
+    """The conditions of a BGR frame under which detection is measurably weaker (bench/README.md).
+
+    ``blurred``: `blur_index` at least `BLURRED_INDEX` (motion blur). ``low_light``: mean luma under
+    `LOW_LIGHT_LUMA` with visible sensor noise (`noise_sigma` at least `NOISY_SIGMA`): a night shot.
+    """
+    conditions = []
+    if blur_index(frame) >= BLURRED_INDEX:
+        conditions.append("blurred")
+    if mean_luma(frame) < LOW_LIGHT_LUMA and noise_sigma(frame) >= NOISY_SIGMA:
+        conditions.append("low_light")
+    return tuple(conditions)
+
+
 def mean_luma(frame: np.ndarray) -> float:
     """Mean brightness (0-255) of a BGR frame, from a thumbnail so that it costs well under a millisecond."""
     height, width = frame.shape[:2]
@@ -233,9 +252,9 @@ class CenterFaceDetector:
         input_scale: float = 1.0,
         max_input_side: int = 1920,
         nms_overlap: float = 0.3,
-        low_light_luma: float = 60.0,
+        low_light_luma: float = LOW_LIGHT_LUMA,
         blurred_threshold: float = 0.05,
-        blurred_index: float = 0.45,
+        blurred_index: float = BLURRED_INDEX,
         threads: int = 1,
     ) -> None:
         self.threshold = threshold
@@ -318,11 +337,11 @@ class PlateSSDDetector:
         input_sizes: tuple[tuple[int, int], ...] = ((1600, 928), (800, 448)),
         box_padding: float = 0.05,
         nms_overlap: float = 0.3,
-        low_light_luma: float = 60.0,
+        low_light_luma: float = LOW_LIGHT_LUMA,
         sharpen: tuple[float, float] | None = (1.5, 2.0),
         blurred_sharpen: tuple[float, float] | None = (3.0, 4.0),
-        blurred_index: float = 0.45,
-        noisy_sigma: float = 1.5,
+        blurred_index: float = BLURRED_INDEX,
+        noisy_sigma: float = NOISY_SIGMA,
     ) -> None:
         self.threshold = threshold
         self.low_light_luma = low_light_luma

@@ -29,7 +29,14 @@ import numpy as np
 
 from onshore.errors import InputError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
 from onshore.vision.anonymize import AnonymizationSettings, anonymize_frame
-from onshore.vision.detectors import DEFAULT_DETECTOR, Box, Detector, build_detector, detector_builder
+from onshore.vision.detectors import (
+    DEFAULT_DETECTOR,
+    Box,
+    Detector,
+    build_detector,
+    detector_builder,
+    hard_conditions,
+)
 
 JPEG = "image/jpeg"
 PNG = "image/png"
@@ -66,6 +73,8 @@ class AnonymizedFrame:
         faces: face regions hidden. The detector errs towards hiding (threshold 0.1), so this counts
             doubtful regions too: it is not a count of people.
         plates: licence-plate regions hidden (same caveat).
+        conditions: what made detection harder in this frame (`hard_conditions`: ``blurred``,
+            ``low_light``); empty for a frame shot in the conditions the detectors do best in.
     """
 
     image: bytes
@@ -74,6 +83,7 @@ class AnonymizedFrame:
     height: int
     faces: int
     plates: int
+    conditions: tuple[str, ...] = ()
 
 
 def sniff_media_type(data: bytes, name: str = "frame") -> str:
@@ -258,6 +268,7 @@ class FrameProcessor:
 
     def _process_one(self, data: bytes, name: str, anonymization: AnonymizationSettings) -> AnonymizedFrame:
         image, media_type = decode_frame(data, self.limits, name)
+        conditions = hard_conditions(image)
         boxes = self._detector().detect([image])[0]
         anonymize_frame(image, boxes, anonymization)
         return AnonymizedFrame(
@@ -267,6 +278,7 @@ class FrameProcessor:
             height=image.shape[0],
             faces=sum(box.kind == "face" for box in boxes),
             plates=sum(box.kind == "plate" for box in boxes),
+            conditions=conditions,
         )
 
     def _detect_one(self, image: np.ndarray) -> list[Box]:

@@ -25,6 +25,7 @@ FRAME_EXAMPLE = {
     "faces": 2,
     "plates": 1,
     "raw_kept": False,
+    "conditions": [],
     "ledger_index": 57,
 }
 _IMAGE_TYPES = ("image/jpeg", "image/png")
@@ -35,7 +36,8 @@ _IMAGE_TYPES = ("image/jpeg", "image/png")
     summary="Upload one camera frame (JPEG or PNG); it is classified, anonymised and stored in-region",
     responses={
         200: {
-            "description": "what happened to the frame: stored, duplicate, or dropped (sensitive_zone, no_consent)",
+            "description": "what happened to the frame: stored, duplicate, or dropped "
+            "(sensitive_zone, no_consent, hard_conditions)",
             "content": {"application/json": {"example": FRAME_EXAMPLE}},
         },
         401: {"description": "missing, unknown or revoked vehicle token"},

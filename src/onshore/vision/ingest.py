@@ -7,7 +7,9 @@ One frame at a time, in this order, so nothing is stored that should not be and 
 2. a resend of a frame already stored is answered as a duplicate without any work;
 3. the pack's camera rule classifies it (cabin: sensitive personal, biometric; external: important and
    personal when faces or plates are found, else what the rule says);
-4. a frame taken inside a sensitive zone is dropped when the pack says so (counted and logged, not stored);
+4. a frame taken inside a sensitive zone is dropped when the pack says so (counted and logged, not stored),
+   and so is one shot in hard conditions (motion blur, night noise) where the pack says ``hard_conditions:
+   drop``, because detection recall there is measured below the law's floor;
 5. collection needs the subject's consent for the purpose unless the rule exempts it (Art. 8: out-of-vehicle
    frames taken for driving safety and anonymised);
 6. faces and plates are found and hidden; the anonymised frame goes to the region's blob store under a key
@@ -73,7 +75,8 @@ class FrameResult:
     msg_id: str
     stored: bool
     duplicate: bool = False
-    dropped: str | None = None  # sensitive_zone | no_consent
+    conditions: list[str] = field(default_factory=list)
+    dropped: str | None = None  # sensitive_zone | no_consent | hard_conditions
     rule_id: str | None = None
     categories: list[str] = field(default_factory=list)
     faces: int = 0
@@ -238,6 +241,9 @@ class FrameService:
         if cabin_refused and not rule.consent_exempt:
             return self._dropped(region, result, purpose, now_ms, "no_consent")
         frame = self.processor.submit(data, f"frame {meta.msg_id}", _anonymization(policy)).result()
+        result.conditions = list(frame.conditions)
+        if frame.conditions and policy.hard_conditions == "drop":
+            return self._dropped(region, result, purpose, now_ms, "hard_conditions")
         found = frame.faces + frame.plates > 0
         categories = [
             c.value
@@ -293,6 +299,7 @@ class FrameService:
             "height": frame.height,
             "faces": frame.faces,
             "plates": frame.plates,
+            "conditions": list(frame.conditions),
         }
         row = (
             vehicle.ref,
