@@ -32,8 +32,8 @@ class Runtime:
         self.consents = ConsentService(self.rulebook, self.regions)
         self.ledger = LedgerService(self.regions)
         self.subjects = SubjectService(self.regions, self.vehicles)
-        self.requests = SubjectRequests(self.subjects, self.rulebook)
         self.frames = FrameService(self.rulebook, self.router, settings.ingest, settings.frames)
+        self.requests = SubjectRequests(self.subjects, self.rulebook, blob_eraser=self.frames.erase_subject)
         self.retention = RetentionService(self.rulebook, self.regions, blob_sweeper=self.frames.sweep)
         self.border = BorderService(self.rulebook, self.regions, base_dir=settings.base_dir)
 

@@ -5,7 +5,6 @@ PostgreSQL is the real server on 127.0.0.1:5432; a missing server skips locally 
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,26 +14,6 @@ import pytest
 from onshore.errors import ConflictError, ResidencyError
 from onshore.model import LifecycleEvent, StoredRows, Vehicle
 from onshore.storage.sql import SQLRecordStore, make_engine
-
-PG_ADMIN_URL = os.environ.get("ONSHORE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
-
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    import psycopg
-
-    name = f"onshore_test_{secrets.token_hex(4)}"
-    dsn = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
-    try:
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required in CI and is not reachable: {exc}")
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

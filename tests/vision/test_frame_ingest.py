@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 
 from onshore.border.requests import parse_request
 from onshore.config import load_settings
+from onshore.errors import StorageError
 from onshore.ledger import MerkleLog
 from onshore.ledger.verify import event_problems
 from onshore.rules.loader import BUILTIN_PACKS_DIR
@@ -31,7 +32,7 @@ from onshore.vision.frames import decode_frame, encode_frame
 from onshore.vision.ingest import FrameMeta
 from onshore.web.app import create_app
 from tests.border.helpers import ZONE_POINT, basis
-from tests.conftest import CN_VIN, Workspace, auth, now_ms
+from tests.conftest import CN_VIN, Workspace, auth, fresh_pg_database, now_ms
 from tests.vision.test_anonymized_frames import assert_hidden_and_rest_kept, build_street_frame
 
 
@@ -333,3 +334,62 @@ def test_retention_sweeps_blobs_of_erased_frames_and_expired_raw_frames(workspac
         assert files_under(region.blobs.root / "frames") == []
     finally:
         rt.close()
+
+
+def test_erasing_the_subject_deletes_their_frames_blobs_at_once(workspace: Workspace, street):
+    rt = runtime_with_pack(workspace, _keep_raw)
+    try:
+        issued = rt.vehicles.add(CN_VIN, "CN")
+        owner = rt.vehicles.owner_of(CN_VIN, "CN")
+        assert rt.frames.ingest(issued.vehicle, street[2], FrameMeta("f-1", "front", now_ms() - 1000)).stored
+        region = rt.regions["cn"]
+        assert files_under(region.blobs.root / "frames") and files_under(region.restricted.root)
+        report = rt.requests.erase(owner, actor_role="officer")
+        assert report.regions["cn"]["blobs_deleted"] == 2 and report.regions["cn"]["records_purged"] == 1
+        assert files_under(region.blobs.root / "frames") == [] and files_under(region.restricted.root) == []
+    finally:
+        rt.close()
+
+
+def test_a_crash_between_blob_and_commit_loses_nothing_and_the_resend_stores_once(
+    workspace: Workspace, street, monkeypatch
+):
+    rt = workspace.runtime
+    issued = rt.vehicles.add(CN_VIN, "CN")
+    region = rt.regions["cn"]
+    commit = region.store.commit_batch
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise StorageError("simulated crash before the commit")
+
+    monkeypatch.setattr(region.store, "commit_batch", crash)
+    meta = FrameMeta("f-1", "front", now_ms() - 1000)
+    with pytest.raises(StorageError):
+        rt.frames.ingest(issued.vehicle, street[2], meta)
+    assert frame_rows(workspace) == [] and len(files_under(region.blobs.root / "frames")) == 1  # unacknowledged
+    monkeypatch.setattr(region.store, "commit_batch", commit)
+    assert rt.frames.ingest(issued.vehicle, street[2], meta).stored  # the vehicle resends
+    assert rt.frames.ingest(issued.vehicle, street[2], meta).duplicate
+    assert len(frame_rows(workspace)) == 1 and len(files_under(region.blobs.root / "frames")) == 1
+    later = now_ms() + 2 * 3_600_000
+    assert rt.frames.sweep(region, now_ms=later)["frames_removed"] == 0  # the stored frame's blob is live
+
+
+def test_the_frame_path_on_a_postgresql_record_store(workspace: Workspace, street):
+    """Distributed mode: the cn region's records and ledger in PostgreSQL, its frames in the blob folder."""
+    with fresh_pg_database() as url:
+        settings = load_settings(workspace.config, env={"ONSHORE_REGIONS__CN__RECORD_STORE": url})
+        rt = Runtime(settings)
+        try:
+            issued = rt.vehicles.add(CN_VIN, "CN")
+            meta = FrameMeta("f-1", "front", now_ms() - 1000)
+            first = rt.frames.ingest(issued.vehicle, street[2], meta)
+            assert first.stored and first.plates >= 1 and first.ledger_index is not None
+            assert rt.frames.ingest(issued.vehicle, street[2], meta).duplicate
+            image, media_type, row = rt.frames.frame(rt.regions["cn"], issued.vehicle.ref, "f-1")
+            assert media_type == "image/png" and row["categories"] == "important,personal"
+            assert decode_frame(image)[0].shape == street[0].shape
+            zone = FrameMeta("f-2", "front", now_ms() - 1000, ZONE_POINT["latitude"], ZONE_POINT["longitude"])
+            assert rt.frames.ingest(issued.vehicle, street[2], zone).dropped == "sensitive_zone"
+        finally:
+            rt.close()

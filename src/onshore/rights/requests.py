@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ from onshore.errors import ConflictError
 from onshore.model import LifecycleEvent
 from onshore.rights.subjects import SubjectService
 from onshore.rules.loader import RuleBook
+from onshore.storage.region import Region
 
 DEFAULT_DEADLINE_WORKING_DAYS = 10
 
@@ -51,10 +53,16 @@ class ErasureReport:
         return dict(self.__dict__)
 
 
+BlobEraser = Callable[[Region, str], int]  # (region, subject_ref) -> blobs deleted
+
+
 class SubjectRequests:
-    def __init__(self, subjects: SubjectService, rulebook: RuleBook) -> None:
+    """Access and erasure requests; ``blob_eraser`` deletes the subject's blobs (camera frames) on erasure."""
+
+    def __init__(self, subjects: SubjectService, rulebook: RuleBook, blob_eraser: BlobEraser | None = None) -> None:
         self.subjects = subjects
         self.rulebook = rulebook
+        self.blob_eraser = blob_eraser
 
     def access_bundle(self, subject_ref: str, *, actor_role: str) -> dict[str, Any]:
         """Everything held about the subject, region by region, with a readable summary.
@@ -147,7 +155,11 @@ class SubjectRequests:
         # 1. crypto-shred everywhere first: from here on nothing personal of theirs can be read anywhere.
         for region in regions:
             report_regions[region.name] = {"key_destroyed": region.subject_keys.destroy(subject_ref)}
-        # 2. purge rows, consents and bindings, one transaction and one ledger event per region.
+        # 2. delete their blobs (anonymised and raw camera frames) while the rows still say which they are.
+        for region in regions:
+            if self.blob_eraser is not None and not region.subjects.erased(subject_ref):
+                report_regions[region.name]["blobs_deleted"] = self.blob_eraser(region, subject_ref)
+        # 3. purge rows, consents and bindings, one transaction and one ledger event per region.
         now = int(time.time() * 1000)
         for region in regions:
             if region.subjects.erased(subject_ref):

@@ -48,7 +48,7 @@ from onshore.storage.crypto import decrypt_blob, encrypt_blob
 from onshore.storage.region import Region
 from onshore.storage.schema import records
 from onshore.vision.anonymize import AnonymizationSettings
-from onshore.vision.frames import JPEG, AnonymizedFrame, FrameLimits, FrameProcessor, check_frame
+from onshore.vision.frames import JPEG, PNG, AnonymizedFrame, FrameLimits, FrameProcessor, check_frame
 
 FRAME_SIGNAL = "CameraFrame"
 _CAMERA = r"^[a-z0-9][a-z0-9_.\-]{0,63}$"
@@ -433,6 +433,25 @@ class FrameService:
         return data, value["media_type"]
 
     # -- housekeeping ---------------------------------------------------------------------------
+
+    def erase_subject(self, region: Region, subject_ref: str) -> int:
+        """Delete the anonymised and raw blobs of every frame of ``subject_ref`` in ``region`` (erasure).
+
+        Works from the records' plain columns (vehicle and message id), so it runs after the subject's key
+        is destroyed and before the rows are purged. Returns the number of blobs deleted.
+        """
+        with region.store.read("frames of a subject") as conn:
+            frames = conn.execute(
+                select(records.c.vehicle_ref, records.c.msg_id).where(
+                    records.c.subject_ref == subject_ref, records.c.signal == FRAME_SIGNAL
+                )
+            ).all()
+        deleted = 0
+        for vehicle_ref, msg_id in frames:
+            for media_type in (JPEG, PNG):
+                deleted += int(region.blobs.delete(frame_key(vehicle_ref, msg_id, media_type)))
+            deleted += int(region.restricted.delete(raw_key(vehicle_ref, msg_id)))
+        return deleted
 
     def sweep(self, region: Region, *, now_ms: int | None = None) -> dict[str, int]:
         """Delete frame blobs no record refers to (retention, erasure, crashed commits) and expired raw frames.
