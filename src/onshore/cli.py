@@ -283,7 +283,8 @@ def rules_list(
     with _errors():
         loaded = load_pack(pack)
     p = loaded.pack
-    rows = [
+    cameras = p.frames.cameras if p.frames is not None else []
+    rows: list[dict[str, Any]] = [
         {
             "id": r.id,
             "kind": kind,
@@ -292,7 +293,13 @@ def rules_list(
             "categories": [c.value for c in getattr(r, "categories", [])],
             "signals": len(getattr(r, "signals", [])),
         }
-        for kind, rules in (("signal", p.signals), ("precision", p.precision), ("zone", p.zones))
+        for kind, rules in (
+            ("signal", p.signals),
+            ("precision", p.precision),
+            ("zone", p.zones),
+            ("camera", cameras),
+            ("retention", p.retention),
+        )
         for r in rules
     ]
     if json_out:
@@ -333,7 +340,7 @@ def rules_classify(
 
     with _errors():
         loaded = load_pack(pack)
-    out = []
+    out: list[dict[str, Any]] = []
     for s in signals:
         r = loaded.resolve(s)
         out.append(

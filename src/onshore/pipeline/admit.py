@@ -184,7 +184,7 @@ def admit(
     max_ts = now_ms + limits.max_clock_skew_s * 1000
     max_value = limits.max_value_bytes
     # Column-wise checks: comprehensions and min/max run far faster than one Python branch per record.
-    ts_list = [r.ts for r in records]
+    ts_list: list[Any] = [r.ts for r in records]
     if not all(type(t) is int for t in ts_list):
         for i, t in enumerate(ts_list):
             if type(t) is not int:
