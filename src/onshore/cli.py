@@ -10,7 +10,15 @@ import typer
 from rich.table import Table
 
 from onshore.border.cli import bases_app, export_app
-from onshore.cli_support import ConfigOption, JsonOption, cli_errors, console, err_console, print_json, with_runtime
+from onshore.cli_support import (
+    ConfigOption,
+    JsonOption,
+    cli_errors,
+    console,
+    finish_check,
+    print_json,
+    with_runtime,
+)
 from onshore.config import load_settings, settings_documentation
 from onshore.ledger.cli import ledger_app
 from onshore.vision.cli import vision_app
@@ -393,18 +401,16 @@ def residency_check(config: ConfigOption = None, json_out: JsonOption = False) -
 
     with _errors():
         findings = _with_runtime(config, run)
-    if json_out:
-        _print_json({"ok": not findings, "findings": findings})
-    elif findings:
-        for f in findings:
-            err_console.print(
-                f"[red]region {f['region']} ({f['jurisdiction']}) holds {f['records']} record(s) "
-                f"of origin {f['origin']}[/]"
-            )
-    else:
-        console.print("every stored record is in a region of its own origin")
-    if findings:
-        raise typer.Exit(1)
+    problems = [
+        f"region {f['region']} ({f['jurisdiction']}) holds {f['records']} record(s) of origin {f['origin']}"
+        for f in findings
+    ]
+    finish_check(
+        json_out,
+        {"ok": not findings, "findings": findings},
+        problems,
+        "every stored record is in a region of its own origin",
+    )
 
 
 @subject_app.command("bind")

@@ -50,3 +50,16 @@ def with_runtime(config: Path | None, fn: Callable[[Any], T]) -> T:
         return fn(runtime)
     finally:
         runtime.close()
+
+
+def finish_check(json_out: bool, payload: dict[str, Any], problems: list[str], ok_message: str) -> None:
+    """End a checking command: ``payload`` as JSON, or each problem in red, or ``ok_message``; exit 1 on problems."""
+    if json_out:
+        print_json(payload)
+    elif problems:
+        for problem in problems:
+            err_console.print(f"[red]{problem}[/]", highlight=False)
+    else:
+        console.print(ok_message, highlight=False)
+    if problems:
+        raise typer.Exit(1)

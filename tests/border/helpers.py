@@ -14,6 +14,7 @@ import orjson
 
 from onshore.border.bases import parse_spec
 from onshore.border.requests import ExportRequest, parse_request
+from onshore.model import RECORD_COLUMNS
 from onshore.runtime import Runtime
 from onshore.storage.schema import records
 
@@ -88,21 +89,7 @@ def plant(rt: Runtime, region: str, plants: tuple[Plant, ...] | list[Plant], ts:
             [
                 dict(
                     zip(
-                        (
-                            "vehicle_ref",
-                            "msg_id",
-                            "ts_ms",
-                            "signal",
-                            "value",
-                            "categories",
-                            "tags",
-                            "purpose",
-                            "rule_id",
-                            "origin",
-                            "zone",
-                            "received_ms",
-                            "subject_ref",
-                        ),
+                        RECORD_COLUMNS,
                         row,
                         strict=True,
                     )

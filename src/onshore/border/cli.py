@@ -17,7 +17,17 @@ import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from onshore.cli_support import ConfigOption, JsonOption, T, cli_errors, console, err_console, print_json, with_runtime
+from onshore.cli_support import (
+    ConfigOption,
+    JsonOption,
+    T,
+    cli_errors,
+    console,
+    err_console,
+    finish_check,
+    print_json,
+    with_runtime,
+)
 from onshore.errors import InputError
 
 if TYPE_CHECKING:
@@ -313,15 +323,12 @@ def export_verify(
     from onshore.border.bundles import verify_bundle
 
     problems = verify_bundle(bundle)
-    if json_out:
-        print_json({"ok": not problems, "problems": problems})
-    elif problems:
-        for p in problems:
-            err_console.print(f"[red]{p}[/]")
-    else:
-        console.print("bundle verified: files match the manifest, ledger events are included in the stated tree")
-    if problems:
-        raise typer.Exit(1)
+    finish_check(
+        json_out,
+        {"ok": not problems, "problems": problems},
+        problems,
+        "bundle verified: files match the manifest, ledger events are included in the stated tree",
+    )
 
 
 @export_app.command("balance")
