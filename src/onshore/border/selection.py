@@ -14,22 +14,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, func, literal, or_, select
 
 from onshore.border.requests import ExportRequest
+from onshore.model import RECORD_COLUMNS
 from onshore.storage.schema import records
 
-ROW_COLUMNS = (
-    "id",
-    "vehicle_ref",
-    "msg_id",
-    "ts_ms",
-    "signal",
-    "value",
-    "categories",
-    "tags",
-    "purpose",
-    "rule_id",
-    "zone",
-    "subject_ref",
-)
+# The stored record's columns the gate reads: its id, then RECORD_COLUMNS without origin and received_ms.
+ROW_COLUMNS = ("id", *(c for c in RECORD_COLUMNS if c not in ("origin", "received_ms")))
 
 
 @dataclass(frozen=True, slots=True)
