@@ -33,9 +33,14 @@ class Runtime:
         self.ledger = LedgerService(self.regions)
         self.subjects = SubjectService(self.regions, self.vehicles)
         self.frames = FrameService(self.rulebook, self.router, settings.ingest, settings.frames)
-        self.requests = SubjectRequests(self.subjects, self.rulebook, blob_eraser=self.frames.erase_subject)
         self.retention = RetentionService(self.rulebook, self.regions, blob_sweeper=self.frames.sweep)
         self.border = BorderService(self.rulebook, self.regions, base_dir=settings.base_dir)
+        self.requests = SubjectRequests(
+            self.subjects,
+            self.rulebook,
+            blob_eraser=self.frames.erase_subject,
+            transfers_of=self.border.transfers_of_subject,
+        )
 
     def close(self) -> None:
         self.frames.close()

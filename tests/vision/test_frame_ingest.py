@@ -310,6 +310,11 @@ def test_kept_raw_frames_are_sealed_officer_only_and_never_in_general_stores_or_
             [cabin_class] = [d for d in result.decision.classes if "cabin_image" in d.data_class.tags]
             assert cabin_class.decision == "deny"
             assert any(r.rule == "cn.out.cabin-image" for r in cabin_class.reasons)
+            # the driver's access copy names the release that carried their (anonymised) frame record
+            bundle = rt.requests.access_bundle(owner, actor_role="subject")
+            [transfer] = bundle["summary"]["transfers_abroad"]
+            assert transfer["destination"] == "DE" and transfer["recipient"] == "acme-gmbh"
+            assert transfer["basis_id"] == "cn-sa-1" and transfer["region"] == "cn"
     finally:
         rt.close()
 

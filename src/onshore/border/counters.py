@@ -31,6 +31,7 @@ from onshore.border.tables import (
     border_opening_balances,
     border_provided,
     border_transfer_bases,
+    border_transfers,
 )
 from onshore.errors import InputError
 from onshore.storage.schema import records
@@ -187,6 +188,35 @@ class BorderCounters:
                 rows,
             )
         return len(rows)
+
+    def transfers_of(self, conn: Connection, subject_ref: str) -> list[dict[str, object]]:
+        """The releases abroad that carried data of ``subject_ref``: when, where, to whom, what kind, on what basis."""
+        query = (
+            select(
+                border_transfers.c.id,
+                border_transfers.c.at_ms,
+                border_transfers.c.destination,
+                border_transfers.c.recipient,
+                border_transfers.c.purpose,
+                border_provided.c.kind,
+                border_provided.c.basis_id,
+            )
+            .join(border_transfers, border_transfers.c.id == border_provided.c.transfer_id)
+            .where(border_provided.c.region == self.region, border_provided.c.subject_ref == subject_ref)
+            .order_by(border_transfers.c.at_ms, border_transfers.c.id)
+        )
+        return [
+            {
+                "transfer_id": transfer_id,
+                "at": dt.datetime.fromtimestamp(at_ms / 1000, dt.UTC).isoformat(),
+                "destination": destination,
+                "recipient": recipient,
+                "purpose": purpose,
+                "kind": "sensitive personal information" if kind == "sensitive" else "personal information",
+                "basis_id": basis_id,
+            }
+            for transfer_id, at_ms, destination, recipient, purpose, kind, basis_id in conn.execute(query)
+        ]
 
     def set_opening_balance(self, conn: Connection, year: int, kind: str, people: int, now_ms: int) -> None:
         """Declare people provided abroad in ``year`` before onshore counted (replaces an earlier declaration).

@@ -108,6 +108,11 @@ class BorderService:
         """Where the API writes bundles: ``exports/`` in the region's blob folder (they stay in-country)."""
         return region.blobs.root / "exports"
 
+    def transfers_of_subject(self, region: Region, subject_ref: str) -> list[dict[str, object]]:
+        """The releases abroad from ``region`` that carried data of ``subject_ref`` (for access requests)."""
+        with region.store.read("transfers of a subject") as conn:
+            return BorderCounters(region.name, self.gate(region).timezone).transfers_of(conn, subject_ref)
+
     # -- bases ----------------------------------------------------------------------------------
 
     def add_basis(self, spec: BasisSpec, *, actor_role: str) -> TransferBasis:

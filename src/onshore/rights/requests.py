@@ -54,15 +54,27 @@ class ErasureReport:
 
 
 BlobEraser = Callable[[Region, str], int]  # (region, subject_ref) -> blobs deleted
+TransfersOf = Callable[[Region, str], list[dict[str, Any]]]  # (region, subject_ref) -> releases abroad
 
 
 class SubjectRequests:
-    """Access and erasure requests; ``blob_eraser`` deletes the subject's blobs (camera frames) on erasure."""
+    """Access and erasure requests.
 
-    def __init__(self, subjects: SubjectService, rulebook: RuleBook, blob_eraser: BlobEraser | None = None) -> None:
+    ``blob_eraser`` deletes the subject's blobs (camera frames) on erasure; ``transfers_of`` lists the releases
+    abroad that carried the subject's data (the border gate's records), for the access bundle.
+    """
+
+    def __init__(
+        self,
+        subjects: SubjectService,
+        rulebook: RuleBook,
+        blob_eraser: BlobEraser | None = None,
+        transfers_of: TransfersOf | None = None,
+    ) -> None:
         self.subjects = subjects
         self.rulebook = rulebook
         self.blob_eraser = blob_eraser
+        self.transfers_of = transfers_of
 
     def access_bundle(self, subject_ref: str, *, actor_role: str) -> dict[str, Any]:
         """Everything held about the subject, region by region, with a readable summary.
@@ -75,7 +87,10 @@ class SubjectRequests:
         purposes: Counter[str] = Counter()
         categories: Counter[str] = Counter()
         retention: dict[str, list[dict[str, Any]]] = {}
+        transfers: list[dict[str, Any]] = []
         for region in self.subjects.regions_of(subject_ref):
+            if self.transfers_of is not None:
+                transfers += [{"region": region.name, **t} for t in self.transfers_of(region, subject_ref)]
             rows: list[dict[str, Any]] = []
             after = 0
             while True:
@@ -131,7 +146,7 @@ class SubjectRequests:
                     for n, p in parts.items()
                 ],
                 "retention": retention,
-                "transfers_abroad": [],  # filled by the border gate once transfers involve subjects
+                "transfers_abroad": transfers,
             },
             "regions": parts,
         }
