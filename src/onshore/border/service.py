@@ -38,6 +38,7 @@ from onshore.ledger.merkle import leaf_hash
 from onshore.ledger.store import MerkleLog
 from onshore.model import LifecycleEvent
 from onshore.rules.loader import RuleBook
+from onshore.storage.blobs import FolderBlobStore
 from onshore.storage.region import Region
 
 
@@ -105,8 +106,11 @@ class BorderService:
         return gate
 
     def exports_dir(self, region: Region) -> Path:
-        """Where the API writes bundles: ``exports/`` in the region's blob folder (they stay in-country)."""
-        return region.blobs.root / "exports"
+        """Where the API writes bundles: ``exports/`` in the region's blob folder, or, when the region's blobs
+        are in S3, ``exports/<region>`` beside the config (bundles are folders; they stay in-country)."""
+        if isinstance(region.blobs, FolderBlobStore):
+            return region.blobs.root / "exports"
+        return self.base_dir / "exports" / region.name
 
     def transfers_of_subject(self, region: Region, subject_ref: str) -> list[dict[str, object]]:
         """The releases abroad from ``region`` that carried data of ``subject_ref`` (for access requests)."""

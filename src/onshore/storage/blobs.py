@@ -1,10 +1,14 @@
-"""Blob stores: where a region keeps camera frames (and export bundles), as files under keys.
+"""Blob stores: where a region keeps camera frames, as objects under keys.
 
 A key is a relative path of lower-case segments (``frames/<vehicle>/<digest>.jpg``); keys never hold
-personal data, so callers build them from pseudonyms and digests. `FolderBlobStore.put` is atomic and
-durable: the bytes go to a temporary file in the same folder, are flushed to disk, and are renamed into
-place, so a crash leaves either the old blob, the new one, or a stray ``.tmp`` file that `sweep_temporary`
-removes, never a half-written blob under its key.
+personal data, so callers build them from pseudonyms and digests. Two stores, one interface (`BlobStore`):
+
+- `FolderBlobStore` (``file://folder``, the embedded default): `put` is atomic and durable — the bytes go to a
+  temporary file in the same folder, are flushed to disk and renamed into place, so a crash leaves the old
+  blob, the new one, or a stray ``.tmp`` file that `sweep_temporary` removes, never a half-written blob;
+- `S3BlobStore` (``s3://bucket[/prefix]?endpoint=URL&region=NAME``, distributed mode): any S3-compatible
+  server in the region's country (SeaweedFS, MinIO, a cloud's in-country S3); a PUT is atomic by the protocol.
+  Credentials come from the usual AWS environment variables or files, never from onshore's config.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlparse
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlparse
 
 from onshore.errors import ConfigError, NotFoundError, StorageError
 
@@ -36,6 +41,25 @@ def folder_from_url(url: str, *, base_dir: Path, what: str) -> Path:
     return folder if folder.is_absolute() else base_dir / folder
 
 
+class BlobStore(Protocol):
+    """What the frame path needs from a region's blob store."""
+
+    name: str
+
+    def put(self, key: str, data: bytes) -> None: ...
+    def get(self, key: str) -> bytes: ...
+    def exists(self, key: str) -> bool: ...
+    def delete(self, key: str) -> bool: ...
+    def entries(self, prefix: str = "") -> Iterator[tuple[str, float]]: ...
+    def sweep_temporary(self, older_than_s: float = 3600) -> int: ...
+
+
+def _check_key(key: str) -> str:
+    if not _KEY.match(key) or ".." in key:
+        raise ValueError(f"blob key {key!r} is not a relative lower-case path")
+    return key
+
+
 class FolderBlobStore:
     """Blobs as files under ``root``; created on first write.
 
@@ -49,9 +73,7 @@ class FolderBlobStore:
         self.name = name
 
     def _path(self, key: str) -> Path:
-        if not _KEY.match(key) or ".." in key:
-            raise ValueError(f"blob key {key!r} is not a relative lower-case path")
-        return self.root / key
+        return self.root / _check_key(key)
 
     def put(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key`` atomically and durably (replacing an existing blob)."""
@@ -102,7 +124,7 @@ class FolderBlobStore:
             raise StorageError(f"blob store {self.name}: cannot delete a blob ({exc.__class__.__name__})") from exc
         return True
 
-    def keys(self, prefix: str = "") -> Iterator[tuple[str, float]]:
+    def entries(self, prefix: str = "") -> Iterator[tuple[str, float]]:
         """``(key, modified_epoch_s)`` of every blob whose key starts with ``prefix`` (temporary files skipped)."""
         if not self.root.is_dir():
             return
@@ -130,3 +152,136 @@ class FolderBlobStore:
                         path.unlink()
                         removed += 1
         return removed
+
+
+class S3BlobStore:
+    """Blobs as objects of an S3 bucket (under an optional key prefix), through boto3.
+
+    Args:
+        bucket: the bucket; created when ``create`` and missing.
+        prefix: prepended to every key (``""`` or ``"path/"``).
+        endpoint: the S3 server's URL (None: AWS's own endpoints).
+        region: the S3 region name (signing only).
+        name: how errors name the store (the setting).
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        endpoint: str | None = None,
+        region: str | None = None,
+        name: str,
+        create: bool = True,
+    ) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = bucket
+        self.prefix = prefix
+        self.name = name
+        self._client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name=region or "us-east-1",
+            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30),
+        )
+        if create:
+            with self._errors("open the bucket"):
+                try:
+                    self._client.head_bucket(Bucket=bucket)
+                except self._client.exceptions.ClientError as exc:
+                    if _status(exc) != 404:
+                        raise
+                    self._client.create_bucket(Bucket=bucket)
+
+    @contextlib.contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            yield
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"blob store {self.name}: cannot {what} ({exc.__class__.__name__})") from exc
+
+    def put(self, key: str, data: bytes) -> None:
+        with self._errors("write a blob"):
+            self._client.put_object(Bucket=self.bucket, Key=self.prefix + _check_key(key), Body=data)
+
+    def get(self, key: str) -> bytes:
+        from botocore.exceptions import ClientError
+
+        with self._errors("read a blob"):
+            try:
+                response = self._client.get_object(Bucket=self.bucket, Key=self.prefix + _check_key(key))
+            except ClientError as exc:
+                if _status(exc) == 404:
+                    raise NotFoundError(f"blob store {self.name}: no blob under that key") from None
+                raise
+            return bytes(response["Body"].read())
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        with self._errors("look up a blob"):
+            try:
+                self._client.head_object(Bucket=self.bucket, Key=self.prefix + _check_key(key))
+            except ClientError as exc:
+                if _status(exc) == 404:
+                    return False
+                raise
+        return True
+
+    def delete(self, key: str) -> bool:
+        """Remove the object under ``key``; False when there was none."""
+        if not self.exists(key):
+            return False
+        with self._errors("delete a blob"):
+            self._client.delete_object(Bucket=self.bucket, Key=self.prefix + _check_key(key))
+        return True
+
+    def entries(self, prefix: str = "") -> Iterator[tuple[str, float]]:
+        with self._errors("list blobs"):
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix + prefix
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield item["Key"][len(self.prefix) :], item["LastModified"].timestamp()
+
+    def sweep_temporary(self, older_than_s: float = 3600) -> int:
+        """Nothing to sweep: an S3 PUT never leaves a partial object."""
+        return 0
+
+
+def _status(exc: Any) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+def blob_store_from_url(url: str, *, base_dir: Path, what: str) -> FolderBlobStore | S3BlobStore:
+    """The blob store a ``blob_store`` URL names: ``file://folder`` or ``s3://bucket[/prefix]?endpoint=&region=``.
+
+    Raises:
+        ConfigError: another scheme, or an S3 URL without a bucket or with unknown parameters.
+    """
+    parsed = urlparse(url)
+    if parsed.scheme == "s3":
+        params = parse_qs(parsed.query)
+        unknown = sorted(set(params) - {"endpoint", "region"})
+        if not parsed.netloc or unknown:
+            raise ConfigError(
+                f"{what} {url!r}: write s3://bucket[/prefix][?endpoint=URL&region=NAME]"
+                + (f" (unknown parameters: {', '.join(unknown)})" if unknown else "")
+            )
+        prefix = parsed.path.strip("/")
+        return S3BlobStore(
+            parsed.netloc,
+            prefix=f"{prefix}/" if prefix else "",
+            endpoint=params.get("endpoint", [None])[0],
+            region=params.get("region", [None])[0],
+            name=what,
+        )
+    if parsed.scheme != "file":
+        raise ConfigError(f"{what} {url!r}: use file://folder or s3://bucket[/prefix]?endpoint=URL")
+    return FolderBlobStore(folder_from_url(url, base_dir=base_dir, what=what), name=what)

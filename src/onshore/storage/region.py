@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from onshore.config import RegionSettings, Settings
-from onshore.storage.blobs import FolderBlobStore, folder_from_url
+from onshore.storage.blobs import BlobStore, FolderBlobStore, blob_store_from_url, folder_from_url
 from onshore.storage.crypto import KEK_NAME, SubjectKeyStore, decrypt_value, is_encrypted
 from onshore.storage.keys import FolderKeyStore, key_store_from_url
 from onshore.storage.sql import SQLRecordStore, make_engine
@@ -23,7 +23,7 @@ class Region:
     keys: FolderKeyStore
     subjects: SubjectStore
     subject_keys: SubjectKeyStore
-    blobs: FolderBlobStore  # general use: anonymised frames, export bundles
+    blobs: BlobStore  # general use: anonymised frames (a folder or an in-country S3 bucket)
     restricted: FolderBlobStore  # raw frames kept under a pack's raw-frame policy, encrypted, officer-only
 
     @property
@@ -62,7 +62,6 @@ def open_regions(settings: Settings, *, create: bool = True) -> dict[str, Region
             store.create_schema()
         keys = key_store_from_url(rs.key_store, base_dir=settings.base_dir, region=name)
         subject_keys = SubjectKeyStore(keys.folder, region=name, kek=keys.get_or_create(KEK_NAME))
-        blobs = folder_from_url(rs.blob_store, base_dir=settings.base_dir, what=f"regions.{name}.blob_store")
         restricted = (
             folder_from_url(rs.restricted_store, base_dir=settings.base_dir, what=f"regions.{name}.restricted_store")
             if rs.restricted_store
@@ -75,7 +74,7 @@ def open_regions(settings: Settings, *, create: bool = True) -> dict[str, Region
             keys=keys,
             subjects=SubjectStore(store),
             subject_keys=subject_keys,
-            blobs=FolderBlobStore(blobs, name=f"regions.{name}.blob_store"),
+            blobs=blob_store_from_url(rs.blob_store, base_dir=settings.base_dir, what=f"regions.{name}.blob_store"),
             restricted=FolderBlobStore(restricted, name=f"regions.{name}.restricted_store"),
         )
     return regions

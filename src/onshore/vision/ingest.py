@@ -474,7 +474,7 @@ class FrameService:
             (region.blobs, "frames/", "frames_removed"),
             (region.restricted, "raw/", "raw_removed"),
         ):
-            for key, modified in list(store_.keys(prefix)):
+            for key, modified in list(store_.entries(prefix)):
                 ident = key[len(prefix) :].rsplit(".", 1)[0]
                 young = now_s - modified < _SWEEP_GRACE_S
                 expired = prefix == "raw/" and now_s - modified > raw_days * 86_400
