@@ -53,6 +53,9 @@ class FrameSettings(_Frozen):
     )
     workers: int = Field(default=0, ge=0, description="detection worker threads; 0 = one per CPU this process may use")
     jpeg_quality: int = Field(default=90, ge=50, le=100, description="quality of stored anonymised JPEG frames")
+    max_in_flight: int = Field(
+        default=16, ge=1, description="frames accepted at once; more uploads get 503 with Retry-After (bounds memory)"
+    )
 
 
 class RulesSettings(_Frozen):

@@ -15,7 +15,8 @@ messages quote the bad value (never personal data) and say what to do.
     ├── NotFoundError (404)
     ├── ConflictError (409)          already exists / already done
     ├── ResidencyError (500)         a store was asked to hold a datum of another jurisdiction
-    └── StorageError (503)           a database or blob store failed; translated at the storage boundary
+    ├── StorageError (503)           a database or blob store failed; translated at the storage boundary
+    └── BusyError (503)              too much work in flight; retry after the Retry-After seconds
 """
 
 from __future__ import annotations
@@ -97,3 +98,11 @@ class ResidencyError(OnshoreError):
 class StorageError(OnshoreError):
     status = 503
     code = "storage_unavailable"
+
+
+class BusyError(OnshoreError):
+    """The server has as much work of this kind in flight as it takes; the client retries later."""
+
+    status = 503
+    code = "busy"
+    retry_after_s = 1

@@ -6,6 +6,7 @@ synthetic ones of conftest. Nothing here carries personal data of its own.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import struct
 import zlib
@@ -417,3 +418,15 @@ def test_the_frame_path_on_an_s3_blob_store(workspace: Workspace, street, s3_ser
         assert list(region.blobs.entries("frames/")) == []
     finally:
         rt.close()
+
+
+def test_uploads_beyond_max_in_flight_get_503_with_retry_after(workspace: Workspace, client: TestClient):
+    issued = workspace.runtime.vehicles.add(CN_VIN, "CN")
+    frames = workspace.runtime.frames
+    with contextlib.ExitStack() as held:
+        for _ in range(workspace.settings.frames.max_in_flight):
+            held.enter_context(frames.slot())  # every place taken by uploads in progress
+        response = post_frame(client, issued.token, noise_jpeg())
+        assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+        assert response.json()["error"]["code"] == "busy" and frame_rows(workspace) == []
+    assert post_frame(client, issued.token, noise_jpeg()).json()["stored"]  # places free again

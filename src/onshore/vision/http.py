@@ -43,6 +43,7 @@ _IMAGE_TYPES = ("image/jpeg", "image/png")
         401: {"description": "missing, unknown or revoked vehicle token"},
         413: {"description": "over frames.max_bytes or frames.max_pixels"},
         415: {"description": "not a JPEG or PNG (by content type or by its bytes)"},
+        503: {"description": "frames.max_in_flight uploads in progress; retry after Retry-After seconds"},
         422: {"description": "corrupt, truncated or zero-size image, or invalid metadata; nothing was stored"},
     },
     openapi_extra={
@@ -83,8 +84,9 @@ async def upload_frame(request: Request) -> dict[str, Any]:
             f"content type {media or '(none)'!r} is not accepted; send the frame as image/jpeg or image/png"
         )
     meta = parse_frame_meta(dict(request.query_params), runtime.settings.ingest, now_ms=int(time.time() * 1000))
-    body = await read_body(request, runtime.settings.frames.max_bytes, "frames.max_bytes")
-    result = await run_in_threadpool(runtime.frames.ingest, principal.vehicle, body, meta)
+    with runtime.frames.slot():  # bounded: a flood of uploads gets 503 instead of exhausting memory
+        body = await read_body(request, runtime.settings.frames.max_bytes, "frames.max_bytes")
+        result = await run_in_threadpool(runtime.frames.ingest, principal.vehicle, body, meta)
     return result.to_dict()
 
 

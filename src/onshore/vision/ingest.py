@@ -24,11 +24,13 @@ key is rewritten with the same bytes, and `FrameService.sweep` removes blobs no 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +38,7 @@ import orjson
 from sqlalchemy import select
 
 from onshore.config import FrameSettings, IngestSettings
-from onshore.errors import NotFoundError, ValidationError
+from onshore.errors import BusyError, NotFoundError, ValidationError
 from onshore.model import LifecycleEvent, StoredRows, Vehicle
 from onshore.pipeline.admit import MIN_TS_MS, MSG_ID_PATTERN, PURPOSE_PATTERN, parse_ts
 from onshore.pipeline.minimize import consent_allows
@@ -163,6 +165,7 @@ class FrameService:
         self.limits = FrameLimits(max_bytes=frames.max_bytes, max_pixels=frames.max_pixels)
         self._processor: FrameProcessor | None = None
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(frames.max_in_flight)
 
     @property
     def processor(self) -> FrameProcessor:
@@ -176,6 +179,23 @@ class FrameService:
                     jpeg_quality=self.settings.jpeg_quality,
                 )
             return self._processor
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one of the ``frames.max_in_flight`` places for a frame upload, or refuse at once.
+
+        Raises:
+            BusyError (503): every place is taken; the client retries after ``Retry-After`` seconds.
+        """
+        if not self._slots.acquire(blocking=False):
+            raise BusyError(
+                f"{self.settings.max_in_flight} frames are already being processed (frames.max_in_flight); "
+                "retry after the Retry-After seconds"
+            )
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     def close(self) -> None:
         with self._lock:

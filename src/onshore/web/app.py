@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import onshore
 from onshore.border.http import router as border_router
-from onshore.errors import OnshoreError
+from onshore.errors import BusyError, OnshoreError
 from onshore.ingest.http import router as ingest_router
 from onshore.ledger.http import router as ledger_router
 from onshore.rights.http import router as rights_router
@@ -67,7 +67,8 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.exception_handler(OnshoreError)
     async def _onshore_error(_request: Request, exc: OnshoreError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.status)
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, BusyError) else None
+        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _request_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
