@@ -430,3 +430,39 @@ def test_uploads_beyond_max_in_flight_get_503_with_retry_after(workspace: Worksp
         assert response.status_code == 503 and response.headers["Retry-After"] == "1"
         assert response.json()["error"]["code"] == "busy" and frame_rows(workspace) == []
     assert post_frame(client, issued.token, noise_jpeg()).json()["stored"]  # places free again
+
+
+def motion_blurred(png: bytes) -> bytes:
+    image = decode_frame(png)[0]
+    kernel = np.zeros((15, 15), dtype=np.float32)
+    kernel[7, :] = 1 / 15
+    return encode_frame(cv2.filter2D(image, -1, kernel), "image/png")
+
+
+def test_a_motion_blurred_frame_is_dropped_where_the_pack_says_so_and_labelled_where_kept(
+    workspace: Workspace, client: TestClient, street
+):
+    issued = workspace.runtime.vehicles.add(CN_VIN, "CN")
+    blurred = motion_blurred(street[2])
+    body = post_frame(client, issued.token, blurred, media="image/png").json()
+    assert body["dropped"] == "hard_conditions" and body["conditions"] == ["blurred"] and not body["stored"]
+    assert frame_rows(workspace) == [] and files_under(workspace.runtime.regions["cn"].blobs.root) == []
+    assert ledger_events(workspace)[-1]["counts"] == {"frames_received": 1, "frames_dropped_hard_conditions": 1}
+    assert post_frame(client, issued.token, street[2], media="image/png", msg_id="f-2").json()["stored"]
+    # a blurred cabin frame is kept: the detection floor is a criterion for out-of-vehicle images
+    owner = workspace.runtime.vehicles.owner_of(CN_VIN, "CN")
+    workspace.runtime.consents.grant(owner, "driving_safety", "separate", "7d", actor_role="subject")
+    cabin = post_frame(client, issued.token, blurred, media="image/png", camera="cabin", msg_id="c-1").json()
+    assert cabin["stored"] and cabin["conditions"] == ["blurred"]
+
+    def keep(raw: dict[str, Any]) -> None:
+        raw["frames"]["hard_conditions"] = "keep"
+
+    rt = runtime_with_pack(workspace, keep)
+    try:
+        result = rt.frames.ingest(issued.vehicle, blurred, FrameMeta("f-3", "front", now_ms() - 1000))
+        assert result.stored and result.conditions == ["blurred"]
+        row = next(r for r in frame_rows(workspace) if r["msg_id"] == "f-3")
+        assert orjson.loads(rt.regions["cn"].open_rows([row])[0]["value"])["conditions"] == ["blurred"]
+    finally:
+        rt.close()

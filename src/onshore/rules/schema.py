@@ -300,7 +300,8 @@ class FramePolicy(_Strict):
     zone_source: Source | None = None
     hard_conditions: Literal["drop", "keep"] = Field(
         default="keep",
-        description="drop: a frame shot blurred or at night (where detection recall is measured lower) is not stored",
+        description="drop: an external frame shot blurred or at night (where detection recall is measured lower) "
+        "is not stored",
     )
     hard_conditions_source: Source | None = None
     raw: RawFramePolicy = Field(default_factory=RawFramePolicy)

@@ -262,7 +262,8 @@ class FrameService:
             return self._dropped(region, result, purpose, now_ms, "no_consent")
         frame = self.processor.submit(data, f"frame {meta.msg_id}", _anonymization(policy)).result()
         result.conditions = list(frame.conditions)
-        if frame.conditions and policy.hard_conditions == "drop":
+        # The detection floor is a criterion for out-of-vehicle images; cabin frames are not dropped for it.
+        if frame.conditions and policy.hard_conditions == "drop" and rule.placement is Placement.EXTERNAL:
             return self._dropped(region, result, purpose, now_ms, "hard_conditions")
         found = frame.faces + frame.plates > 0
         categories = [
