@@ -49,7 +49,8 @@ class FrameSettings(_Frozen):
         default=40_000_000, ge=1, description="largest accepted frame in pixels, checked before decoding"
     )
     detector: str = Field(
-        default="faces-and-plates", description="face and plate detector, a name of onshore.vision.detectors"
+        default="faces-and-plates",
+        description="face and plate detector: a name registered in onshore.vision.detectors, or module:callable",
     )
     workers: int = Field(default=0, ge=0, description="detection worker threads; 0 = one per CPU this process may use")
     jpeg_quality: int = Field(default=90, ge=50, le=100, description="quality of stored anonymised JPEG frames")

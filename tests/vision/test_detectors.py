@@ -90,3 +90,49 @@ def test_every_face_of_a_group_photo_is_found(detector):
 def test_batch_of_frames_gives_one_list_per_frame(detector):
     frames = [np.zeros((64, 64, 3), dtype=np.uint8), np.zeros((720, 1280, 3), dtype=np.uint8)]
     assert detector.detect(frames) == [[], []]
+
+
+class _CentreBoxDetector:
+    """A drop-in detector for the plug-in test: one 'face' box over the middle ninth of every frame."""
+
+    kinds = ("face",)
+
+    def detect(self, frames):
+        boxes = []
+        for frame in frames:
+            height, width = frame.shape[:2]
+            boxes.append([Box("face", width / 3, height / 3, 2 * width / 3, 2 * height / 3, 0.9)])
+        return boxes
+
+
+def centre_box_detector(threads: int = 1) -> _CentreBoxDetector:
+    return _CentreBoxDetector()
+
+
+def test_a_drop_in_detector_is_loaded_by_module_and_name():
+    from onshore.vision.anonymize import AnonymizationSettings
+    from onshore.vision.frames import FrameProcessor, decode_frame, encode_frame
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 255, (90, 120, 3), dtype=np.uint8)
+    name = "tests.vision.test_detectors:centre_box_detector"
+    settings = AnonymizationSettings(method="mask", padding={"face": 0.0})
+    with FrameProcessor(detector=name, anonymization=settings, workers=1) as processor:
+        [result] = processor.process([encode_frame(image, "image/png")])
+    out = decode_frame(result.image)[0]
+    assert result.faces == 1 and result.plates == 0
+    assert (out[30:60, 40:80] == 0).all() and (out[:30] == image[:30]).all()
+    assert cv2.countNonZero(cv2.cvtColor(out[30:60, 40:80], cv2.COLOR_BGR2GRAY)) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("no_such_module_xyz:build", "cannot be loaded"),
+        ("tests.vision.test_detectors:no_such_builder", "cannot be loaded"),
+        ("os:sep", "not callable"),
+    ],
+)
+def test_a_bad_drop_in_detector_is_refused_with_the_reason(name, message):
+    with pytest.raises(InputError, match=message):
+        build_detector(name)

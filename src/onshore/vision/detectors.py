@@ -16,6 +16,7 @@ Frames are ``H x W x 3`` ``uint8`` arrays in OpenCV's BGR order. A detector inst
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -454,16 +455,31 @@ DEFAULT_DETECTOR = "faces-and-plates"
 
 
 def detector_builder(name: str) -> Callable[..., Detector]:
-    """The builder registered under ``name``.
+    """The builder registered under ``name``, or the callable ``module:attribute`` names (a drop-in model).
+
+    A drop-in builder is called as ``builder(threads=N)`` once per worker thread and must return an object
+    with ``kinds`` and ``detect(frames) -> list[list[Box]]`` (`Detector`); its model files must be installed
+    with it (nothing is downloaded at run time).
 
     Raises:
-        InputError: ``name`` is not registered; the message lists the valid names.
+        InputError: ``name`` is neither registered nor an importable ``module:callable``; the message lists
+            the registered names.
     """
-    try:
+    if name in DETECTOR_BUILDERS:
         return DETECTOR_BUILDERS[name]
-    except KeyError:
-        valid = ", ".join(DETECTOR_NAMES)
-        raise InputError(f"unknown detector {name!r}; choose one of: {valid}") from None
+    valid = ", ".join(DETECTOR_NAMES)
+    module_name, _, attribute = name.partition(":")
+    if not attribute:
+        raise InputError(f"unknown detector {name!r}; choose one of: {valid}, or give module:callable")
+    try:
+        builder = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise InputError(
+            f"detector {name!r} cannot be loaded ({exc.__class__.__name__}); registered: {valid}"
+        ) from None
+    if not callable(builder):
+        raise InputError(f"detector {name!r} is not callable; give module:callable returning a Detector")
+    return builder  # type: ignore[no-any-return]
 
 
 def build_detector(name: str = DEFAULT_DETECTOR, *, threads: int = 1) -> Detector:
