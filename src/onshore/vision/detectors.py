@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -63,15 +64,18 @@ class Box:
         return self.y2 - self.y1
 
     def padded(self, fraction: float, frame_width: int, frame_height: int) -> Box:
-        """This box grown by ``fraction`` of its width and height on every side, clipped to the frame."""
+        """This box grown by ``fraction`` of its width and height on every side, clipped to the frame.
+
+        Fractional coordinates (a drop-in detector's) are rounded outwards, so the region never shrinks.
+        """
         pad_x = round(self.width * fraction)
         pad_y = round(self.height * fraction)
         return Box(
             self.kind,
-            max(0, self.x1 - pad_x),
-            max(0, self.y1 - pad_y),
-            min(frame_width, self.x2 + pad_x),
-            min(frame_height, self.y2 + pad_y),
+            max(0, math.floor(self.x1) - pad_x),
+            max(0, math.floor(self.y1) - pad_y),
+            min(frame_width, math.ceil(self.x2) + pad_x),
+            min(frame_height, math.ceil(self.y2) + pad_y),
             self.score,
         )
 
