@@ -236,6 +236,11 @@ def test_a_frame_inside_a_sensitive_zone_is_not_stored_and_the_drop_is_logged(
     assert event["kind"] == "collect" and event["counts"] == {"frames_received": 1, "frames_dropped_sensitive_zone": 1}
     # outside the zone the same frame is stored
     assert post_frame(client, issued.token, street[2], media="image/png", lat="31.23", lon="121.47").json()["stored"]
+    # the officer's statistics show both
+    stats = client.get("/v1/stats", headers=auth(workspace.token("officer"))).json()["regions"]["cn"]["frames"]
+    assert stats["stored"] == 1 and stats["by_rule"] == {"cn.frame.external": 1}
+    assert stats["by_category"] == {"important": 1, "personal": 1}
+    assert stats["dropped"] == {"sensitive_zone": 1}
 
 
 def test_a_cabin_frame_needs_separate_consent_and_is_sensitive_biometric(workspace: Workspace, client: TestClient):

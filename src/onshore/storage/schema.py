@@ -94,3 +94,13 @@ unclassified_signals = Table(
     Column("last_seen_ms", BigInteger, nullable=False),
     Column("batches", BigInteger, nullable=False),
 )
+
+# Camera frames not stored, per UTC day and reason (sensitive_zone, no_consent, hard_conditions): what the officer
+# sees in /v1/stats; each drop is also a ledger event.
+frame_drops = Table(
+    "frame_drops",
+    metadata,
+    Column("day", String(10), primary_key=True, comment="UTC date, YYYY-MM-DD"),
+    Column("reason", String(32), primary_key=True),
+    Column("frames", BigInteger, nullable=False),
+)

@@ -25,6 +25,7 @@ key is rewritten with the same bytes, and `FrameService.sweep` removes blobs no 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import math
 import re
@@ -35,7 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from onshore.config import FrameSettings, IngestSettings
 from onshore.errors import BusyError, NotFoundError, ValidationError
@@ -48,7 +51,7 @@ from onshore.rules.loader import LoadedPack, RuleBook
 from onshore.rules.schema import CameraRule, FramePolicy, Placement
 from onshore.storage.crypto import decrypt_blob, encrypt_blob
 from onshore.storage.region import Region
-from onshore.storage.schema import records
+from onshore.storage.schema import frame_drops, records
 from onshore.vision.anonymize import AnonymizationSettings
 from onshore.vision.frames import JPEG, PNG, AnonymizedFrame, FrameLimits, FrameProcessor, check_frame
 
@@ -382,8 +385,16 @@ class FrameService:
             purpose=purpose,
             counts={"frames_received": 1, f"frames_dropped_{reason}": 1},
         )
+        day = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC).date().isoformat()
+        with region.store.transaction("frame drop") as conn:
+            upsert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(frame_drops)
+            conn.execute(
+                upsert.values(day=day, reason=reason, frames=1).on_conflict_do_update(
+                    index_elements=["day", "reason"], set_={"frames": frame_drops.c.frames + 1}
+                )
+            )
+            result.ledger_index = region.store.journal.append(conn, [event.to_bytes()])
         result.dropped = reason
-        result.ledger_index = region.store.append_events([event])
         return result
 
     @staticmethod
@@ -452,6 +463,30 @@ class FrameService:
             ]
         )
         return data, value["media_type"]
+
+    def stats(self, region: Region) -> dict[str, Any]:
+        """Frames of ``region``: stored (by category and camera rule) and dropped (by reason), for /v1/stats."""
+        with region.store.read("frame stats") as conn:
+            by = conn.execute(
+                select(records.c.categories, records.c.rule_id, func.count())
+                .where(records.c.signal == FRAME_SIGNAL)
+                .group_by(records.c.categories, records.c.rule_id)
+            ).all()
+            drops = conn.execute(
+                select(frame_drops.c.reason, func.sum(frame_drops.c.frames)).group_by(frame_drops.c.reason)
+            ).all()
+        by_category: dict[str, int] = {}
+        by_rule: dict[str, int] = {}
+        for categories, rule_id, count in by:
+            for category in categories.split(","):
+                by_category[category] = by_category.get(category, 0) + int(count)
+            by_rule[rule_id] = by_rule.get(rule_id, 0) + int(count)
+        return {
+            "stored": sum(by_rule.values()),
+            "by_category": by_category,
+            "by_rule": by_rule,
+            "dropped": {reason: int(total) for reason, total in drops},
+        }
 
     # -- housekeeping ---------------------------------------------------------------------------
 

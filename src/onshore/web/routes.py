@@ -123,7 +123,7 @@ async def stats(request: Request) -> dict[str, Any]:
 
 
 def region_stats(runtime: Any) -> dict[str, Any]:
-    """Per region: records, records by category, records in sensitive zones, unclassified signals."""
+    """Per region: records, by category, in sensitive zones, unclassified signals, and camera frames."""
     out: dict[str, Any] = {}
     for name, region in runtime.regions.items():
         store = region.store
@@ -133,5 +133,6 @@ def region_stats(runtime: Any) -> dict[str, Any]:
             "by_category": store.counts_by_category(),
             "zone_records": store.count_zone_records(),
             "unclassified_signals": [u["signal"] for u in store.unclassified()],
+            "frames": runtime.frames.stats(region),
         }
     return {"regions": out}
