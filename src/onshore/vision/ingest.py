@@ -263,7 +263,7 @@ class FrameService:
         )
         if cabin_refused and not rule.consent_exempt:
             return self._dropped(region, result, purpose, now_ms, "no_consent")
-        frame = self.processor.submit(data, f"frame {meta.msg_id}", _anonymization(policy)).result()
+        frame = self.processor.submit(data, "frame", _anonymization(policy)).result()
         result.conditions = list(frame.conditions)
         # The detection floor is a criterion for out-of-vehicle images; cabin frames are not dropped for it.
         if frame.conditions and policy.hard_conditions == "drop" and rule.placement is Placement.EXTERNAL:
