@@ -112,7 +112,8 @@ def test_a_frame_with_a_known_plate_and_face_is_stored_anonymised(workspace: Wor
     assert row["categories"] == "important,personal" and row["tags"] == "external_image"
     assert row["value"].startswith("e1:")
     value = orjson.loads(workspace.runtime.regions["cn"].open_rows([row])[0]["value"])
-    assert value["anonymised"] is True and value["faces"] == body["faces"] and value["blob"].startswith("frames/")
+    assert value["anonymised"] is True and value["frame"] is True and value["faces"] == body["faces"]
+    assert issued.vehicle.ref not in row["value"] + orjson.dumps(value).decode()  # no blob key, no pseudonym
     # the ledger holds the collect and store events, with counts and no personal data
     events = ledger_events(workspace)
     collect = [e for e in events if e["kind"] == "collect"][-1]
@@ -309,6 +310,7 @@ def test_kept_raw_frames_are_sealed_officer_only_and_never_in_general_stores_or_
             exported = pq.read_table(tmp_path / "bundle" / "data" / "records.parquet").to_pylist()
             frames = [orjson.loads(r["value"]) for r in exported if r["signal"] == "CameraFrame"]
             assert len(frames) == 1 and frames[0]["anonymised"] is True and frames[0]["camera"] == "front"
+            assert all(issued.vehicle.ref not in str(r) for r in exported)  # the region's pseudonym stays home
             for path in files_under(tmp_path / "bundle"):
                 content = path.read_bytes()
                 assert png[:4096] not in content and all(p.read_bytes()[:64] not in content for p in sealed)

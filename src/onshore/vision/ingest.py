@@ -15,7 +15,8 @@ One frame at a time, in this order, so nothing is stored that should not be and 
 6. faces and plates are found and hidden; the anonymised frame goes to the region's blob store under a key
    made of the vehicle's pseudonym and a digest of the message id; the raw frame is dropped, or, where the
    pack keeps raw frames, sealed under the subject's data key in the region's restricted store;
-7. one record row (signal ``CameraFrame``: camera, blob key, size, counts of faces and plates — never crops)
+7. one record row (signal ``CameraFrame``: camera, size, counts of faces and plates — never crops, and not the
+   blob key, which holds the region's own vehicle pseudonym and so must not travel in exports)
    and the collect and store events are committed in one transaction.
 
 A crash between 6 and 7 leaves an unreferenced blob and no acknowledgement; the vehicle resends, the same
@@ -285,8 +286,7 @@ class FrameService:
             return self._dropped(region, result, purpose, now_ms, "no_consent")
         result.categories = categories
         result.faces, result.plates = frame.faces, frame.plates
-        key = frame_key(vehicle.ref, meta.msg_id, media_type)
-        region.blobs.put(key, frame.image)
+        region.blobs.put(frame_key(vehicle.ref, meta.msg_id, media_type), frame.image)
         if policy.raw.keep:
             data_key = region.subject_keys.keys_for([subject], create=True)[subject]
             region.restricted.put(
@@ -294,7 +294,7 @@ class FrameService:
             )
             result.raw_kept = True
         return self._commit(
-            region, vehicle, meta, rule, frame, key, categories, tags, purpose, zone, subject, result, now_ms
+            region, vehicle, meta, rule, frame, categories, tags, purpose, zone, subject, result, now_ms
         )
 
     def _commit(
@@ -304,7 +304,6 @@ class FrameService:
         meta: FrameMeta,
         rule: CameraRule,
         frame: AnonymizedFrame,
-        key: str,
         categories: list[str],
         tags: list[str],
         purpose: str,
@@ -316,7 +315,7 @@ class FrameService:
         value = {
             "camera": meta.camera,
             "placement": rule.placement.value,
-            "blob": key,
+            "frame": True,  # the image is a blob, found from vehicle and message id, never named here
             "anonymised": True,
             "media_type": frame.media_type,
             "width": frame.width,
@@ -429,7 +428,7 @@ class FrameService:
         """
         row = self._frame_row(region, vehicle_ref, msg_id)
         value = orjson.loads(row["value"])
-        return region.blobs.get(value["blob"]), value["media_type"], row
+        return region.blobs.get(frame_key(vehicle_ref, msg_id, value["media_type"])), value["media_type"], row
 
     def raw_frame(self, region: Region, vehicle_ref: str, msg_id: str, *, actor_role: str) -> tuple[bytes, str]:
         """The raw frame, decrypted, for an officer; the read is logged in the ledger (kind ``query``).
