@@ -32,7 +32,7 @@ class Runtime:
         self.consents = ConsentService(self.rulebook, self.regions)
         self.ledger = LedgerService(self.regions)
         self.subjects = SubjectService(self.regions, self.vehicles)
-        self.frames = FrameService(self.rulebook, self.router, settings.ingest, settings.frames)
+        self.frames = FrameService(self.rulebook, self.router, settings.frames)
         self.retention = RetentionService(self.rulebook, self.regions, blob_sweeper=self.frames.sweep)
         self.border = BorderService(self.rulebook, self.regions, base_dir=settings.base_dir)
         self.requests = SubjectRequests(

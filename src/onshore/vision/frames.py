@@ -266,9 +266,13 @@ class FrameProcessor:
             detector = self._local.detector = build_detector(self._detector_name, threads=1)
         return detector
 
-    def _process_one(self, data: bytes, name: str, anonymization: AnonymizationSettings) -> AnonymizedFrame:
+    def _process_one(
+        self, data: bytes, name: str, anonymization: AnonymizationSettings, stop_on_hard_conditions: bool
+    ) -> AnonymizedFrame:
         image, media_type = decode_frame(data, self.limits, name)
         conditions = hard_conditions(image)
+        if conditions and stop_on_hard_conditions:  # the caller drops such frames: no detector pass, no image
+            return AnonymizedFrame(b"", media_type, image.shape[1], image.shape[0], 0, 0, conditions)
         boxes = self._detector().detect([image])[0]
         anonymize_frame(image, boxes, anonymization)
         return AnonymizedFrame(
@@ -307,14 +311,23 @@ class FrameProcessor:
         return _results_in_order([self.submit(data, name) for data, name in zip(frames, names, strict=True)])
 
     def submit(
-        self, frame: bytes, name: str = "frame", anonymization: AnonymizationSettings | None = None
+        self,
+        frame: bytes,
+        name: str = "frame",
+        anonymization: AnonymizationSettings | None = None,
+        *,
+        stop_on_hard_conditions: bool = False,
     ) -> Future[AnonymizedFrame]:
         """Queue one uploaded frame; its future raises what `decode_frame` raises, naming it ``name``.
 
         For callers that want one outcome per frame (a refused frame does not fail the others).
         ``anonymization`` overrides the processor's own settings for this frame (a rule pack's choice).
+        ``stop_on_hard_conditions``: a frame with `hard_conditions` comes back with them, no boxes and an empty
+        image, without the detector pass (for callers that drop such frames).
         """
-        return self._pool.submit(self._process_one, frame, name, anonymization or self.anonymization)
+        return self._pool.submit(
+            self._process_one, frame, name, anonymization or self.anonymization, stop_on_hard_conditions
+        )
 
     def anonymize_images(self, images: Sequence[np.ndarray]) -> list[tuple[np.ndarray, list[Box]]]:
         """Anonymised copies of decoded BGR images and the boxes found in each, in order."""

@@ -143,15 +143,19 @@ def parse_frame_meta(params: dict[str, str], limits: IngestSettings, *, now_ms: 
     return FrameMeta(msg_id, camera, ts_ms, latitude, longitude, purpose)
 
 
+def _blob_stem(vehicle_ref: str, msg_id: str) -> str:
+    """``<vehicle_ref>/<digest of msg_id>``: the part every blob key of one frame shares (never the msg_id)."""
+    return f"{vehicle_ref}/{hashlib.sha256(msg_id.encode()).hexdigest()[:40]}"
+
+
 def frame_key(vehicle_ref: str, msg_id: str, media_type: str) -> str:
     """Blob key of a frame's anonymised image: pseudonym and digest only, never the message id itself."""
-    digest = hashlib.sha256(msg_id.encode()).hexdigest()[:40]
-    return f"frames/{vehicle_ref}/{digest}.{'jpg' if media_type == JPEG else 'png'}"
+    return f"frames/{_blob_stem(vehicle_ref, msg_id)}.{'jpg' if media_type == JPEG else 'png'}"
 
 
 def raw_key(vehicle_ref: str, msg_id: str) -> str:
     """Key of a raw frame in the restricted store (sealed bytes)."""
-    return f"raw/{vehicle_ref}/{hashlib.sha256(msg_id.encode()).hexdigest()[:40]}.sealed"
+    return f"raw/{_blob_stem(vehicle_ref, msg_id)}.sealed"
 
 
 def _anonymization(policy: FramePolicy) -> AnonymizationSettings:
@@ -161,10 +165,9 @@ def _anonymization(policy: FramePolicy) -> AnonymizationSettings:
 class FrameService:
     """Takes authenticated vehicles' camera frames through classification, anonymisation and storage."""
 
-    def __init__(self, rulebook: RuleBook, router: RegionRouter, ingest: IngestSettings, frames: FrameSettings):
+    def __init__(self, rulebook: RuleBook, router: RegionRouter, frames: FrameSettings):
         self.rulebook = rulebook
         self.router = router
-        self.ingest_limits = ingest
         self.settings = frames
         self.limits = FrameLimits(max_bytes=frames.max_bytes, max_pixels=frames.max_pixels)
         self._processor: FrameProcessor | None = None
@@ -264,10 +267,11 @@ class FrameService:
         )
         if cabin_refused and not rule.consent_exempt:
             return self._dropped(region, result, purpose, now_ms, "no_consent")
-        frame = self.processor.submit(data, "frame", _anonymization(policy)).result()
-        result.conditions = list(frame.conditions)
         # The detection floor is a criterion for out-of-vehicle images; cabin frames are not dropped for it.
-        if frame.conditions and policy.hard_conditions == "drop" and rule.placement is Placement.EXTERNAL:
+        drop_hard = policy.hard_conditions == "drop" and rule.placement is Placement.EXTERNAL
+        frame = self.processor.submit(data, "frame", _anonymization(policy), stop_on_hard_conditions=drop_hard).result()
+        result.conditions = list(frame.conditions)
+        if frame.conditions and drop_hard:
             return self._dropped(region, result, purpose, now_ms, "hard_conditions")
         found = frame.faces + frame.plates > 0
         categories = [
@@ -519,7 +523,7 @@ class FrameService:
         raw_days = pack.pack.frames.raw.retention_days if pack.pack.frames is not None else 0
         with region.store.read("frame sweep") as conn:
             live = {
-                f"{ref}/{hashlib.sha256(msg.encode()).hexdigest()[:40]}"
+                _blob_stem(ref, msg)
                 for ref, msg in conn.execute(
                     select(records.c.vehicle_ref, records.c.msg_id).where(records.c.signal == FRAME_SIGNAL)
                 )
