@@ -17,6 +17,7 @@ messages quote the bad value (never personal data) and say what to do.
     ├── ResidencyError (500)         a store was asked to hold a datum of another jurisdiction
     ├── StorageError (503)           a database or blob store failed; translated at the storage boundary
     └── BusyError (503)              too much work in flight; retry after the Retry-After seconds
+        └── WriteConflictError (503) a concurrent writer of the region won; the store retries the transaction
 """
 
 from __future__ import annotations
@@ -106,3 +107,10 @@ class BusyError(OnshoreError):
     status = 503
     code = "busy"
     retry_after_s = 1
+
+
+class WriteConflictError(BusyError):
+    """A concurrent transaction of the same region wrote first (a ledger index taken, a serialization failure,
+    a deadlock). The record store runs the whole transaction again; a caller only sees this when every retry lost."""
+
+    code = "write_conflict"

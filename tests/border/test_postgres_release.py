@@ -9,9 +9,9 @@ from pathlib import Path
 
 import psycopg
 
-from onshore.border.service import release_lock_key
 from onshore.config import load_settings
 from onshore.runtime import Runtime
+from onshore.storage.writes import region_lock_key
 from tests.border.helpers import Plant, basis, plant, request, utc
 from tests.conftest import Workspace, fresh_pg_database
 
@@ -31,9 +31,9 @@ def test_a_release_waits_for_a_concurrent_one_of_its_region(workspace: Workspace
                     request("cn", AT + dt.timedelta(hours=1)), tmp_path / "b", actor_role="officer", at=AT
                 )
 
-            # another release of the region holds the lock (its transaction is open)
+            # another writer of the region (a release in another process) holds the region's write lock
             with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as other:
-                other.execute("SELECT pg_advisory_xact_lock(%s)", (release_lock_key("cn"),))
+                other.execute("SELECT pg_advisory_xact_lock(%s)", (region_lock_key("cn"),))
                 worker = threading.Thread(target=release)
                 worker.start()
                 time.sleep(1.5)

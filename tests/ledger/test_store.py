@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select
 from sqlalchemy.exc import OperationalError
 
-from onshore.errors import ConflictError, InputError
+from onshore.errors import InputError, WriteConflictError
 from onshore.ledger import (
     EMPTY_ROOT,
     LedgerIntegrityError,
@@ -297,6 +297,6 @@ def test_concurrent_append_surfaces_as_conflict(engine: Engine, log: MerkleLog) 
         log.append_batch(conn, [b"a"])
         # What a concurrent writer leaves behind: a row at the index this append is about to take.
         conn.execute(ledger_entries.insert().values(region=log.region, idx=1, entry=b"other writer"))
-        with pytest.raises(ConflictError, match="roll back and retry"):
+        with pytest.raises(WriteConflictError, match="roll back and retry"):
             log.append_batch(conn, [b"b"])
         transaction.rollback()

@@ -35,6 +35,9 @@ from onshore.border.tables import (
 )
 from onshore.errors import InputError
 from onshore.storage.schema import records
+from onshore.storage.writes import bulk_insert
+
+_PROVIDED_COLUMNS = ("region", "subject_ref", "kind", "provided_ms", "transfer_id", "basis_id")
 
 # counter -> (kinds of border_provided rows it counts, kind of request records it adds)
 COUNTER_KINDS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -181,12 +184,7 @@ class BorderCounters:
         rows = sorted({(self.region, s, k, at_ms, transfer_id, b) for s, k, b in provided}, key=lambda r: r[1:3])
         if rows:
             # the driver's executemany: a release or an import can be a million rows
-            marks = ", ".join(["?" if conn.dialect.paramstyle == "qmark" else "%s"] * 6)
-            conn.exec_driver_sql(
-                "INSERT INTO border_provided (region, subject_ref, kind, provided_ms, transfer_id, basis_id) "
-                f"VALUES ({marks})",
-                rows,
-            )
+            bulk_insert(conn, border_provided, rows, columns=_PROVIDED_COLUMNS)
         return len(rows)
 
     def transfers_of(self, conn: Connection, subject_ref: str) -> list[dict[str, object]]:

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 import time
 from collections.abc import Mapping
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from onshore.border import dates
 from onshore.border.bases import BasisRegistry, BasisSpec, TransferBasis
@@ -263,8 +262,9 @@ class BorderService:
         gate = self.gate(region)
         denied = [c for c in decision.classes if c.decision == "deny"]
         events: list[LifecycleEvent] = []
+        # The store's transaction holds the region's write lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory
+        # lock), so a concurrent release of the region, from any process, waits here and then sees these people.
         with region.store.transaction("record transfer") as conn:
-            _serialise_releases(conn, region.name)
             # the same records, fresh counters and bases: a concurrent release or a revocation is caught here
             again = self._evaluate(conn, region, request, at, [c.data_class for c in decision.classes])
             if _signature(again) != _signature(decision):
@@ -425,19 +425,3 @@ def _groups_by_basis(decision: ExportDecision, bundle: dict[str, Any]) -> dict[s
         for subject, kind, _ in bundle["provided"].get(key, ()):
             group[kind].add(subject)
     return groups
-
-
-def release_lock_key(region: str) -> int:
-    """The PostgreSQL advisory-lock key that serialises the releases of ``region`` (a stable signed 64-bit int)."""
-    return int.from_bytes(hashlib.sha256(f"onshore-border-release:{region}".encode()).digest()[:8], "big", signed=True)
-
-
-def _serialise_releases(conn: Any, region: str) -> None:
-    """Make the release's re-check and counting exclusive per region.
-
-    SQLite already serialises writers (``BEGIN IMMEDIATE``). PostgreSQL's READ COMMITTED would let two releases
-    re-check the same counters before either commits, and both pass a threshold only one may; a
-    transaction-scoped advisory lock makes the second wait for the first and then see its people.
-    """
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": release_lock_key(region)})

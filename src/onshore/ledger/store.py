@@ -43,7 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from onshore.errors import ConflictError, InputError, OnshoreError
+from onshore.errors import InputError, OnshoreError, WriteConflictError
 from onshore.ledger.merkle import (
     SubtreeCoord,
     fold_subtree_hashes,
@@ -54,6 +54,7 @@ from onshore.ledger.merkle import (
     root_from_source,
     subtrees_of_range,
 )
+from onshore.storage.writes import bulk_insert
 
 ledger_metadata = MetaData()
 
@@ -156,7 +157,8 @@ class MerkleLog:
         per table. Nothing is committed here.
 
         Raises:
-            ConflictError: another transaction appended to this region concurrently; roll back and retry.
+            WriteConflictError: another transaction appended to this region concurrently (it did not hold the
+                region's write lock); roll back and run the transaction again.
             LedgerIntegrityError: a frontier node of the stored tree is missing.
         """
         size = self.tree_size(conn)
@@ -170,12 +172,12 @@ class MerkleLog:
         )
         region = self.region
         try:
-            _insert_rows(conn, ledger_leaves, [(region, size + i, digest) for i, digest in enumerate(hashes)])
-            _insert_rows(conn, ledger_entries, [(region, size + i, entry) for i, entry in enumerate(entries)])
+            bulk_insert(conn, ledger_leaves, [(region, size + i, digest) for i, digest in enumerate(hashes)])
+            bulk_insert(conn, ledger_entries, [(region, size + i, entry) for i, entry in enumerate(entries)])
             if created:
-                _insert_rows(conn, ledger_nodes, [(region, level, idx, digest) for level, idx, digest in created])
+                bulk_insert(conn, ledger_nodes, [(region, level, idx, digest) for level, idx, digest in created])
         except IntegrityError as exc:
-            raise ConflictError(
+            raise WriteConflictError(
                 f"ledger {region!r}: leaves from {size} were appended concurrently; roll back and retry"
             ) from exc
         new_size = size + len(entries)
@@ -381,18 +383,3 @@ def _subtree_lookup(leaf_count: int, node_count: int) -> TextClause:
         terms = " OR ".join(f"(region = :region AND level = :level{k} AND idx = :node{k})" for k in range(node_count))
         parts.append(f"SELECT level, idx, hash FROM {ledger_nodes.name} WHERE {terms}")
     return text(" UNION ALL ".join(parts))
-
-
-def _insert_rows(conn: Connection, table: Table, rows: list[tuple[object, ...]]) -> None:
-    """One executemany of positional rows, in the table's column order.
-
-    Goes to the driver directly where its parameter style is known: SQLAlchemy's per-row parameter
-    processing was half the cost of an append. Other drivers take the Core path.
-    """
-    marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
-    columns = [column.name for column in table.columns]
-    if marker is None:
-        conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
-        return
-    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
-    conn.exec_driver_sql(statement, rows)

@@ -7,18 +7,20 @@ A store knows its jurisdiction and refuses rows of another origin (defence in de
 from __future__ import annotations
 
 import contextlib
+import random
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from onshore.border.tables import border_metadata
-from onshore.errors import ConfigError, ConflictError, ResidencyError, StorageError
+from onshore.errors import ConfigError, ConflictError, ResidencyError, StorageError, WriteConflictError
 from onshore.ledger.store import MerkleLog, ledger_metadata
 from onshore.model import RECORD_COLUMNS, LifecycleEvent, StoredRows, records_digest
 from onshore.storage.schema import (
@@ -27,8 +29,16 @@ from onshore.storage.schema import (
     unclassified_signals,
     vehicles,
 )
+from onshore.storage.writes import bulk_insert, is_retryable, region_write_lock, upsert_increment
 
 _CHUNK = 500
+# A write that lost to a concurrent one runs again (this many attempts in all, jittered pauses): under the region
+# lock a loss is rare (a process without the lock in a rolling upgrade, a deadlock across regions of one database).
+_ATTEMPTS = 6
+_BACKOFF_S = 0.005
+_RECORD_KEY = ("vehicle_ref", "msg_id")
+
+T = TypeVar("T")
 
 
 class EventJournal(Protocol):
@@ -99,17 +109,9 @@ class SQLRecordStore:
         self.jurisdiction = jurisdiction
         # Every lifecycle event goes to the region's Merkle ledger, in the same transaction as its data.
         self.journal: EventJournal = journal or MerkleLog(region)
+        # The region write lock (see ``transaction``) is what serialises writers; this one only queues the
+        # process's own threads before they take a pooled connection to wait on it (or on SQLite's busy handler).
         self._write_lock = threading.Lock()
-        dialect = engine.dialect
-        marks = (
-            ", ".join(["?"] * len(RECORD_COLUMNS))
-            if dialect.paramstyle == "qmark"
-            else ", ".join(["%s"] * len(RECORD_COLUMNS))
-        )
-        self._insert_sql = (
-            f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({marks}) "
-            "ON CONFLICT (vehicle_ref, msg_id) DO NOTHING"
-        )
 
     def create_schema(self) -> None:
         """Create missing tables (idempotent)."""
@@ -125,15 +127,49 @@ class SQLRecordStore:
         except IntegrityError as exc:
             raise ConflictError(f"region {self.region}: {what}: already exists") from exc
         except SQLAlchemyError as exc:
+            if is_retryable(exc):
+                raise WriteConflictError(
+                    f"region {self.region}: {what} lost to a concurrent transaction ({exc.__class__.__name__}); "
+                    "run it again"
+                ) from exc
             raise StorageError(
                 f"region {self.region}: record store failed during {what} ({exc.__class__.__name__})"
             ) from exc
 
     @contextlib.contextmanager
     def transaction(self, what: str) -> Iterator[Connection]:
-        """One write transaction, serialised within this process and (SQLite) across processes."""
+        """One write transaction of the region, holding the region's write lock from its first statement.
+
+        Every process and machine writing the region queues on that lock (SQLite: ``BEGIN IMMEDIATE``;
+        PostgreSQL: an advisory lock), so ledger appends, border releases and counters never interleave.
+
+        Raises:
+            WriteConflictError: a concurrent transaction won anyway (see ``write``, which retries).
+            ConflictError: a unique constraint refused a row.
+            StorageError: the database failed.
+        """
         with self._write_lock, self._translate(what), self.engine.begin() as conn:
+            region_write_lock(conn, self.region)
             yield conn
+
+    def write(self, what: str, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one write transaction, and run it again on a write conflict (bounded, jittered).
+
+        ``work`` must be safe to repeat: everything it did is rolled back before the next attempt, so it must not
+        change its inputs or state outside the transaction.
+
+        Raises:
+            WriteConflictError: every attempt lost to a concurrent transaction (503, the client retries later).
+            Whatever ``work`` or ``transaction`` raises otherwise, at the first attempt that raises it.
+        """
+        for attempt in range(1, _ATTEMPTS):
+            try:
+                with self.transaction(what) as conn:
+                    return work(conn)
+            except WriteConflictError:
+                time.sleep(random.uniform(0, _BACKOFF_S * 2**attempt))
+        with self.transaction(what) as conn:  # the last attempt: its conflict reaches the caller
+            return work(conn)
 
     def read(self, what: str) -> contextlib.AbstractContextManager[Connection]:
         return _ReadConnection(self, what)
@@ -143,10 +179,12 @@ class SQLRecordStore:
     def commit_batch(self, stored: StoredRows, events: Sequence[LifecycleEvent]) -> CommitResult:
         """Insert the rows not already stored, and append ``events``, in one transaction.
 
-        The store event gets the accepted count and the digest of the accepted record ids.
+        The store event gets the accepted count and the digest of the accepted record ids. Safe to retry:
+        ``stored`` and ``events`` are only read, so a transaction run again counts duplicates the same way.
 
         Raises:
             ResidencyError: a row's origin is not this store's jurisdiction.
+            WriteConflictError: every retry lost to a concurrent writer (see ``write``).
         """
         origins = {row[9] for row in stored.rows} | {stored.origin}
         if origins != {self.jurisdiction}:
@@ -155,59 +193,57 @@ class SQLRecordStore:
                 f"{sorted(origins - {self.jurisdiction})}"
             )
         try:
-            return self._commit(stored, events, optimistic=True)
+            return self.write("ingest batch", lambda conn: self._commit(conn, stored, events, optimistic=True))
         except _SomeAlreadyStored:
             # Rare (resends): redo the batch knowing which rows exist, for exact counts and digests.
-            return self._commit(stored, events, optimistic=False)
+            return self.write("ingest batch", lambda conn: self._commit(conn, stored, events, optimistic=False))
 
-    def _commit(self, stored: StoredRows, events: Sequence[LifecycleEvent], *, optimistic: bool) -> CommitResult:
-        with self.transaction("ingest batch") as conn:
-            fresh = stored.rows
-            if fresh and optimistic:
-                inserted = conn.exec_driver_sql(self._insert_sql, fresh).rowcount
-                if inserted != len(fresh):
-                    raise _SomeAlreadyStored  # rolls the transaction back
-            elif fresh:
-                existing: set[str] = set()
-                ref = stored.vehicle.ref
-                ids = [row[1] for row in fresh]
-                for start in range(0, len(ids), _CHUNK):
-                    chunk = ids[start : start + _CHUNK]
-                    existing.update(
-                        conn.execute(
-                            select(records.c.msg_id).where(records.c.vehicle_ref == ref, records.c.msg_id.in_(chunk))
-                        ).scalars()
-                    )
-                if existing:
-                    fresh = [row for row in fresh if row[1] not in existing]
-                if fresh:
-                    conn.exec_driver_sql(self._insert_sql, fresh)
-            duplicate = len(stored.rows) - len(fresh)
-            by_category = stored.by_category if not duplicate else _count_categories(fresh)
-            if stored.unclassified_signals:
-                self._note_unclassified(conn, stored.unclassified_signals, stored.received_ms)
-            entries = [_with_store_counts(e, len(fresh), duplicate, [f"{r[0]}/{r[1]}" for r in fresh]) for e in events]
-            index = self.journal.append(conn, [e.to_bytes() for e in entries]) if entries else None
+    def _commit(
+        self, conn: Connection, stored: StoredRows, events: Sequence[LifecycleEvent], *, optimistic: bool
+    ) -> CommitResult:
+        fresh = stored.rows
+        if fresh and optimistic:
+            inserted = bulk_insert(conn, records, fresh, columns=RECORD_COLUMNS, skip_existing_on=_RECORD_KEY)
+            if inserted != len(fresh):
+                raise _SomeAlreadyStored  # rolls the transaction back
+        elif fresh:
+            existing: set[str] = set()
+            ref = stored.vehicle.ref
+            ids = [row[1] for row in fresh]
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                existing.update(
+                    conn.execute(
+                        select(records.c.msg_id).where(records.c.vehicle_ref == ref, records.c.msg_id.in_(chunk))
+                    ).scalars()
+                )
+            if existing:
+                fresh = [row for row in fresh if row[1] not in existing]
+            if fresh:
+                bulk_insert(conn, records, fresh, columns=RECORD_COLUMNS)
+        duplicate = len(stored.rows) - len(fresh)
+        by_category = stored.by_category if not duplicate else _count_categories(fresh)
+        if stored.unclassified_signals:
+            self._note_unclassified(conn, stored.unclassified_signals, stored.received_ms)
+        entries = [_with_store_counts(e, len(fresh), duplicate, [f"{r[0]}/{r[1]}" for r in fresh]) for e in events]
+        index = self.journal.append(conn, [e.to_bytes() for e in entries]) if entries else None
         return CommitResult(accepted=len(fresh), duplicate=duplicate, ledger_index=index, by_category=by_category)
 
     def append_events(self, events: Sequence[LifecycleEvent]) -> int:
         """Append lifecycle events on their own (queries, consent changes...)."""
-        with self.transaction("append events") as conn:
-            return self.journal.append(conn, [e.to_bytes() for e in events])
+        entries = [e.to_bytes() for e in events]
+        return self.write("append events", lambda conn: self.journal.append(conn, entries))
 
     def _note_unclassified(self, conn: Connection, signals: list[str], now_ms: int) -> None:
         for signal in signals:
-            updated = conn.execute(
-                update(unclassified_signals)
-                .where(unclassified_signals.c.signal == signal)
-                .values(last_seen_ms=now_ms, batches=unclassified_signals.c.batches + 1)
-            ).rowcount
-            if not updated:
-                conn.execute(
-                    unclassified_signals.insert().values(
-                        signal=signal, first_seen_ms=now_ms, last_seen_ms=now_ms, batches=1
-                    )
-                )
+            upsert_increment(
+                conn,
+                unclassified_signals,
+                {"signal": signal},
+                {"batches": 1},
+                {"last_seen_ms": now_ms},
+                insert_only={"first_seen_ms": now_ms},
+            )
 
     # -- vehicles -----------------------------------------------------------------------------
 

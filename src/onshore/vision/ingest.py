@@ -38,8 +38,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from onshore.config import FrameSettings, IngestSettings
 from onshore.errors import BusyError, NotFoundError, ValidationError
@@ -53,6 +51,7 @@ from onshore.rules.schema import CameraRule, FramePolicy, Placement
 from onshore.storage.crypto import decrypt_blob, encrypt_blob
 from onshore.storage.region import Region
 from onshore.storage.schema import frame_drops, records
+from onshore.storage.writes import upsert_increment
 from onshore.vision.anonymize import AnonymizationSettings
 from onshore.vision.frames import JPEG, PNG, AnonymizedFrame, FrameLimits, FrameProcessor, check_frame
 
@@ -390,12 +389,7 @@ class FrameService:
         )
         day = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC).date().isoformat()
         with region.store.transaction("frame drop") as conn:
-            upsert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(frame_drops)
-            conn.execute(
-                upsert.values(day=day, reason=reason, frames=1).on_conflict_do_update(
-                    index_elements=["day", "reason"], set_={"frames": frame_drops.c.frames + 1}
-                )
-            )
+            upsert_increment(conn, frame_drops, {"day": day, "reason": reason}, {"frames": 1})
             result.ledger_index = region.store.journal.append(conn, [event.to_bytes()])
         result.dropped = reason
         return result
