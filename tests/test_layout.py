@@ -88,3 +88,28 @@ def test_the_package_has_no_import_cycle() -> None:
 def test_the_cycle_finder_finds_a_planted_cycle() -> None:
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_every_error_class_lives_in_the_one_tree_of_errors_py() -> None:
+    import importlib
+
+    from onshore.errors import OnshoreError
+
+    for name in sorted(import_graph()):
+        if name.endswith("__main__"):
+            continue
+        importlib.import_module(name)
+    strays: list[str] = []
+    pending = list(OnshoreError.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.__module__ != "onshore.errors":
+            strays.append(f"{cls.__module__}.{cls.__name__}")
+    assert not strays, f"error classes outside onshore/errors.py: {strays}"
+    import onshore.errors as errors
+
+    documented = errors.__doc__ or ""
+    for cls in vars(errors).values():
+        if isinstance(cls, type) and issubclass(cls, OnshoreError) and cls is not OnshoreError:
+            assert cls.__name__ in documented, f"{cls.__name__} is missing from the tree in errors.py's docstring"
