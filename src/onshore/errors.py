@@ -12,12 +12,17 @@ messages quote the bad value (never personal data) and say what to do.
     │   └── ValidationError (422)    well-formed but invalid records (carries per-record reasons)
     ├── AuthError (401)              missing, unknown or revoked token
     ├── ForbiddenError (403)         token valid, role or region does not allow this
+    │   └── TransferDeniedError (403)  the border gate denied every data class of an export request
     ├── NotFoundError (404)
     ├── ConflictError (409)          already exists / already done
     ├── ResidencyError (500)         a store was asked to hold a datum of another jurisdiction
     ├── StorageError (503)           a database or blob store failed; translated at the storage boundary
-    └── BusyError (503)              too much work in flight; retry after the Retry-After seconds
-        └── WriteConflictError (503) a concurrent writer of the region won; the store retries the transaction
+    ├── BusyError (503)              too much work in flight; retry after the Retry-After seconds
+    │   └── WriteConflictError (503) a concurrent writer of the region won; the store retries the transaction
+    ├── LedgerSourceError (503)      an auditor's log source (server, bundle) cannot be read at all
+    ├── CheckpointError (422)        a checkpoint note is malformed or badly signed
+    ├── ProofError (422)             an inclusion or consistency proof does not verify
+    └── LedgerIntegrityError (500)   the stored Merkle tree contradicts itself (edited outside onshore)
 """
 
 from __future__ import annotations
@@ -114,3 +119,36 @@ class WriteConflictError(BusyError):
     a deadlock). The record store runs the whole transaction again; a caller only sees this when every retry lost."""
 
     code = "write_conflict"
+
+
+class TransferDeniedError(ForbiddenError):
+    """The gate denied every data class of a request (the API's answer; ``details`` holds the decision)."""
+
+    code = "transfer_denied"
+
+
+class LedgerSourceError(OnshoreError):
+    """The log could not be read at all: server unreachable, token refused, region unknown, bundle unreadable."""
+
+    status = 503
+    code = "ledger_source_unavailable"
+
+
+class CheckpointError(OnshoreError):
+    """A checkpoint note is malformed, badly signed, or lacks a required signature."""
+
+    status = 422
+    code = "checkpoint_invalid"
+
+
+class ProofError(OnshoreError):
+    """An inclusion or consistency proof (or a hash fed to one) does not verify."""
+
+    status = 422
+    code = "proof_invalid"
+
+
+class LedgerIntegrityError(OnshoreError):
+    """The stored tree contradicts itself: rows were changed or removed outside onshore."""
+
+    code = "ledger_integrity"

@@ -24,8 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from onshore.border.bases import BasisSpec
 from onshore.border.requests import ExportRequest
-from onshore.border.service import BorderService, TransferDeniedError
-from onshore.errors import NotFoundError
+from onshore.border.service import BorderService
+from onshore.errors import NotFoundError, TransferDeniedError
 
 router = APIRouter(prefix="/v1/border", tags=["border"])
 

@@ -33,19 +33,13 @@ from onshore.border.requests import ExportRequest
 from onshore.border.selection import DataClass, RecordSelection
 from onshore.border.tables import border_transfer_bases, border_transfers
 from onshore.border.transforms import TRANSFORM_NAMES
-from onshore.errors import ConflictError, ForbiddenError, InputError, NotFoundError
+from onshore.errors import ConflictError, InputError, NotFoundError
 from onshore.ledger.merkle import leaf_hash
 from onshore.ledger.store import MerkleLog
 from onshore.model import LifecycleEvent
 from onshore.rules.loader import RuleBook
 from onshore.storage.blobs import FolderBlobStore
 from onshore.storage.region import Region
-
-
-class TransferDeniedError(ForbiddenError):
-    """The gate denied every data class of a request (the API's answer; ``details`` holds the decision)."""
-
-    code = "transfer_denied"
 
 
 @dataclass

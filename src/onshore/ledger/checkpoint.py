@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from onshore.errors import InputError, OnshoreError
+from onshore.errors import CheckpointError, InputError
 from onshore.ledger.merkle import HASH_SIZE
 
 ED25519_SIGNATURE_TYPE = 0x01
@@ -41,13 +41,6 @@ _PRIVATE_KEY_PREFIX = "PRIVATE+KEY+"
 _TREE_SIZE = re.compile(r"0|[1-9][0-9]*")
 _KEY_ID_HEX = re.compile(r"[0-9a-fA-F]{8}")
 _CONTROL_EXCEPT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f]")
-
-
-class CheckpointError(OnshoreError):
-    """A checkpoint note is malformed, badly signed, or lacks a required signature."""
-
-    status = 422
-    code = "checkpoint_invalid"
 
 
 def key_id(name: str, public_key: bytes) -> int:

@@ -21,7 +21,7 @@ import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
-from onshore.errors import OnshoreError
+from onshore.errors import ProofError
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -31,13 +31,6 @@ SubtreeCoord = tuple[int, int]
 
 LeafRange = tuple[int, int]
 """Half-open leaf range ``[start, end)`` of one node of the tree."""
-
-
-class ProofError(OnshoreError):
-    """An inclusion or consistency proof (or a hash fed to one) does not verify."""
-
-    status = 422
-    code = "proof_invalid"
 
 
 class SubtreeHashSource(Protocol):

@@ -43,7 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from onshore.errors import InputError, OnshoreError, WriteConflictError
+from onshore.errors import InputError, LedgerIntegrityError, WriteConflictError
 from onshore.ledger.merkle import (
     SubtreeCoord,
     fold_subtree_hashes,
@@ -99,12 +99,6 @@ ledger_checkpoints = Table(
 )
 
 _AUDIT_CHUNK = 8192
-
-
-class LedgerIntegrityError(OnshoreError):
-    """The stored tree contradicts itself: rows were changed or removed outside onshore."""
-
-    code = "ledger_integrity"
 
 
 @dataclass(frozen=True)

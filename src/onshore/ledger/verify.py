@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
-from onshore.errors import InputError, OnshoreError
+from onshore.errors import InputError, LedgerSourceError
 from onshore.ledger.checkpoint import CheckpointError, NoteVerifier, verify_checkpoint
 from onshore.ledger.merkle import EMPTY_ROOT, ProofError, leaf_hash, node_hash, verify_consistency, verify_inclusion
 
@@ -63,13 +63,6 @@ _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,127}")
 _COUNT_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _VIN_LIKE = re.compile(r"(?<![A-Za-z0-9])[A-HJ-NPR-Z0-9]{17}(?![A-Za-z0-9])")
-
-
-class LedgerSourceError(OnshoreError):
-    """The log could not be read at all: server unreachable, token refused, region unknown, bundle unreadable."""
-
-    status = 503
-    code = "ledger_source_unavailable"
 
 
 @dataclass(frozen=True)

@@ -30,18 +30,14 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from onshore.rules import schema as _schema
-from onshore.rules.schema import Category, Source
+from onshore.rules.base import Category, Source, _Rule, _Strict
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _JURISDICTION = re.compile(r"^[A-Z]{2,3}$")
 
 
-_Strict = _schema._Strict
-
-
-class _OutboundRule(_schema._Rule):
+class _OutboundRule(_Rule):
     """A rule of the outbound section: the id, source and held-back logic of every pack rule, plus its citation."""
 
     @property
@@ -324,8 +320,3 @@ class OutboundRules(_Strict):
         used = {rule.source.instrument for rule in self.rules()}
         used |= {r.source.instrument for r in self.routes}
         return used
-
-
-# schema.py names OutboundRules only for type checkers (this module builds on its Source, so it cannot be
-# imported from there first); completing RulePack here works whichever of the two modules is imported first.
-_schema.RulePack.model_rebuild(_types_namespace={"OutboundRules": OutboundRules})

@@ -1,0 +1,115 @@
+"""The layout tells the truth: the package's module-level imports form no cycle."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import onshore
+
+PACKAGE = Path(onshore.__file__).parent
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _module_imports(tree: ast.Module, module: str, is_package: bool, known: set[str]) -> set[str]:
+    """onshore modules imported at module level (function bodies and TYPE_CHECKING blocks excluded)."""
+    found: set[str] = set()
+    body = list(tree.body)
+    while body:
+        node = body.pop(0)
+        if isinstance(node, ast.If) and not _is_type_checking(node):
+            body.extend(node.body + node.orelse)
+        elif isinstance(node, ast.Try):
+            body.extend(node.body + node.orelse + node.finalbody)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("onshore"))
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = module.split(".") if is_package else module.split(".")[:-1]
+                anchor = anchor[: len(anchor) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            if not base.startswith("onshore"):
+                continue
+            for alias in node.names:
+                candidate = f"{base}.{alias.name}"
+                found.add(candidate if candidate in known else base)
+    return {m for m in found if m in known and m != module}
+
+
+def import_graph() -> dict[str, set[str]]:
+    files = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    known = set(files)
+    return {
+        name: _module_imports(ast.parse(path.read_text(encoding="utf-8")), name, path.name == "__init__.py", known)
+        for name, path in files.items()
+    }
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as a list of modules, or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt) :] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_the_cycle_finder_finds_a_planted_cycle() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_every_error_class_lives_in_the_one_tree_of_errors_py() -> None:
+    import importlib
+
+    from onshore.errors import OnshoreError
+
+    for name in sorted(import_graph()):
+        if name.endswith("__main__"):
+            continue
+        importlib.import_module(name)
+    strays: list[str] = []
+    pending = list(OnshoreError.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.__module__ != "onshore.errors":
+            strays.append(f"{cls.__module__}.{cls.__name__}")
+    assert not strays, f"error classes outside onshore/errors.py: {strays}"
+    import onshore.errors as errors
+
+    documented = errors.__doc__ or ""
+    for cls in vars(errors).values():
+        if isinstance(cls, type) and issubclass(cls, OnshoreError) and cls is not OnshoreError:
+            assert cls.__name__ in documented, f"{cls.__name__} is missing from the tree in errors.py's docstring"
