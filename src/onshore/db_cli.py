@@ -93,4 +93,4 @@ def db_revision(
             path = new_revision(message, engine=engine, metadata=full_metadata(), autogenerate=autogenerate)
         finally:
             engine.dispose()
-    console.print(f"wrote {path}", highlight=False)
+    console.print(f"wrote {path}", highlight=False, soft_wrap=True)
