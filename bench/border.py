@@ -189,7 +189,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="onshore-bench-border-") as tmp:
         folder = Path(tmp)
         config, _ = init_workspace(folder)
-        runtime = Runtime(load_settings(config, env={}))
+        runtime = Runtime(load_settings(config, env={}), create=True)
         try:
             plant(runtime, args.records, args.vehicles, encrypt=not args.plain)
             add_bases(runtime)

@@ -66,7 +66,7 @@ def make_batches(n_records: int, batch_size: int, vehicles: int, seed: int) -> l
 def setup_workspace(folder: Path, fleet_vehicles: list[Any], *, consent_share: float) -> tuple[Path, dict[str, Any]]:
     """init a workspace, register the fleet, grant consents to a share of it; returns tokens by VIN."""
     config, _ = init_workspace(folder)
-    runtime = Runtime(load_settings(config, env={}))
+    runtime = Runtime(load_settings(config, env={}), create=True)
     tokens: dict[str, Any] = {}
     try:
         for i, v in enumerate(fleet_vehicles):

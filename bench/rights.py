@@ -51,7 +51,7 @@ def workspace(folder: Path, subjects: int) -> tuple[Runtime, list[Any]]:
     config, _ = init_workspace(folder)
     # setup speed: the comparison below runs both sides under the same setting
     os.environ["ONSHORE_REGIONS__CN__SQLITE_SYNCHRONOUS"] = "NORMAL"
-    runtime = Runtime(load_settings(config))
+    runtime = Runtime(load_settings(config), create=True)
     vehicles = []
     for i in range(subjects):
         issued = runtime.vehicles.add(vin(i), "CN")

@@ -97,7 +97,7 @@ def ingest_fps(frames: list[np.ndarray], rounds: int, detector: str) -> float:
     with tempfile.TemporaryDirectory() as folder:
         config, _ = init_workspace(Path(folder))
         settings = load_settings(config, env={"ONSHORE_FRAMES__DETECTOR": detector})
-        runtime = Runtime(settings)
+        runtime = Runtime(settings, create=True)
         try:
             vehicle = runtime.vehicles.add("LSVM0BENCH0000001", "CN").vehicle
             service = runtime.frames

@@ -173,7 +173,7 @@ class Workspace:
 def workspace(tmp_path: Path) -> Iterator[Workspace]:
     config, issued = init_workspace(tmp_path)
     settings = load_settings(config, env={})
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, create=True)  # a new workspace: its stores are created at head
     try:
         yield Workspace(tmp_path, config, settings, runtime, {t.name: t for t in issued})
     finally:

@@ -43,7 +43,7 @@ def _start(config: Path, port: int) -> subprocess.Popen[bytes]:
 def test_sigkill_during_ingest_loses_nothing_acknowledged(tmp_path: Path) -> None:
     config, _ = init_workspace(tmp_path)
     settings = load_settings(config, env={})
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, create=True)
     token = runtime.vehicles.add(CN_VIN, "CN").token
     runtime.close()
 

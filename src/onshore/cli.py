@@ -20,6 +20,7 @@ from onshore.cli_support import (
     with_runtime,
 )
 from onshore.config import load_settings, settings_documentation
+from onshore.db_cli import db_app
 from onshore.ledger.cli import ledger_app
 from onshore.vision.cli import vision_app
 
@@ -47,6 +48,7 @@ app.add_typer(vision_app, name="vision")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(bases_app, name="bases")
 app.add_typer(export_app, name="export")
+app.add_typer(db_app, name="db")
 
 
 def _errors() -> Any:
@@ -72,7 +74,7 @@ def init(
 
     with _errors():
         path, tokens = init_workspace(folder, force=force)
-        Runtime(load_settings(path)).close()  # creates stores and keys
+        Runtime(load_settings(path), create=True).close()  # creates the stores (at the head revision) and keys
     if json_out:
         _print_json({"config": str(path), "tokens": [t.__dict__ for t in tokens]})
         return

@@ -112,6 +112,7 @@ class Settings(_Frozen):
     regions: dict[str, RegionSettings] = Field(default_factory=dict)
     tokens: list[TokenSettings] = Field(default_factory=list)
     base_dir: Path = Field(default=Path("."), description="folder relative paths are resolved against")
+    config_file: Path | None = Field(default=None, description="the file these settings were loaded from, if any")
 
     @field_validator("regions")
     @classmethod
@@ -228,6 +229,7 @@ def load_settings(
     if overrides:
         data = _merge(data, overrides)
     data["base_dir"] = path.resolve().parent
+    data["config_file"] = path.resolve()
     try:
         return Settings.model_validate(data)
     except PydanticValidationError as exc:

@@ -122,7 +122,7 @@ def prepare_folder(folder: Path) -> Path:
 def run_demo(options: DemoOptions, console: Console | None) -> dict[str, Any]:
     """Run the demo; returns the summary (printed by the CLI). ``console`` None runs silently."""
     config = prepare_folder(options.folder)
-    runtime = Runtime(load_settings(config, env={}))
+    runtime = Runtime(load_settings(config, env={}), create=True)
     try:
         vehicles = make_fleet(options.vehicles, options.seed)
         tokens: dict[str, str] = {}

@@ -17,6 +17,7 @@ messages quote the bad value (never personal data) and say what to do.
     ├── ConflictError (409)          already exists / already done
     ├── ResidencyError (500)         a store was asked to hold a datum of another jurisdiction
     ├── StorageError (503)           a database or blob store failed; translated at the storage boundary
+    │   └── SchemaVersionError (503) a record store's schema is not the revision this onshore needs
     ├── BusyError (503)              too much work in flight; retry after the Retry-After seconds
     │   └── WriteConflictError (503) a concurrent writer of the region won; the store retries the transaction
     ├── LedgerSourceError (503)      an auditor's log source (server, bundle) cannot be read at all
@@ -104,6 +105,12 @@ class ResidencyError(OnshoreError):
 class StorageError(OnshoreError):
     status = 503
     code = "storage_unavailable"
+
+
+class SchemaVersionError(StorageError):
+    """A record store is empty, behind or ahead of this onshore's migrations; the message names the command to run."""
+
+    code = "schema_version"
 
 
 class BusyError(OnshoreError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from onshore.border.service import BorderService
 from onshore.config import Settings
 from onshore.ledger.service import LedgerService
+from onshore.ledger.store import MerkleLog
 from onshore.pipeline.service import IngestService
 from onshore.pipeline.store import RegionRouter
 from onshore.rights.consent import ConsentService
@@ -18,14 +19,20 @@ from onshore.vision.ingest import FrameService
 
 
 class Runtime:
-    """Rule book, regions and services for one configuration."""
+    """Rule book, regions and services for one configuration.
 
-    def __init__(self, settings: Settings) -> None:
+    Args:
+        create: bring the record stores to the head schema revision first (a new deployment: `onshore init`, the
+            demo, tests, benches). Without it a store not at head raises ``SchemaVersionError`` naming
+            `onshore db upgrade`.
+    """
+
+    def __init__(self, settings: Settings, *, create: bool = False) -> None:
         self.settings = settings
         self.rulebook = RuleBook.load(settings.rules.packs, enable_unconfirmed=settings.rules.enable_unconfirmed)
         for region in settings.regions.values():
             self.rulebook.for_jurisdiction(region.jurisdiction)  # every region needs a pack in force
-        self.regions: dict[str, Region] = open_regions(settings)
+        self.regions: dict[str, Region] = open_regions(settings, journal=MerkleLog, create=create)
         self.router = RegionRouter(self.regions)
         self.ingest = IngestService(self.rulebook, self.router, settings.ingest)
         self.vehicles = VehicleRegistry(self.regions)

@@ -20,7 +20,7 @@ AT = utc("2024-06-15")
 
 def test_a_release_waits_for_a_concurrent_one_of_its_region(workspace: Workspace, tmp_path: Path) -> None:
     with fresh_pg_database() as url:
-        rt = Runtime(load_settings(workspace.config, env={"ONSHORE_REGIONS__CN__RECORD_STORE": url}))
+        rt = Runtime(load_settings(workspace.config, env={"ONSHORE_REGIONS__CN__RECORD_STORE": url}), create=True)
         try:
             plant(rt, "cn", [Plant("MilesToArrival", 20), Plant("VehicleSpeed", 20)], AT)
             basis(rt, "cn", "cn-scc-1", "standard_contract")

@@ -17,8 +17,10 @@ import orjson
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, select
 
-from onshore.ledger import MerkleLog, NoteVerifier, leaf_hashes, ledger_metadata, root_from_leaf_hashes
+from onshore.ledger import MerkleLog, NoteVerifier, leaf_hashes, root_from_leaf_hashes
+from onshore.ledger.store import ledger_checkpoints, ledger_entries, ledger_leaves, ledger_nodes
 from onshore.ledger.verify import BundleLedgerSource, verify_ledger
+from onshore.storage.schema import metadata
 from onshore.storage.sql import make_engine
 from tests.conftest import CN_VIN, Workspace
 
@@ -128,7 +130,8 @@ def test_a_killed_ingest_leaves_whole_batches_and_a_log_that_verifies(workspace:
 def test_a_killed_batch_append_is_all_or_nothing(tmp_path: Path) -> None:
     db = tmp_path / "crash.sqlite"
     engine = make_engine(f"sqlite:///{db}", base_dir=tmp_path, synchronous="FULL")
-    ledger_metadata.create_all(engine)
+    # the ledger's tables alone (a whole record store comes from the migrations)
+    metadata.create_all(engine, tables=[ledger_entries, ledger_leaves, ledger_nodes, ledger_checkpoints])
     batches = Table("batches", MetaData(), Column("id", String, primary_key=True), Column("n", Integer))
     batches.metadata.create_all(engine)
     rng = random.Random(6962)

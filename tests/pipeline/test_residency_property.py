@@ -84,7 +84,7 @@ def _config(folder: Path, layout: list[tuple[str, str]]) -> Path:
 )
 def test_no_record_is_ever_stored_outside_its_origin_jurisdiction(layout, vehicles, batches, consent) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        runtime = Runtime(load_settings(_config(Path(tmp), layout), env={}))
+        runtime = Runtime(load_settings(_config(Path(tmp), layout), env={}), create=True)
         try:
             registered = [runtime.vehicles.add(vin, market).vehicle for vin, market in vehicles]
             if consent:

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from onshore.errors import ConflictError, ResidencyError
+from onshore.ledger.store import MerkleLog
 from onshore.model import LifecycleEvent, StoredRows, Vehicle
+from onshore.storage.migrate import upgrade
 from onshore.storage.sql import SQLRecordStore, make_engine
 
 
@@ -20,8 +22,9 @@ from onshore.storage.sql import SQLRecordStore, make_engine
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLRecordStore]:
     url = "sqlite:///records.sqlite" if request.param == "sqlite" else request.getfixturevalue("pg_database")
     region = f"cn{secrets.token_hex(3)}"
-    s = SQLRecordStore(make_engine(url, base_dir=tmp_path), region=region, jurisdiction="CN")
-    s.create_schema()
+    engine = make_engine(url, base_dir=tmp_path)
+    upgrade(engine, region=region)
+    s = SQLRecordStore(engine, region=region, jurisdiction="CN", journal=MerkleLog(region))
     yield s
     if request.param == "postgresql":
         with s.transaction("cleanup") as conn:

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, select
 from onshore.errors import WriteConflictError
 from onshore.ledger.store import MerkleLog
 from onshore.model import RECORD_COLUMNS
+from onshore.storage.migrate import upgrade
 from onshore.storage.schema import frame_drops, records
 from onshore.storage.sql import SQLRecordStore, make_engine
 from onshore.storage.writes import bulk_insert, region_lock_key, region_write_lock, upsert_increment
@@ -102,10 +103,10 @@ def test_upsert_increment_creates_then_adds(store: SQLRecordStore) -> None:
 def pg_store(pg_database: str, tmp_path: Path) -> Iterator[SQLRecordStore]:
     """A store of a fresh region on the real PostgreSQL server (its lock is an advisory lock; SQLite's is the
     database write lock its BEGIN IMMEDIATE takes)."""
-    s = SQLRecordStore(
-        make_engine(pg_database, base_dir=tmp_path), region=f"cn{secrets.token_hex(3)}", jurisdiction="CN"
-    )
-    s.create_schema()
+    region = f"cn{secrets.token_hex(3)}"
+    engine = make_engine(pg_database, base_dir=tmp_path)
+    upgrade(engine, region=region)
+    s = SQLRecordStore(engine, region=region, jurisdiction="CN", journal=MerkleLog(region))
     yield s
     with s.transaction("cleanup") as conn:
         conn.execute(records.delete())
@@ -138,6 +139,7 @@ def test_a_deadlock_across_two_regions_of_one_database_is_retried(pg_store: SQLR
         make_engine(store.engine.url.render_as_string(hide_password=False), base_dir=tmp_path),
         region=f"{store.region}x",
         jurisdiction="CN",
+        journal=MerkleLog(f"{store.region}x"),
     )
     both_hold_their_own = threading.Barrier(2, timeout=10)
     attempts = {store.region: 0, other.region: 0}

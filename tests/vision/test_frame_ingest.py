@@ -392,7 +392,7 @@ def test_the_frame_path_on_a_postgresql_record_store(workspace: Workspace, stree
     """Distributed mode: the cn region's records and ledger in PostgreSQL, its frames in the blob folder."""
     with fresh_pg_database() as url:
         settings = load_settings(workspace.config, env={"ONSHORE_REGIONS__CN__RECORD_STORE": url})
-        rt = Runtime(settings)
+        rt = Runtime(settings, create=True)
         try:
             issued = rt.vehicles.add(CN_VIN, "CN")
             meta = FrameMeta("f-1", "front", now_ms() - 1000)

@@ -64,7 +64,7 @@ class Region:
         self.config.write_text(text.replace(sqlite_cn, f'record_store = "{url}"'))
         self.url = url
         self.auditor = next(t.token for t in issued if t.name == "auditor")
-        runtime = Runtime(load_settings(self.config, env={}))  # creates the schema once, before any server
+        runtime = Runtime(load_settings(self.config, env={}), create=True)  # the schema at head, before any server
         try:
             self.tokens = [runtime.vehicles.add(vin, "CN").token for vin in VINS]
             self.vkey = runtime.ledger.public_keys("cn")[-1].vkey  # the log's signing key, made before the servers

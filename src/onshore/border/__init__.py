@@ -11,5 +11,5 @@
 - ``bundles``: the export bundle (data, manifest, ledger inclusion proof);
 - ``service``: ``BorderService``, used by the API (``http``) and the CLI (``cli``).
 
-This package's ``__init__`` imports nothing: ``onshore.storage.sql`` imports ``tables`` to create the schema.
+This package's ``__init__`` imports nothing; ``tables`` declares its tables on ``onshore.storage.schema.metadata``.
 """

@@ -1,4 +1,4 @@
-"""The border's tables in a region's record store (SQLite or PostgreSQL), kept in their own ``MetaData``.
+"""The border's tables in a region's record store (SQLite or PostgreSQL), declared on storage's one ``MetaData``.
 
 - ``border_bases``: transfer bases (one row per basis, its spec as JSON, status and validity);
 - ``border_provided``: who was provided abroad — one row per (transfer, person, kind, basis), the person as the
@@ -6,20 +6,21 @@
 - ``border_opening_balances``: people provided abroad before onshore recorded transfers, declared by the officer;
 - ``border_transfers`` and ``border_transfer_bases``: every release and denial, and what each basis carried.
 
-Nothing here leaves the region; the ledger events of the border hold only counts and digests.
+Nothing here leaves the region; the ledger events of the border hold only counts and digests. A change to these
+tables needs a migration (see docs/developer.md).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text
 
-border_metadata = MetaData()
+from onshore.storage.schema import metadata
 
 _Id = BigInteger().with_variant(Integer(), "sqlite")
 
 border_bases = Table(
     "border_bases",
-    border_metadata,
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("region", String(64), nullable=False, index=True),
     Column("route", String(64), nullable=False),
@@ -36,7 +37,7 @@ border_bases = Table(
 
 border_provided = Table(
     "border_provided",
-    border_metadata,
+    metadata,
     Column("id", _Id, primary_key=True, autoincrement=True),
     Column("region", String(64), nullable=False),
     Column("subject_ref", String(64), nullable=False),
@@ -53,7 +54,7 @@ border_provided = Table(
 
 border_opening_balances = Table(
     "border_opening_balances",
-    border_metadata,
+    metadata,
     Column("region", String(64), primary_key=True),
     Column("year", Integer, primary_key=True, autoincrement=False),
     Column("kind", String(16), primary_key=True, comment="pi | sensitive | processor"),
@@ -63,7 +64,7 @@ border_opening_balances = Table(
 
 border_transfers = Table(
     "border_transfers",
-    border_metadata,
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("region", String(64), nullable=False, index=True),
     Column("at_ms", BigInteger, nullable=False),
@@ -79,7 +80,7 @@ border_transfers = Table(
 
 border_transfer_bases = Table(
     "border_transfer_bases",
-    border_metadata,
+    metadata,
     Column("transfer_id", String(64), primary_key=True),
     Column("basis_id", String(64), primary_key=True),
     Column("records", BigInteger, nullable=False),

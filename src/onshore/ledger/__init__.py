@@ -44,7 +44,6 @@ from onshore.ledger.store import (
     ledger_checkpoints,
     ledger_entries,
     ledger_leaves,
-    ledger_metadata,
     ledger_nodes,
 )
 
@@ -72,7 +71,6 @@ __all__ = [
     "ledger_checkpoints",
     "ledger_entries",
     "ledger_leaves",
-    "ledger_metadata",
     "ledger_nodes",
     "node_hash",
     "root_from_leaf_hashes",

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import os
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, String, Table, Text, select, update
+from sqlalchemy import BigInteger, Column, Connection, Integer, String, Table, Text, select, update
 
 from onshore.errors import InputError, NotFoundError
 from onshore.ledger.checkpoint import (
@@ -43,6 +42,7 @@ from onshore.ledger.checkpoint import (
 )
 from onshore.ledger.merkle import leaf_hash
 from onshore.ledger.store import LedgerIntegrityError, MerkleLog, ledger_checkpoints
+from onshore.storage.schema import metadata
 
 if TYPE_CHECKING:
     from onshore.model import LifecycleEvent
@@ -54,11 +54,9 @@ MAX_EVENTS_PER_PAGE = 10_000
 _EXPORT_CHUNK = 10_000
 _SIGNATURE_PREFIX = "\u2014 "
 
-ledger_key_metadata = MetaData()
-
 ledger_signing_keys = Table(
     "ledger_signing_keys",
-    ledger_key_metadata,
+    metadata,
     Column("region", String(64), primary_key=True),
     Column("version", Integer, primary_key=True, autoincrement=False),
     Column("key_name", String(64), nullable=False),  # the seed's name in the region key store
@@ -247,8 +245,6 @@ class LedgerService:
 
     def __init__(self, regions: Mapping[str, Region]) -> None:
         self.regions = regions
-        self._lock = threading.Lock()
-        self._schema_ready: set[str] = set()
         self._signers: dict[tuple[str, int], NoteSigner] = {}
 
     # --- regions and keys ----------------------------------------------------------------------------
@@ -257,10 +253,6 @@ class LedgerService:
         region = self.regions.get(name)
         if region is None:
             raise NotFoundError(f"region {name!r} is not configured; configured: {', '.join(self.regions)}")
-        if name not in self._schema_ready:
-            with self._lock, region.store.transaction("create ledger key table") as conn:
-                ledger_key_metadata.create_all(conn)
-                self._schema_ready.add(name)
         return region
 
     def origin(self, region: str) -> str:

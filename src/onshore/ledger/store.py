@@ -26,7 +26,6 @@ from sqlalchemy import (
     Connection,
     Integer,
     LargeBinary,
-    MetaData,
     SmallInteger,
     String,
     Table,
@@ -54,15 +53,14 @@ from onshore.ledger.merkle import (
     root_from_source,
     subtrees_of_range,
 )
+from onshore.storage.schema import metadata
 from onshore.storage.writes import bulk_insert
-
-ledger_metadata = MetaData()
 
 _RowId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements only INTEGER keys
 
 ledger_entries = Table(
     "ledger_entries",
-    ledger_metadata,
+    metadata,
     Column("region", String(64), primary_key=True),
     Column("idx", BigInteger, primary_key=True, autoincrement=False),
     Column("entry", LargeBinary, nullable=False),
@@ -71,7 +69,7 @@ ledger_entries = Table(
 
 ledger_leaves = Table(
     "ledger_leaves",
-    ledger_metadata,
+    metadata,
     Column("region", String(64), primary_key=True),
     Column("idx", BigInteger, primary_key=True, autoincrement=False),
     Column("leaf_hash", LargeBinary, nullable=False),
@@ -80,7 +78,7 @@ ledger_leaves = Table(
 
 ledger_nodes = Table(
     "ledger_nodes",
-    ledger_metadata,
+    metadata,
     Column("region", String(64), primary_key=True),
     Column("level", SmallInteger, primary_key=True, autoincrement=False),
     Column("idx", BigInteger, primary_key=True, autoincrement=False),
@@ -90,7 +88,7 @@ ledger_nodes = Table(
 
 ledger_checkpoints = Table(
     "ledger_checkpoints",
-    ledger_metadata,
+    metadata,
     Column("id", _RowId, primary_key=True, autoincrement=True),
     Column("region", String(64), nullable=False, index=True),
     Column("tree_size", BigInteger, nullable=False),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,8 @@ from onshore.config import RegionSettings, Settings
 from onshore.storage.blobs import BlobStore, FolderBlobStore, blob_store_from_url, folder_from_url
 from onshore.storage.crypto import KEK_NAME, SubjectKeyStore, decrypt_value, is_encrypted
 from onshore.storage.keys import FolderKeyStore, key_store_from_url
-from onshore.storage.sql import SQLRecordStore, make_engine
+from onshore.storage.migrate import require_current, upgrade
+from onshore.storage.sql import EventJournal, SQLRecordStore, make_engine
 from onshore.storage.subjects import SubjectStore
 
 PSEUDONYM_KEY = "pseudonym"
@@ -52,14 +54,40 @@ class Region:
         self.subject_keys.close()
 
 
-def open_regions(settings: Settings, *, create: bool = True) -> dict[str, Region]:
-    """Open every configured region's stores (creating missing tables when ``create``)."""
+def upgrade_command(settings: Settings) -> str:
+    """The command that brings these settings' record stores to head, as an operator types it."""
+    return f"onshore db upgrade -c {settings.config_file or 'CONFIG'}"
+
+
+def open_regions(
+    settings: Settings, *, journal: Callable[[str], EventJournal], create: bool = False
+) -> dict[str, Region]:
+    """Open every configured region's stores.
+
+    Args:
+        journal: makes a region's event journal from its name (the runtime passes the ledger's ``MerkleLog``).
+        create: bring each record store to the head revision first (what `onshore init`, the demo, test
+            workspaces and benches do for a new store); otherwise a store not at head is refused.
+
+    Raises:
+        SchemaVersionError: without ``create``, a record store is not at this onshore's head revision; the
+            message names `onshore db upgrade`.
+        StorageError: a record store cannot be reached or upgraded.
+    """
     regions: dict[str, Region] = {}
     for name, rs in settings.regions.items():
         engine = make_engine(rs.record_store, base_dir=settings.base_dir, synchronous=rs.sqlite_synchronous)
-        store = SQLRecordStore(engine, region=name, jurisdiction=rs.jurisdiction)
-        if create:
-            store.create_schema()
+        try:
+            if create:
+                upgrade(engine, region=name)
+            else:
+                require_current(engine, region=name, upgrade_command=upgrade_command(settings))
+        except BaseException:
+            engine.dispose()
+            for opened in regions.values():
+                opened.close()
+            raise
+        store = SQLRecordStore(engine, region=name, jurisdiction=rs.jurisdiction, journal=journal(name))
         keys = key_store_from_url(rs.key_store, base_dir=settings.base_dir, region=name)
         subject_keys = SubjectKeyStore(keys.folder, region=name, kek=keys.get_or_create(KEK_NAME))
         restricted = (

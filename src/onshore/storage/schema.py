@@ -1,4 +1,10 @@
-"""Tables of a region's record store (SQLite or PostgreSQL, one code path)."""
+"""Tables of a region's record store (SQLite or PostgreSQL, one code path), on onshore's one ``MetaData``.
+
+Feature packages declare their own tables on ``metadata`` (``onshore.ledger.store``, ``onshore.ledger.service``,
+``onshore.border.tables``); storage never imports them back. The schema itself is made by the Alembic revisions in
+``storage/migrations`` (``onshore.storage.migrate``), never by ``create_all``: a test checks that the head of the
+migrations equals this metadata with every feature's tables registered (``onshore.tables``).
+"""
 
 from __future__ import annotations
 
@@ -49,6 +55,7 @@ records = Table(
     # The one index on the hot path: de-duplication by (vehicle, message id).
     UniqueConstraint("vehicle_ref", "msg_id", name="uq_records_vehicle_msg"),
     Index("ix_records_subject", "subject_ref"),
+    Index("ix_records_ts_ms", "ts_ms"),  # time ranges: queries, retention, border selection (revision 0002)
 )
 
 subjects = Table(

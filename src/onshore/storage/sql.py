@@ -19,12 +19,9 @@ from sqlalchemy import Connection, Engine, create_engine, event, func, select, u
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from onshore.border.tables import border_metadata
 from onshore.errors import ConfigError, ConflictError, ResidencyError, StorageError, WriteConflictError
-from onshore.ledger.store import MerkleLog, ledger_metadata
 from onshore.model import RECORD_COLUMNS, LifecycleEvent, StoredRows, records_digest
 from onshore.storage.schema import (
-    metadata,
     records,
     unclassified_signals,
     vehicles,
@@ -103,22 +100,16 @@ def make_engine(url: str, *, base_dir: Path, synchronous: str = "FULL") -> Engin
 class SQLRecordStore:
     """Rows, vehicles, consents and the event journal of one region."""
 
-    def __init__(self, engine: Engine, *, region: str, jurisdiction: str, journal: EventJournal | None = None):
+    def __init__(self, engine: Engine, *, region: str, jurisdiction: str, journal: EventJournal):
         self.engine = engine
         self.region = region
         self.jurisdiction = jurisdiction
-        # Every lifecycle event goes to the region's Merkle ledger, in the same transaction as its data.
-        self.journal: EventJournal = journal or MerkleLog(region)
+        # Every lifecycle event goes to the region's journal (the Merkle ledger, injected by whoever assembles the
+        # region), in the same transaction as its data.
+        self.journal = journal
         # The region write lock (see ``transaction``) is what serialises writers; this one only queues the
         # process's own threads before they take a pooled connection to wait on it (or on SQLite's busy handler).
         self._write_lock = threading.Lock()
-
-    def create_schema(self) -> None:
-        """Create missing tables (idempotent)."""
-        with self._translate("create schema"):
-            metadata.create_all(self.engine)
-            ledger_metadata.create_all(self.engine)
-            border_metadata.create_all(self.engine)
 
     @contextlib.contextmanager
     def _translate(self, what: str) -> Iterator[None]:

@@ -1,0 +1,289 @@
+"""Schema versions of the record store, on SQLite and the real PostgreSQL server.
+
+The head of the migrations is the metadata; revision 0001 is the schema onshore shipped before migrations; a store
+at 0001 holding data upgrades through `onshore db upgrade` with every row intact; the runtime and the commands
+refuse a store that is not at head, naming the command to run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import pytest
+from sqlalchemy import Engine, inspect, text
+from typer.testing import CliRunner
+
+from onshore.cli import app
+from onshore.config import load_settings
+from onshore.errors import SchemaVersionError
+from onshore.ledger.store import MerkleLog
+from onshore.runtime import Runtime
+from onshore.storage.migrate import head_revision, revisions, schema_diff, schema_state, upgrade
+from onshore.storage.sql import make_engine
+from onshore.tables import full_metadata
+from onshore.workspace import init_workspace
+from tests.conftest import fresh_pg_database
+
+runner = CliRunner()
+DATA = Path(__file__).parent / "data"
+TOKEN = "onv_cn_synthetic-migration-test-token"  # a vehicle token of the 0001-era store (synthetic)
+N_RECORDS = 120
+T0 = 1_700_000_000_000
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@dataclass
+class Deployment:
+    """A config whose cn record store is a SQLite file or a fresh PostgreSQL database (eu stays SQLite)."""
+
+    config: Path
+    env: dict[str, str]
+
+    def settings(self):  # type: ignore[no-untyped-def]
+        return load_settings(self.config, env=self.env)
+
+    def cn_engine(self) -> Engine:
+        s = self.settings()
+        return make_engine(s.regions["cn"].record_store, base_dir=s.base_dir)
+
+    def cli(self, *args: str):  # type: ignore[no-untyped-def]
+        return runner.invoke(app, [*args], env=self.env)
+
+
+@pytest.fixture
+def deployment(backend: str, tmp_path: Path) -> Iterator[Deployment]:
+    config, _ = init_workspace(tmp_path)
+    if backend == "sqlite":
+        yield Deployment(config, {})
+        return
+    with fresh_pg_database() as url:
+        yield Deployment(config, {"ONSHORE_REGIONS__CN__RECORD_STORE": url})
+
+
+def _fill_0001(engine: Engine) -> bytes:
+    """Rows in the 0001 shape, written as an onshore of that era did: a vehicle, records, their ledger events.
+
+    Returns the ledger root after the appends.
+    """
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO vehicles (ref, market, token_sha256, created_ms) VALUES ('vref-0001', 'CN', :sha, :t)"),
+            {"sha": hashlib.sha256(TOKEN.encode()).hexdigest(), "t": T0},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO records (vehicle_ref, msg_id, ts_ms, signal, value, categories, tags, purpose, rule_id,"
+                " origin, zone, received_ms, subject_ref) VALUES (:v, :m, :ts, :sig, :val, :cat, '', 'service',"
+                " 'cn.sig.speed', 'CN', NULL, :rx, 'subj-0001')"
+            ),
+            [
+                {
+                    "v": "vref-0001",
+                    "m": f"m{i:04d}",
+                    "ts": T0 + i * 1000,
+                    "sig": "VehicleSpeed" if i % 2 else "OdometerKm",
+                    "val": str(i),
+                    "cat": "vehicle_status" if i % 3 else "vehicle_status,driving",
+                    "rx": T0 + i * 1000 + 5,
+                }
+                for i in range(N_RECORDS)
+            ],
+        )
+        log = MerkleLog("cn")
+        events = [orjson.dumps({"kind": "store", "region": "cn", "batch": b, "stored": 10}) for b in range(12)]
+        return log.append_batch(conn, events).root
+
+
+def _snapshot(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
+    tables = {
+        "records": "id",
+        "vehicles": "ref",
+        "ledger_entries": "idx",
+        "ledger_leaves": "idx",
+        "ledger_nodes": "level, idx",
+    }
+    with engine.connect() as conn:
+        return {t: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {t} ORDER BY {o}"))] for t, o in tables.items()}
+
+
+def _indexes(engine: Engine, table: str) -> set[str]:
+    with engine.connect() as conn:
+        return {ix["name"] for ix in inspect(conn).get_indexes(table) if ix["name"]}
+
+
+@contextlib.contextmanager
+def _empty_store_url(backend: str, folder: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'records.sqlite'}"
+    else:
+        with fresh_pg_database() as url:
+            yield url
+
+
+def test_the_migrations_head_equals_the_metadata(backend: str, tmp_path: Path) -> None:
+    with _empty_store_url(backend, tmp_path) as url:
+        engine = make_engine(url, base_dir=tmp_path)
+        try:
+            assert upgrade(engine, region="t") == (None, head_revision())
+            assert schema_diff(engine, full_metadata()) == []
+            # the comparison can fail: what the metadata declares and the store lacks is a difference
+            with engine.begin() as conn:
+                conn.execute(text("DROP INDEX ix_records_ts_ms"))
+            assert [d[0] for d in schema_diff(engine, full_metadata())] == ["add_index"]
+        finally:
+            engine.dispose()
+
+
+def test_revision_0001_is_the_schema_shipped_before_migrations(tmp_path: Path) -> None:
+    """sqlite_master of a store at 0001 is what onshore a5939de's create_all made, table by table and index by index."""
+    db = tmp_path / "r.sqlite"
+    engine = make_engine(f"sqlite:///{db}", base_dir=tmp_path)
+    upgrade(engine, region="t", target="0001")
+    engine.dispose()
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master"
+            " WHERE tbl_name != 'alembic_version' ORDER BY type, name"
+        ).fetchall()
+    got = ["|".join((t, n, tb, " ".join((sql or "").split()))) for t, n, tb, sql in rows]
+    expected = [line for line in (DATA / "schema_a5939de.sqlite.txt").read_text().splitlines() if line[:1] != "#"]
+    assert got == expected
+
+
+def test_a_store_at_0001_upgrades_through_the_cli_with_its_data_intact(deployment: Deployment) -> None:
+    engine = deployment.cn_engine()
+    try:
+        assert revisions() == ["0001", "0002"] and head_revision() == "0002"
+        upgrade(engine, region="cn", target="0001")
+        root = _fill_0001(engine)
+        before = _snapshot(engine)
+        assert "ix_records_ts_ms" not in _indexes(engine, "records")
+
+        refused = deployment.cli("residency", "check", "-c", str(deployment.config))
+        assert refused.exit_code == 2, refused.output
+        assert "region cn: record store is at revision 0001, this onshore needs 0002" in refused.output
+        assert f"onshore db upgrade -c {deployment.config.resolve()}" in refused.output
+
+        status = deployment.cli("db", "status", "-c", str(deployment.config), "--json")
+        assert status.exit_code == 1
+        assert json.loads(status.stdout)["regions"]["cn"] == {"revision": "0001", "status": "behind"}
+
+        upgraded = deployment.cli("db", "upgrade", "-c", str(deployment.config), "--json")
+        assert upgraded.exit_code == 0, upgraded.output
+        assert json.loads(upgraded.stdout)["regions"] == {
+            "cn": {"before": "0001", "after": "0002"},
+            "eu": {"before": None, "after": "0002"},  # eu was never created: upgrade creates it at head
+        }
+        again = deployment.cli("db", "upgrade", "-c", str(deployment.config))
+        assert again.exit_code == 0 and "already at revision 0002" in again.output  # idempotent
+
+        assert _snapshot(engine) == before
+        assert "ix_records_ts_ms" in _indexes(engine, "records")
+        assert schema_diff(engine, full_metadata()) == []
+        assert deployment.cli("db", "status", "-c", str(deployment.config)).exit_code == 0
+    finally:
+        engine.dispose()
+
+    runtime = Runtime(deployment.settings())  # no create: the store is at head now
+    try:
+        assert runtime.vehicles.authenticate(TOKEN).ref == "vref-0001"
+        store = runtime.regions["cn"].store
+        assert store.count_records() == N_RECORDS
+        window = store.query_records(since_ms=T0 + 10_000, until_ms=T0 + 20_000, limit=1000)
+        assert [r["msg_id"] for r in window] == [f"m{i:04d}" for i in range(10, 20)]
+        signed = runtime.ledger.checkpoint("cn")  # signs over the migrated tree (ledger_signing_keys from 0001)
+        assert (signed.tree_size, signed.root_hash) == (12, root)
+    finally:
+        runtime.close()
+
+
+def test_a_store_made_before_migrations_is_adopted_by_db_upgrade(deployment: Deployment) -> None:
+    """A store of an onshore without migrations: 0001's tables (ledger_signing_keys made lazily, maybe absent), no
+    alembic_version. The runtime refuses it; `onshore db upgrade` adopts it, data intact."""
+    engine = deployment.cn_engine()
+    try:
+        upgrade(engine, region="cn", target="0001")
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE alembic_version"))
+            conn.execute(text("DROP TABLE ledger_signing_keys"))
+        _fill_0001(engine)
+        before = _snapshot(engine)
+        assert schema_state(engine).status == "unversioned"
+        with pytest.raises(SchemaVersionError, match=r"has tables but no schema revision.*run `onshore db upgrade"):
+            Runtime(deployment.settings())
+        assert deployment.cli("db", "upgrade", "-c", str(deployment.config)).exit_code == 0
+        assert schema_state(engine).status == "current"
+        assert _snapshot(engine) == before
+        assert schema_diff(engine, full_metadata()) == []
+    finally:
+        engine.dispose()
+
+
+def test_an_empty_store_is_refused_and_init_creates_at_head(tmp_path: Path) -> None:
+    config, _ = init_workspace(tmp_path / "a")  # the config only: no store yet
+    with pytest.raises(SchemaVersionError, match=r"region cn: record store is empty.*run `onshore db upgrade -c "):
+        Runtime(load_settings(config, env={}))
+    made = runner.invoke(app, ["init", str(tmp_path / "b"), "--json"])
+    assert made.exit_code == 0, made.output
+    status = runner.invoke(app, ["db", "status", "-c", json.loads(made.stdout)["config"], "--json"])
+    assert status.exit_code == 0
+    assert json.loads(status.stdout) == {
+        "head": "0002",
+        "ok": True,
+        "regions": {"cn": {"revision": "0002", "status": "current"}, "eu": {"revision": "0002", "status": "current"}},
+    }
+
+
+def test_a_store_upgraded_by_a_newer_onshore_is_refused_and_not_downgraded(tmp_path: Path) -> None:
+    made = runner.invoke(app, ["init", str(tmp_path), "--json"])
+    config = json.loads(made.stdout)["config"]
+    settings = load_settings(Path(config), env={})
+    engine = make_engine(settings.regions["eu"].record_store, base_dir=settings.base_dir)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '0999'"))
+    finally:
+        engine.dispose()
+    for args in (["vehicle", "revoke", "WSVM0TEST00000001", "--market", "EU"], ["db", "upgrade"]):
+        result = runner.invoke(app, [*args, "-c", config])
+        assert result.exit_code == 2, result.output
+        assert "region eu: record store is at revision 0999, unknown to this onshore" in result.output
+        assert "onshore db upgrade" not in result.output
+
+
+def test_serve_refuses_a_store_behind_head(tmp_path: Path) -> None:
+    """The real `onshore serve` process exits 2 before listening, naming `onshore db upgrade -c CONFIG`."""
+    made = runner.invoke(app, ["init", str(tmp_path), "--json"])
+    config = Path(json.loads(made.stdout)["config"])
+    settings = load_settings(config, env={})
+    engine = make_engine(settings.regions["cn"].record_store, base_dir=settings.base_dir)
+    try:
+        with engine.begin() as conn:  # back to 0001 as an older onshore left it
+            conn.execute(text("DROP INDEX ix_records_ts_ms"))
+            conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    finally:
+        engine.dispose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONSHORE_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "onshore", "serve", "-c", str(config), "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert f"run `onshore db upgrade -c {config.resolve()}`" in " ".join(proc.stderr.split())
