@@ -20,6 +20,7 @@ from onshore.cli_support import (
     with_runtime,
 )
 from onshore.config import load_settings, settings_documentation
+from onshore.keys_cli import keys_app
 from onshore.ledger.cli import ledger_app
 from onshore.vision.cli import vision_app
 
@@ -47,6 +48,7 @@ app.add_typer(vision_app, name="vision")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(bases_app, name="bases")
 app.add_typer(export_app, name="export")
+app.add_typer(keys_app, name="keys")
 
 
 def _errors() -> Any:

@@ -83,11 +83,14 @@ class RegionSettings(_Frozen):
     blob_store: str = Field(
         description="file://folder or s3://bucket[/prefix]?endpoint=URL&region=NAME: anonymised frames (in-country)"
     )
-    key_store: str = Field(description="file:// folder holding the region's keys (never leaves the region)")
+    key_store: str = Field(
+        description="where the region's keys live (never leaving it): a file:// folder (embedded), or the URL of "
+        "a separate key database every process of the region reaches (postgresql+psycopg://host/keys)"
+    )
     restricted_store: str | None = Field(
         default=None,
         description="file:// folder for raw frames kept under a pack's raw-frame policy (encrypted, officer-only); "
-        "default: a `restricted` folder beside the key store",
+        "default: a `restricted` folder beside a file:// key store (required with a database key store)",
     )
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = Field(
         default="FULL", description="SQLite durability: FULL survives power loss, NORMAL only process crashes"
@@ -112,6 +115,7 @@ class Settings(_Frozen):
     regions: dict[str, RegionSettings] = Field(default_factory=dict)
     tokens: list[TokenSettings] = Field(default_factory=list)
     base_dir: Path = Field(default=Path("."), description="folder relative paths are resolved against")
+    config_file: Path | None = Field(default=None, description="the file these settings were loaded from")
 
     @field_validator("regions")
     @classmethod
@@ -228,6 +232,7 @@ def load_settings(
     if overrides:
         data = _merge(data, overrides)
     data["base_dir"] = path.resolve().parent
+    data["config_file"] = path.resolve()
     try:
         return Settings.model_validate(data)
     except PydanticValidationError as exc:

@@ -16,6 +16,7 @@ messages quote the bad value (never personal data) and say what to do.
     ├── ConflictError (409)          already exists / already done
     ├── ResidencyError (500)         a store was asked to hold a datum of another jurisdiction
     ├── StorageError (503)           a database or blob store failed; translated at the storage boundary
+    ├── KeyNotProvisionedError (503) a region key is missing from its key store; run `onshore keys provision`
     └── BusyError (503)              too much work in flight; retry after the Retry-After seconds
 """
 
@@ -98,6 +99,17 @@ class ResidencyError(OnshoreError):
 class StorageError(OnshoreError):
     status = 503
     code = "storage_unavailable"
+
+
+class KeyNotProvisionedError(OnshoreError):
+    """A named region key (pseudonym key, KEK, ...) is not in the region's shared key store.
+
+    Shared key stores never create keys on first use (two processes would make two different keys); the
+    operator provisions them once with the command the message names.
+    """
+
+    status = 503
+    code = "key_not_provisioned"
 
 
 class BusyError(OnshoreError):
