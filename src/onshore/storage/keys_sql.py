@@ -277,10 +277,11 @@ class SQLKeyStore:
 
     def _insert_key_if_absent(self, conn: Connection, name: str) -> bool:
         row = {"region": self.region, "name": name, "secret": secrets.token_bytes(KEY_SIZE)}
+        # RETURNING, not rowcount: psycopg reports -1 for a compiled INSERT .. ON CONFLICT DO NOTHING
         inserted = conn.execute(
-            self._insert_ignore(named_keys), {**row, "created_ms": int(time.time() * 1000)}
-        ).rowcount
-        return bool(inserted)
+            self._insert_ignore(named_keys).returning(named_keys.c.name), {**row, "created_ms": int(time.time() * 1000)}
+        ).first()
+        return inserted is not None
 
     def _insert_ignore(self, table: Table) -> Any:
         if self.engine.dialect.name == "postgresql":
