@@ -467,7 +467,7 @@ def subject_access(
     """
     with _errors():
         bundle = _with_runtime(config, lambda rt: rt.requests.access_bundle(subject, actor_role="officer"))
-    out.write_bytes(orjson.dumps(bundle, option=orjson.OPT_INDENT_2))
+    out.write_bytes(orjson.dumps(bundle, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))  # row keys: quoted_name
     summary = bundle["summary"]
     console.print(f"wrote {out}: {summary['records']} records in {len(summary['stored_in'])} region(s)")
 
