@@ -172,6 +172,8 @@ def test_two_processes_share_keys_and_an_erasure_in_one_shreds_for_both(tmp_path
                 0,
             )
             assert conn.execute("SELECT count(*) FROM named_keys WHERE region = 'cn'").fetchone() == (4,)
+            vacuumed = conn.execute("SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'subject_keys'")
+            assert vacuumed.fetchone()[0] is not None  # the dead tuple was vacuumed right after the DELETE
         with psycopg.connect(records_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
             tables = {
                 r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
