@@ -111,6 +111,8 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         weed, "server", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
         "-s3", f"-s3.port={ports['s3']}", "-master.volumeSizeLimitMB=32", "-volume.max=64",
+        # no Iceberg or Lance catalog: their fixed default ports (8181, 9101) collide between concurrent runs
+        "-s3.port.iceberg=0", "-s3.port.lance=0",
     ]  # fmt: skip
     try:
         log = open(folder / "weed.log", "wb")  # noqa: SIM115 - closed with the server

@@ -21,6 +21,7 @@ from onshore.cli_support import (
 )
 from onshore.config import load_settings, settings_documentation
 from onshore.db_cli import db_app
+from onshore.keys_cli import keys_app
 from onshore.ledger.cli import ledger_app
 from onshore.vision.cli import vision_app
 
@@ -49,6 +50,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(bases_app, name="bases")
 app.add_typer(export_app, name="export")
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
 
 
 def _errors() -> Any:
@@ -467,7 +469,7 @@ def subject_access(
     """
     with _errors():
         bundle = _with_runtime(config, lambda rt: rt.requests.access_bundle(subject, actor_role="officer"))
-    out.write_bytes(orjson.dumps(bundle, option=orjson.OPT_INDENT_2))
+    out.write_bytes(orjson.dumps(bundle, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))  # row keys: quoted_name
     summary = bundle["summary"]
     console.print(f"wrote {out}: {summary['records']} records in {len(summary['stored_in'])} region(s)")
 

@@ -83,11 +83,14 @@ class RegionSettings(_Frozen):
     blob_store: str = Field(
         description="file://folder or s3://bucket[/prefix]?endpoint=URL&region=NAME: anonymised frames (in-country)"
     )
-    key_store: str = Field(description="file:// folder holding the region's keys (never leaves the region)")
+    key_store: str = Field(
+        description="where the region's keys live (never leaving it): a file:// folder (embedded), or the URL of "
+        "a separate key database every process of the region reaches (postgresql+psycopg://host/keys)"
+    )
     restricted_store: str | None = Field(
         default=None,
         description="file:// folder for raw frames kept under a pack's raw-frame policy (encrypted, officer-only); "
-        "default: a `restricted` folder beside the key store",
+        "default: a `restricted` folder beside a file:// key store (required with a database key store)",
     )
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = Field(
         default="FULL", description="SQLite durability: FULL survives power loss, NORMAL only process crashes"

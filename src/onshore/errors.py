@@ -18,6 +18,7 @@ messages quote the bad value (never personal data) and say what to do.
     ├── ResidencyError (500)         a store was asked to hold a datum of another jurisdiction
     ├── StorageError (503)           a database or blob store failed; translated at the storage boundary
     │   └── SchemaVersionError (503) a record store's schema is not the revision this onshore needs
+    ├── KeyNotProvisionedError (503) a region key is missing from its key store; run `onshore keys provision`
     ├── BusyError (503)              too much work in flight; retry after the Retry-After seconds
     │   └── WriteConflictError (503) a concurrent writer of the region won; the store retries the transaction
     ├── LedgerSourceError (503)      an auditor's log source (server, bundle) cannot be read at all
@@ -111,6 +112,17 @@ class SchemaVersionError(StorageError):
     """A record store is empty, behind or ahead of this onshore's migrations; the message names the command to run."""
 
     code = "schema_version"
+
+
+class KeyNotProvisionedError(OnshoreError):
+    """A named region key (pseudonym key, KEK, ...) is not in the region's shared key store.
+
+    Shared key stores never create keys on first use (two processes would make two different keys); the
+    operator provisions them once with the command the message names.
+    """
+
+    status = 503
+    code = "key_not_provisioned"
 
 
 class BusyError(OnshoreError):

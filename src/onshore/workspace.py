@@ -62,7 +62,8 @@ def init_workspace(
 ) -> tuple[Path, list[IssuedApiToken]]:
     """Write ``folder/onshore.toml`` with two regions (cn, eu) and one token per role.
 
-    Returns the config path and the issued tokens (shown once; only hashes are stored).
+    Provisions every region's keys in its key store (``onshore keys provision``). Returns the config path and
+    the issued tokens (shown once; only hashes are stored).
 
     Raises:
         ConflictError: a config exists and ``force`` is false.
@@ -83,4 +84,9 @@ def init_workspace(
         issued.append(IssuedApiToken(name=name, role=role, region=region, token=token))
         parts.append(token_toml(name, role, digest, region))
     path.write_text("".join(parts), encoding="utf-8")
+    # Every key a region needs exists from the start (a backup of the key folder taken now is complete).
+    from onshore.config import load_settings
+    from onshore.keys_cli import provision_keys
+
+    provision_keys(load_settings(path))
     return path, issued

@@ -88,7 +88,7 @@ def test_checkpoint_is_signed_with_the_region_key_and_recorded(workspace: Worksp
     ledger, region = workspace.runtime.ledger, workspace.runtime.regions["cn"]
     signed = ledger.checkpoint("cn")
     assert signed.origin == "onshore.cn.cn-guizhou" and signed.tree_size == len(entries(workspace))
-    seed = region.keys.get_or_create("ledger-signing-v1")
+    seed = region.keys.key("ledger-signing-v1")
     public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
     [key] = ledger.public_keys("cn")
     assert NoteVerifier.from_vkey(key.vkey).public_key == public and key.active

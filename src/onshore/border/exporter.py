@@ -45,7 +45,7 @@ def export_classes(
     progress: Progress | None = None,
 ) -> ExportOutput:
     """Write the allowed classes of ``request`` through their transforms into ``writer``."""
-    ctx = TransformContext(recipient_key(region.keys.get_or_create(RECIPIENT_KEY), request.recipient), pack.zones)
+    ctx = TransformContext(recipient_key(region.keys.key(RECIPIENT_KEY), request.recipient), pack.zones)
     plans = {key: [(get_transform(t.name), t.params, t.name) for t in c.transforms] for key, c in allowed.items()}
     rekey = get_transform("pseudonymise")
     provided: dict[str, Provided] = defaultdict(set)

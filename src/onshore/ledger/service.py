@@ -3,7 +3,8 @@
 One ``LedgerService`` serves every region of a runtime; the API, the CLI and the demo call it. Per region:
 
 - **signing keys**: the log signs with an Ed25519 key whose 32-byte seed is the region key
-  ``ledger-signing-v<N>`` (``Region.keys.get_or_create``), so the private key never leaves the region's key
+  ``ledger-signing-v<N>`` (``Region.keys``; v1 is provisioned with the region's keys, later versions are
+  created by ``rotate_key``), so the private key never leaves the region's key
   store. The ``ledger_signing_keys`` table lists every version with its public key (vkey) and when it was
   active; ``rotate_key`` retires the active version and starts the next one with a handover checkpoint
   signed by both. Old checkpoints stay verifiable with the old vkey, which auditors keep.
@@ -263,11 +264,12 @@ class LedgerService:
         """
         return _origin(self._region(region))
 
-    def _signer(self, region: Region, version: int, recorded_vkey: str | None) -> NoteSigner:
+    def _signer(self, region: Region, version: int, recorded_vkey: str | None, *, create: bool = False) -> NoteSigner:
         cached = self._signers.get((region.name, version))
         if cached is not None:
             return cached
-        seed = region.keys.get_or_create(f"{SIGNING_KEY_PREFIX}{version}")
+        name = f"{SIGNING_KEY_PREFIX}{version}"
+        seed = region.keys.ensure(name) if create else region.keys.key(name)
         signer = NoteSigner(_origin(region), Ed25519PrivateKey.from_private_bytes(seed[:32]))
         if recorded_vkey is not None and signer.verifier.vkey != recorded_vkey:
             raise LedgerIntegrityError(
@@ -296,7 +298,8 @@ class LedgerService:
         ]
 
     def _add_key(self, conn: Connection, region: Region, version: int, tree_size: int) -> tuple[LogKey, NoteSigner]:
-        signer = self._signer(region, version, None)
+        # Version 1 is provisioned with the region's keys; a rotation creates the next one in the key store.
+        signer = self._signer(region, version, None, create=version > 1)
         key = LogKey(
             region.name,
             version,

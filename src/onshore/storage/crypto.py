@@ -1,10 +1,11 @@
 """Encryption at rest: one AES-256-GCM data key per subject, wrapped by the region's key-encryption key.
 
-The wrapped data keys live in their own SQLite file inside the region's key-store folder — not in the
-record store — so backups of the record store hold only ciphertext. Destroying a subject's key (the row,
-with ``secure_delete`` so its bytes are overwritten) makes every copy of their data unreadable at once:
-erasure by crypto-shredding. Authenticated data binds each ciphertext to its region, vehicle and message id,
-so a ciphertext moved to another record or region does not decrypt.
+The wrapped data keys live in the region's key store (``storage/keys.py``: a SQLite file in the key folder,
+or tables of a separate key database) — never in the record store — so backups of the record store hold
+only ciphertext. Destroying a subject's key makes every copy of their data unreadable at once: erasure by
+crypto-shredding (what each backend guarantees: docs/keys-and-erasure.md). Authenticated data binds each
+ciphertext to its region, vehicle and message id, so a ciphertext moved to another record or region does not
+decrypt.
 """
 
 from __future__ import annotations
@@ -27,8 +28,42 @@ CIPHERTEXT_PREFIX = "e1:"
 KEK_NAME = "kek"
 
 
-class SubjectKeyStore:
-    """Per-subject data keys of one region, wrapped by the region KEK, in ``<key folder>/subject-keys.sqlite``."""
+def wrap_data_key(kek: AESGCM, region: str, subject_ref: str, data_key: bytes) -> bytes:
+    """``data_key`` sealed under the region KEK, bound to its region and subject (nonce || ciphertext)."""
+    nonce = os.urandom(12)
+    return nonce + kek.encrypt(nonce, data_key, _dek_aad(region, subject_ref))
+
+
+def new_wrapped_data_key(kek: AESGCM, region: str, subject_ref: str) -> bytes:
+    """A fresh AES-256 data key for ``subject_ref``, already wrapped (the plaintext key is not returned)."""
+    return wrap_data_key(kek, region, subject_ref, AESGCM.generate_key(256))
+
+
+def unwrap_data_keys(kek: AESGCM, region: str, wrapped: dict[str, bytes]) -> dict[str, bytes]:
+    """Subject → data key, from subject → wrapped key.
+
+    Raises:
+        StorageError: a wrapped key does not authenticate under this KEK (wrong KEK, or moved from another
+            region or subject).
+    """
+    keys: dict[str, bytes] = {}
+    for ref, blob in wrapped.items():
+        try:
+            keys[ref] = kek.decrypt(blob[:12], blob[12:], _dek_aad(region, ref))
+        except InvalidTag:
+            raise StorageError(f"region {region}: a wrapped subject key does not match the KEK") from None
+    return keys
+
+
+def _dek_aad(region: str, subject_ref: str) -> bytes:
+    return f"onshore-dek|{region}|{subject_ref}".encode()
+
+
+class SubjectKeyFile:
+    """The folder backend's wrapped subject keys: ``<key folder>/subject-keys.sqlite`` (secure_delete on).
+
+    Every call reads the file: no data key is cached, so an erasure by another process is seen at once.
+    """
 
     def __init__(self, folder: Path, *, region: str, kek: bytes) -> None:
         self.region = region
@@ -38,7 +73,7 @@ class SubjectKeyStore:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
         self._db.execute("PRAGMA secure_delete=ON")  # destroyed keys are overwritten, not just unlinked
-        self._db.execute("PRAGMA journal_mode=DELETE")
+        self._db.execute("PRAGMA journal_mode=DELETE")  # no WAL file keeping old pages after a checkpoint
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS subject_keys (subject_ref TEXT PRIMARY KEY, wrapped BLOB NOT NULL, "
@@ -46,9 +81,6 @@ class SubjectKeyStore:
         )
         with contextlib.suppress(OSError):
             os.chmod(self.path, 0o600)
-
-    def _aad(self, subject_ref: str) -> bytes:
-        return f"onshore-dek|{self.region}|{subject_ref}".encode()
 
     def keys_for(self, subject_refs: Iterable[str], *, create: bool) -> dict[str, bytes]:
         """Unwrapped data keys of ``subject_refs``; missing ones are created when ``create`` (else absent)."""
@@ -58,36 +90,19 @@ class SubjectKeyStore:
         try:
             with self._lock:
                 marks = ",".join("?" * len(refs))
-                rows = dict(
-                    self._db.execute(
-                        f"SELECT subject_ref, wrapped FROM subject_keys WHERE subject_ref IN ({marks})", refs
-                    ).fetchall()
-                )
+                query = f"SELECT subject_ref, wrapped FROM subject_keys WHERE subject_ref IN ({marks})"
+                rows = dict(self._db.execute(query, refs).fetchall())
                 missing = [r for r in refs if r not in rows]
                 if missing and create:
                     now = int(time.time() * 1000)
-                    fresh = []
-                    for ref in missing:
-                        nonce = os.urandom(12)
-                        wrapped = nonce + self._kek.encrypt(nonce, AESGCM.generate_key(256), self._aad(ref))
-                        fresh.append((ref, wrapped, now))
+                    fresh = [(ref, new_wrapped_data_key(self._kek, self.region, ref), now) for ref in missing]
                     self._db.executemany(
                         "INSERT OR IGNORE INTO subject_keys (subject_ref, wrapped, created_ms) VALUES (?, ?, ?)", fresh
                     )
-                    rows.update(
-                        self._db.execute(
-                            f"SELECT subject_ref, wrapped FROM subject_keys WHERE subject_ref IN ({marks})", refs
-                        ).fetchall()
-                    )
+                    rows.update(self._db.execute(query, refs).fetchall())
         except sqlite3.Error as exc:
             raise StorageError(f"region {self.region}: subject key store failed ({exc.__class__.__name__})") from exc
-        keys: dict[str, bytes] = {}
-        for ref, wrapped in rows.items():
-            try:
-                keys[ref] = self._kek.decrypt(wrapped[:12], wrapped[12:], self._aad(ref))
-            except InvalidTag:
-                raise StorageError(f"region {self.region}: a wrapped subject key does not match the KEK") from None
-        return keys
+        return unwrap_data_keys(self._kek, self.region, rows)
 
     def destroy(self, subject_ref: str) -> bool:
         """Destroy the subject's data key; True when there was one."""
@@ -101,6 +116,10 @@ class SubjectKeyStore:
                 self._db.execute("SELECT 1 FROM subject_keys WHERE subject_ref = ?", (subject_ref,)).fetchone()
                 is not None
             )
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM subject_keys").fetchone()[0])
 
     def close(self) -> None:
         self._db.close()

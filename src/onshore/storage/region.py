@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from onshore.config import RegionSettings, Settings
+from onshore.errors import ConfigError
 from onshore.storage.blobs import BlobStore, FolderBlobStore, blob_store_from_url, folder_from_url
-from onshore.storage.crypto import KEK_NAME, SubjectKeyStore, decrypt_value, is_encrypted
-from onshore.storage.keys import FolderKeyStore, key_store_from_url
+from onshore.storage.crypto import decrypt_value, is_encrypted
+from onshore.storage.keys import PSEUDONYM_KEY, FolderKeyStore, KeyStore, key_store_from_url
 from onshore.storage.migrate import require_current, upgrade
 from onshore.storage.sql import EventJournal, SQLRecordStore, make_engine
 from onshore.storage.subjects import SubjectStore
-
-PSEUDONYM_KEY = "pseudonym"
 
 
 @dataclass
@@ -22,9 +22,8 @@ class Region:
     name: str
     settings: RegionSettings
     store: SQLRecordStore
-    keys: FolderKeyStore
+    keys: KeyStore  # named keys and wrapped subject data keys (a folder, or the region's shared key database)
     subjects: SubjectStore
-    subject_keys: SubjectKeyStore
     blobs: BlobStore  # general use: anonymised frames (a folder or an in-country S3 bucket)
     restricted: FolderBlobStore  # raw frames kept under a pack's raw-frame policy, encrypted, officer-only
 
@@ -32,8 +31,13 @@ class Region:
     def jurisdiction(self) -> str:
         return self.settings.jurisdiction
 
+    @property
+    def subject_keys(self) -> KeyStore:
+        """The store of subjects' data keys: the region's key store."""
+        return self.keys
+
     def pseudonym_key(self) -> bytes:
-        return self.keys.get_or_create(PSEUDONYM_KEY)
+        return self.keys.key(PSEUDONYM_KEY)
 
     def open_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Decrypt the values of personal rows in place; a row whose subject's key is destroyed reads as null."""
@@ -51,7 +55,7 @@ class Region:
 
     def close(self) -> None:
         self.store.dispose()
-        self.subject_keys.close()
+        self.keys.close()
 
 
 def upgrade_command(settings: Settings) -> str:
@@ -88,21 +92,39 @@ def open_regions(
                 opened.close()
             raise
         store = SQLRecordStore(engine, region=name, jurisdiction=rs.jurisdiction, journal=journal(name))
-        keys = key_store_from_url(rs.key_store, base_dir=settings.base_dir, region=name)
-        subject_keys = SubjectKeyStore(keys.folder, region=name, kek=keys.get_or_create(KEK_NAME))
-        restricted = (
-            folder_from_url(rs.restricted_store, base_dir=settings.base_dir, what=f"regions.{name}.restricted_store")
-            if rs.restricted_store
-            else keys.folder.parent / "restricted"
-        )
+        keys = region_key_store(settings, name)
+        restricted = _restricted_folder(settings, name, keys)
         regions[name] = Region(
             name=name,
             settings=rs,
             store=store,
             keys=keys,
             subjects=SubjectStore(store),
-            subject_keys=subject_keys,
             blobs=blob_store_from_url(rs.blob_store, base_dir=settings.base_dir, what=f"regions.{name}.blob_store"),
             restricted=FolderBlobStore(restricted, name=f"regions.{name}.restricted_store"),
         )
     return regions
+
+
+def region_key_store(settings: Settings, name: str) -> KeyStore:
+    """The key store of region ``name`` (opened; nothing is created until used or provisioned)."""
+    rs = settings.regions[name]
+    return key_store_from_url(
+        rs.key_store,
+        base_dir=settings.base_dir,
+        region=name,
+        record_store=rs.record_store,
+        config_file=settings.config_file,
+    )
+
+
+def _restricted_folder(settings: Settings, name: str, keys: KeyStore) -> Path:
+    rs = settings.regions[name]
+    if rs.restricted_store:
+        return folder_from_url(rs.restricted_store, base_dir=settings.base_dir, what=f"regions.{name}.restricted_store")
+    if isinstance(keys, FolderKeyStore):
+        return keys.folder.parent / "restricted"
+    raise ConfigError(
+        f"regions.{name}.restricted_store is not set: with a database key_store there is no key folder to put "
+        "raw frames beside; set it to a file:// folder"
+    )
