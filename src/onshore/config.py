@@ -80,8 +80,8 @@ class FrameSettings(_Frozen):
     max_pixels_per_byte: int = Field(
         default=256,
         ge=16,
-        description="most pixels a frame may claim per byte sent, checked before decoding (a flat 1080p JPEG is "
-        "about 60, a flat PNG up to 340): decode work stays bounded by the bytes sent",
+        description="most pixels a JPEG frame may claim per byte sent, checked before decoding (a flat 1080p JPEG "
+        "is about 60): decode work stays bounded by the bytes sent; PNGs are bounded by deflate's own limit",
     )
 
 

@@ -2,8 +2,9 @@
 
 `decode_frame` accepts JPEG and PNG only, recognised by their magic bytes (never by a declared type),
 and checks size, pixel count and completeness from the headers before any pixel is decoded, so a
-decompression bomb or a truncated upload is refused cheaply: a frame may not claim more pixels than
-`FrameLimits.max_pixels_per_byte` per byte sent, so decode work is bounded by the bytes sent.
+decompression bomb or a truncated upload is refused cheaply. Decode work is bounded by the bytes sent: a JPEG
+may not claim more pixels than `FrameLimits.max_pixels_per_byte` per byte, and a PNG may not claim more raw
+image data than deflate can carry (1032 bytes per compressed byte, its hard limit).
 
 Decoding is strict. JPEGs go through libjpeg-turbo (simplejpeg) with warnings turned into errors: a scan that
 ends early (a truncated upload, even with an end-of-image marker appended) or corrupt entropy data is refused,
@@ -53,6 +54,8 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # JPEG start-of-frame markers (C0-CF except DHT C4, JPG C8, DAC CC) carry the image size.
 _JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _JPEG_STANDALONE_MARKERS = frozenset([0x01, *range(0xD0, 0xD9)])
+_DEFLATE_MAX_RATIO = 1032  # deflate never expands a byte into more than this many (RFC 1951 length codes)
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type
 _Result = TypeVar("_Result")
 
 
@@ -63,8 +66,9 @@ class FrameLimits:
     Attributes:
         max_bytes: largest encoded size accepted.
         max_pixels: largest width x height accepted (checked from the header, before decoding).
-        max_pixels_per_byte: most pixels the header may claim per byte of the file (checked before decoding).
-            A flat 1080p frame is about 60 pixels a byte as JPEG and up to 340 as PNG; a camera frame 5-20.
+        max_pixels_per_byte: most pixels a JPEG's header may claim per byte of the file (checked before
+            decoding). A flat 1080p JPEG is about 60 pixels a byte, a camera frame 5-20. PNGs are bounded by
+            deflate's own limit instead (`_DEFLATE_MAX_RATIO`).
     """
 
     max_bytes: int = 20 * 1024 * 1024
@@ -188,13 +192,27 @@ def check_frame(data: bytes, limits: FrameLimits | None = None, name: str = "fra
             f"{name} is {width}x{height} pixels ({width * height} pixels); the limit is {limits.max_pixels}: "
             "send a downscaled image"
         )
-    if width * height > len(data) * limits.max_pixels_per_byte:
+    if media_type == JPEG and width * height > len(data) * limits.max_pixels_per_byte:
         raise ValidationError(
             f"{name} claims {width}x{height} pixels in only {len(data)} bytes, more than "
             f"{limits.max_pixels_per_byte} pixels a byte (frames.max_pixels_per_byte): a real image of that size "
             "is larger, so this one is truncated or forged; resend it whole"
         )
+    if media_type == PNG and _png_raw_bytes(data, width, height, name) > len(data) * _DEFLATE_MAX_RATIO:
+        raise ValidationError(
+            f"{name} claims {width}x{height} pixels in only {len(data)} bytes, more image data than deflate can "
+            "compress into that: the file is truncated or forged; resend it whole"
+        )
     return media_type, width, height
+
+
+def _png_raw_bytes(data: bytes, width: int, height: int, name: str) -> int:
+    """The size of a PNG's filtered image data as its IHDR declares it (non-interlaced)."""
+    depth, colour = data[24], data[25]
+    channels = _PNG_CHANNELS.get(colour)
+    if channels is None or depth not in (1, 2, 4, 8, 16):
+        raise ValidationError(f"{name} is a corrupt PNG (colour type {colour} with bit depth {depth}); resend it")
+    return height * (1 + (width * channels * depth + 7) // 8)
 
 
 def decode_frame(data: bytes, limits: FrameLimits | None = None, name: str = "frame") -> tuple[np.ndarray, str]:
