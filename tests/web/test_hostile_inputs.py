@@ -8,6 +8,7 @@ corrupt images stored as grey) and their neighbours. VINs are the synthetic ones
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ import numpy as np
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from onshore.ledger import MerkleLog
 from onshore.web.app import create_app
@@ -482,3 +485,53 @@ def _template(path: str) -> str:
     if path.startswith("/v1/ledger/"):
         parts[3] = "{region}"
     return "/".join(parts)
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_JSON, ts=st.one_of(st.integers(min_value=-(2**80), max_value=2**80), st.text(max_size=40)),
+       depth=st.integers(0, 80))  # fmt: skip
+def test_the_ingest_decoders_refuse_any_extreme_with_an_input_error(value, ts, depth) -> None:
+    """Decode and admit raise only input errors (4xx), whatever the value, the time or the nesting."""
+    from onshore.config import IngestSettings
+    from onshore.errors import InputError
+    from onshore.model import Vehicle
+    from onshore.pipeline.admit import admit, decode_body
+
+    limits = IngestSettings()
+    for _ in range(depth):
+        value = [value]
+    record = {"msg_id": "p", "ts": ts, "signal": "VehicleSpeed", "value": value}
+    body = json.dumps([record]).encode()  # the standard library writes integers of any size
+    try:
+        batch = admit(decode_body(body, "application/json", limits), Vehicle("0" * 32, "CN", "cn"), limits)
+    except InputError as error:
+        assert 400 <= error.status < 500 and error.message
+        return
+    orjson.dumps(batch.values)  # what was admitted can be stored
+
+
+@settings(max_examples=300, deadline=None)
+@given(params=st.dictionaries(st.sampled_from(["msg_id", "camera", "ts", "purpose", "lat", "x"]), st.text(max_size=30)),
+       position=st.none() | st.text(max_size=40))  # fmt: skip
+def test_frame_metadata_is_parsed_or_refused_with_a_422(params, position) -> None:
+    from onshore.config import IngestSettings
+    from onshore.errors import ValidationError
+    from onshore.vision.ingest import parse_frame_meta
+
+    try:
+        meta = parse_frame_meta(params, IngestSettings(), now_ms=now_ms(), position=position)
+    except ValidationError as error:
+        assert error.status == 422 and error.details
+        return
+    assert meta.latitude is None or -90 <= meta.latitude <= 90
