@@ -101,6 +101,7 @@ def serve(
 
     from onshore.runtime import Runtime
     from onshore.web.app import create_app
+    from onshore.web.logs import log_config
 
     with _errors():
         overrides: dict[str, Any] = {}
@@ -109,7 +110,15 @@ def serve(
         settings = load_settings(config, overrides=overrides)
         runtime = Runtime(settings)
     try:
-        uvicorn.run(create_app(runtime), host=settings.server.host, port=settings.server.port, log_level="info")
+        # uvicorn's access log is off: it would write query strings; the app logs method, path, status, duration
+        uvicorn.run(
+            create_app(runtime),
+            host=settings.server.host,
+            port=settings.server.port,
+            log_config=log_config("info"),
+            log_level="info",
+            access_log=False,
+        )
     finally:
         runtime.close()
 

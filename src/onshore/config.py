@@ -33,6 +33,14 @@ class _Frozen(BaseModel):
 class ServerSettings(_Frozen):
     host: str = Field(default="127.0.0.1", description="interface the API listens on; loopback by default")
     port: int = Field(default=8470, ge=1, le=65535, description="TCP port of the API")
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="largest request body of the JSON routes other than ingest and frames (bases, exports, consents)",
+    )
+    body_timeout_s: float = Field(
+        default=30, gt=0, le=3600, description="time a client has to send the whole body of those routes (408 after)"
+    )
 
 
 class IngestSettings(_Frozen):
@@ -41,6 +49,12 @@ class IngestSettings(_Frozen):
     max_value_bytes: int = Field(default=4096, ge=64, description="largest JSON-encoded value of one record")
     max_msg_id_chars: int = Field(default=128, ge=8, description="longest accepted message id")
     max_clock_skew_s: int = Field(default=86400, ge=0, description="how far in the future a record's timestamp may lie")
+    max_value_depth: int = Field(
+        default=32, ge=1, le=200, description="deepest nesting of lists and objects in one record's value"
+    )
+    body_timeout_s: float = Field(
+        default=30, gt=0, le=3600, description="time a vehicle has to send a whole ingest body (408 after)"
+    )
 
 
 class FrameSettings(_Frozen):
@@ -55,7 +69,29 @@ class FrameSettings(_Frozen):
     workers: int = Field(default=0, ge=0, description="detection worker threads; 0 = one per CPU this process may use")
     jpeg_quality: int = Field(default=90, ge=50, le=100, description="quality of stored anonymised JPEG frames")
     max_in_flight: int = Field(
-        default=16, ge=1, description="frames accepted at once; more uploads get 503 with Retry-After (bounds memory)"
+        default=16, ge=1, description="frames processed at once; more uploads get 503 with Retry-After (bounds memory)"
+    )
+    body_timeout_s: float = Field(
+        default=60,
+        gt=0,
+        le=3600,
+        description="time a vehicle has to send a whole frame; the body is read before a processing place is taken",
+    )
+    max_pixels_per_byte: int = Field(
+        default=256,
+        ge=16,
+        description="most pixels a JPEG frame may claim per byte sent, checked before decoding (a flat 1080p JPEG "
+        "is about 60): decode work stays bounded by the bytes sent; PNGs are bounded by deflate's own limit",
+    )
+
+
+class LimitSettings(_Frozen):
+    vehicle_rate_per_s: float = Field(
+        default=20, gt=0, description="requests per second one vehicle may send, sustained (token bucket; 429 after)"
+    )
+    vehicle_burst: int = Field(default=40, ge=1, description="requests one vehicle may send at once above that rate")
+    vehicle_max_in_flight: int = Field(
+        default=4, ge=1, description="uploads (ingest batches and frames) one vehicle may have in progress at once"
     )
 
 
@@ -110,6 +146,7 @@ class Settings(_Frozen):
     server: ServerSettings = ServerSettings()
     ingest: IngestSettings = IngestSettings()
     frames: FrameSettings = FrameSettings()
+    limits: LimitSettings = LimitSettings()
     rules: RulesSettings = RulesSettings()
     retention: RetentionSettings = RetentionSettings()
     regions: dict[str, RegionSettings] = Field(default_factory=dict)
@@ -258,6 +295,8 @@ def settings_documentation() -> dict[str, str]:
 
     walk(ServerSettings, "server.")
     walk(IngestSettings, "ingest.")
+    walk(FrameSettings, "frames.")
+    walk(LimitSettings, "limits.")
     walk(RulesSettings, "rules.")
     walk(RetentionSettings, "retention.")
     walk(RegionSettings, "regions.NAME.")

@@ -7,6 +7,8 @@ messages quote the bad value (never personal data) and say what to do.
     ├── ConfigError (500)            invalid onshore.toml / environment override
     ├── RulePackError (500)          a rule pack failed validation on load
     ├── InputError (400)             malformed request body or CLI argument
+    │   ├── ClientDisconnectedError (400) the client went away mid-body (nobody reads the answer)
+    │   ├── RequestTimeoutError (408)  the body did not arrive within its time limit
     │   ├── PayloadTooLargeError (413)
     │   ├── UnsupportedMediaTypeError (415)
     │   └── ValidationError (422)    well-formed but invalid records (carries per-record reasons)
@@ -19,6 +21,7 @@ messages quote the bad value (never personal data) and say what to do.
     ├── StorageError (503)           a database or blob store failed; translated at the storage boundary
     │   └── SchemaVersionError (503) a record store's schema is not the revision this onshore needs
     ├── KeyNotProvisionedError (503) a region key is missing from its key store; run `onshore keys provision`
+    ├── RateLimitedError (429)       this client is over its request rate or in-flight cap; retry after Retry-After
     ├── BusyError (503)              too much work in flight; retry after the Retry-After seconds
     │   └── WriteConflictError (503) a concurrent writer of the region won; the store retries the transaction
     ├── LedgerSourceError (503)      an auditor's log source (server, bundle) cannot be read at all
@@ -62,6 +65,15 @@ class RulePackError(OnshoreError):
 class InputError(OnshoreError):
     status = 400
     code = "bad_request"
+
+
+class ClientDisconnectedError(InputError):
+    code = "client_disconnected"
+
+
+class RequestTimeoutError(InputError):
+    status = 408
+    code = "request_timeout"
 
 
 class PayloadTooLargeError(InputError):
@@ -123,6 +135,17 @@ class KeyNotProvisionedError(OnshoreError):
 
     status = 503
     code = "key_not_provisioned"
+
+
+class RateLimitedError(OnshoreError):
+    """One client (a vehicle) sends faster, or holds more requests open, than its fair share."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1, details: Any = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after_s = max(1, retry_after_s)
 
 
 class BusyError(OnshoreError):

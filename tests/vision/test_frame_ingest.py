@@ -30,7 +30,7 @@ from onshore.rules.loader import BUILTIN_PACKS_DIR
 from onshore.runtime import Runtime
 from onshore.storage.schema import records
 from onshore.vision.frames import decode_frame, encode_frame
-from onshore.vision.ingest import FrameMeta
+from onshore.vision.ingest import POSITION_HEADER, FrameMeta
 from onshore.web.app import create_app
 from tests.border.helpers import ZONE_POINT, basis
 from tests.conftest import CN_VIN, Workspace, auth, fresh_pg_database, now_ms
@@ -49,10 +49,21 @@ def noise_jpeg(seed: int = 1, width: int = 320, height: int = 240) -> bytes:
     return encode_frame(image, "image/jpeg")
 
 
-def post_frame(client: TestClient, token: str, data: bytes, *, media: str = "image/jpeg", **params: Any) -> Any:
+def post_frame(
+    client: TestClient,
+    token: str,
+    data: bytes,
+    *,
+    media: str = "image/jpeg",
+    position: str | None = None,
+    **params: Any,
+) -> Any:
     query = {"msg_id": "f-1", "camera": "front", "ts": str(now_ms() - 1000), **params}
     query = {k: v for k, v in query.items() if v is not None}
-    return client.post("/v1/frames", params=query, content=data, headers={**auth(token), "Content-Type": media})
+    headers = {**auth(token), "Content-Type": media}
+    if position is not None:
+        headers[POSITION_HEADER] = position
+    return client.post("/v1/frames", params=query, content=data, headers=headers)
 
 
 def files_under(folder: Path) -> list[Path]:
@@ -191,8 +202,13 @@ def test_an_upload_over_the_byte_limit_is_413_before_it_is_read(workspace: Works
         ({"msg_id": "bad id with spaces"}, "msg_id"),
         ({"ts": "yesterday"}, "ts"),
         ({"ts": "946684799999"}, "ts"),
-        ({"lat": "26.6"}, "lon"),
-        ({"lat": "95", "lon": "106.7"}, "lat"),
+        ({"lat": "26.6", "lon": "106.7"}, "lat"),  # positions travel in a header, never in the query
+        ({"position": "26.6"}, POSITION_HEADER),
+        ({"position": "95,106.7"}, POSITION_HEADER),
+        ({"position": "26.6,181"}, POSITION_HEADER),
+        ({"position": "1e1,106.7"}, POSITION_HEADER),  # decimal degrees only
+        ({"position": "nan,1"}, POSITION_HEADER),
+        ({"ts": "²³"}, "ts"),  # passes str.isdigit(), not int()
         ({"purpose": "infotainment"}, "purpose"),
         ({"vin": "LSVM0TEST00000001"}, "vin"),
     ],
@@ -228,15 +244,14 @@ def test_a_frame_inside_a_sensitive_zone_is_not_stored_and_the_drop_is_logged(
 ):
     issued = workspace.runtime.vehicles.add(CN_VIN, "CN")
     before = ledger_size(workspace.runtime.regions["cn"])
-    body = post_frame(
-        client, issued.token, street[2], media="image/png", lat=ZONE_POINT["latitude"], lon=ZONE_POINT["longitude"]
-    ).json()
+    zone = f"{ZONE_POINT['latitude']},{ZONE_POINT['longitude']}"
+    body = post_frame(client, issued.token, street[2], media="image/png", position=zone).json()
     assert body["dropped"] == "sensitive_zone" and not body["stored"]
     assert frame_rows(workspace) == [] and files_under(workspace.runtime.regions["cn"].blobs.root) == []
     [event] = ledger_events(workspace, before)
     assert event["kind"] == "collect" and event["counts"] == {"frames_received": 1, "frames_dropped_sensitive_zone": 1}
     # outside the zone the same frame is stored
-    assert post_frame(client, issued.token, street[2], media="image/png", lat="31.23", lon="121.47").json()["stored"]
+    assert post_frame(client, issued.token, street[2], media="image/png", position="31.23,121.47").json()["stored"]
     # the officer's statistics show both
     stats = client.get("/v1/stats", headers=auth(workspace.token("officer"))).json()["regions"]["cn"]["frames"]
     assert stats["stored"] == 1 and stats["by_rule"] == {"cn.frame.external": 1}

@@ -30,6 +30,9 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import Connection, RowMapping, select, update
 
 from onshore.border import dates
+from onshore.border.conditions import check_conditions
+from onshore.border.dates import LegalDate
+from onshore.border.freetext import check_free_text
 from onshore.border.tables import border_bases
 from onshore.errors import ConflictError, InputError, NotFoundError, ValidationError
 from onshore.model import LifecycleEvent
@@ -85,7 +88,7 @@ class BasisSpec(_Strict):
     reference: str | None = Field(default=None, max_length=120, description="approval or filing number")
     scope: BasisScope
     conditions: list[TransformSpec] = Field(default_factory=list, description="required de-identification")
-    expires_on: dt.date | None = Field(default=None, description="term of a contract or certificate")
+    expires_on: LegalDate | None = Field(default=None, description="term of a contract or certificate")
     derogation: str | None = Field(default=None, description="for route derogation: the Art. 49 derogation key")
     attestations: list[str] = Field(default_factory=list, description="facts recorded (e.g. subjects_informed)")
     note: str | None = Field(default=None, max_length=2000)
@@ -184,6 +187,7 @@ def check_spec(spec: BasisSpec, pack: LoadedPack, transform_names: frozenset[str
     for condition in spec.conditions:
         if condition.name not in transform_names:
             raise InputError(f"transform {condition.name!r} is unknown; valid: {', '.join(sorted(transform_names))}")
+    check_conditions(spec.conditions)
     domestic = set(outbound.domestic.jurisdictions)
     for code in spec.scope.destinations:
         if code in domestic:
@@ -263,6 +267,7 @@ class BasisRegistry:
         """
         region = self._region(spec.region)
         check_spec(spec, self._pack(region), self.transform_names)
+        check_free_text(spec.model_dump(mode="json"), self.regions)
         now = int(time.time() * 1000)
         with region.store.transaction("add transfer basis") as conn:
             if self._find(conn, spec.id) is not None:
@@ -294,7 +299,14 @@ class BasisRegistry:
         Raises:
             NotFoundError: no such basis; ConflictError: not a draft; InputError: no validity can be found.
         """
-        region, _ = self._locate(basis_id)
+        if not dates.EARLIEST <= approved_on <= dates.LATEST:
+            raise ValidationError(
+                f"approved_on {approved_on} is outside the accepted range {dates.EARLIEST} .. {dates.LATEST}",
+                details=[{"field": "approved_on", "reason": "outside the accepted range"}],
+            )
+        region, basis = self._locate(basis_id)
+        if reference is not None:
+            check_free_text({"reference": reference}, self.regions)
         pack = self._pack(region)
         now = int(time.time() * 1000)
         with region.store.transaction("approve transfer basis") as conn:

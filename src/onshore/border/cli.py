@@ -17,6 +17,7 @@ import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from onshore.border import dates
 from onshore.cli_support import (
     ConfigOption,
     JsonOption,
@@ -48,9 +49,12 @@ def _date(text: str | None, what: str) -> dt.date | None:
     if text is None:
         return None
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise InputError(f"{what} {text!r} is not a date (YYYY-MM-DD)") from None
+    if not dates.EARLIEST <= day <= dates.LATEST:
+        raise InputError(f"{what} {text} is outside the accepted range {dates.EARLIEST} .. {dates.LATEST}")
+    return day
 
 
 def _moment(text: str | None) -> dt.datetime | None:
@@ -60,6 +64,8 @@ def _moment(text: str | None) -> dt.datetime | None:
         at = dt.datetime.fromisoformat(text)
     except ValueError:
         raise InputError(f"--at {text!r} is not an ISO date-time (e.g. 2024-05-01T12:00:00+08:00)") from None
+    if not dates.EARLIEST <= at.date() <= dates.LATEST:
+        raise InputError(f"--at {text} is outside the accepted range {dates.EARLIEST} .. {dates.LATEST}")
     return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
 
 

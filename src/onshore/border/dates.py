@@ -10,6 +10,34 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from functools import lru_cache
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+# Every date and time the border takes (bases, approvals, export requests, "as of" queries) lies in this range:
+# far enough from the ends of the calendar (years 1 and 9999) that adding a validity or moving to a time zone
+# can never overflow.
+EARLIEST = dt.date(1970, 1, 1)
+LATEST = dt.date(2199, 12, 31)
+_RANGE = f"{EARLIEST.isoformat()} .. {LATEST.isoformat()}"
+
+
+def _date_in_range(day: dt.date) -> dt.date:
+    if not EARLIEST <= day <= LATEST:
+        raise ValueError(f"date {day.isoformat()} is outside the accepted range {_RANGE}")
+    return day
+
+
+def _datetime_in_range(at: dt.datetime) -> dt.datetime:
+    if not EARLIEST <= at.date() <= LATEST:
+        raise ValueError(f"time {at.isoformat()} is outside the accepted range {_RANGE}")
+    return at
+
+
+LegalDate = Annotated[dt.date, AfterValidator(_date_in_range)]
+"""A date within `EARLIEST` .. `LATEST` (pydantic refuses others with the range)."""
+LegalDateTime = Annotated[dt.datetime, AfterValidator(_datetime_in_range)]
+"""A date-time whose date lies within `EARLIEST` .. `LATEST`."""
 
 
 @lru_cache(maxsize=16)

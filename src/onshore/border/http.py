@@ -23,6 +23,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from onshore.border.bases import BasisSpec
+from onshore.border.dates import LegalDate, LegalDateTime
 from onshore.border.requests import ExportRequest
 from onshore.border.service import BorderService
 from onshore.errors import NotFoundError, TransferDeniedError
@@ -42,7 +43,7 @@ def _service(request: Request, *roles: str) -> tuple[BorderService, Any]:
 
 class ApproveBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    approved_on: dt.date | None = Field(default=None, description="date on the approval (default: today)")
+    approved_on: LegalDate | None = Field(default=None, description="date on the approval (default: today)")
     reference: str | None = Field(default=None, max_length=120, description="approval or filing number")
 
 
@@ -50,7 +51,7 @@ class ApproveBody(BaseModel):
 def list_bases(
     request: Request,
     region: str | None = Query(default=None, description="only this region's bases"),
-    date: Annotated[dt.date | None, Query(description="status as of this date (default: today)")] = None,
+    date: Annotated[LegalDate | None, Query(description="status as of this date (default: today)")] = None,
 ) -> dict[str, Any]:
     border, _ = _service(request, "officer", "auditor")
     bases = border.bases.list_bases(region)
@@ -65,7 +66,11 @@ def add_basis(request: Request, body: BasisSpec) -> dict[str, Any]:
 
 
 @router.get("/bases/{basis_id}", summary="One transfer basis")
-def get_basis(request: Request, basis_id: str, date: dt.date | None = None) -> dict[str, Any]:
+def get_basis(
+    request: Request,
+    basis_id: str,
+    date: Annotated[LegalDate | None, Query(description="status as of this date (default: today)")] = None,
+) -> dict[str, Any]:
     border, _ = _service(request, "officer", "auditor")
     basis = border.bases.get(basis_id)
     return basis.to_dict(date or border.today(basis.spec.region))
@@ -97,7 +102,7 @@ def _authorised(request: Request, body: ExportRequest) -> tuple[BorderService, E
 def decide_export(
     request: Request,
     body: ExportRequest,
-    at: Annotated[dt.datetime | None, Query(description="decide as of this moment (with offset)")] = None,
+    at: Annotated[LegalDateTime | None, Query(description="decide as of this moment (with offset)")] = None,
 ) -> dict[str, Any]:
     border, export, _ = _authorised(request, body)
     if at is not None and at.tzinfo is None:

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic import ValidationError as PydanticValidationError
 
 from onshore.border.bases import ID_PATTERN
+from onshore.border.dates import LegalDateTime
 from onshore.errors import InputError, ValidationError
 from onshore.rules.schema import SIGNAL_NAME, Category
 
@@ -51,8 +52,8 @@ class ExportRequest(BaseModel):
     recipient: str = Field(pattern=ID_PATTERN, description="id of the receiving organisation")
     purpose: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="purpose id of the region's rule pack")
     requester: Literal["analyst", "officer"] = Field(default="officer", description="who asks")
-    since: dt.datetime = Field(description="first record time (inclusive), with a UTC offset")
-    until: dt.datetime = Field(description="last record time (exclusive), with a UTC offset")
+    since: LegalDateTime = Field(description="first record time (inclusive), with a UTC offset")
+    until: LegalDateTime = Field(description="last record time (exclusive), with a UTC offset")
     categories: list[Category] = Field(default_factory=list, description="only records with one of these")
     signals: list[str] = Field(default_factory=list, max_length=500, description="only these signals")
     vehicles: list[str] = Field(default_factory=list, max_length=MAX_VEHICLES, description="vehicle refs")
@@ -71,7 +72,7 @@ class ExportRequest(BaseModel):
     @classmethod
     def _signals(cls, v: list[str]) -> list[str]:
         for s in v:
-            if not SIGNAL_NAME.match(s):
+            if not SIGNAL_NAME.fullmatch(s):
                 raise ValueError(f"signal {s!r} is neither a fleet-telemetry name nor a VSS path")
         return v
 

@@ -7,24 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from onshore.errors import PayloadTooLargeError
+from onshore.web.limits import read_body
 
 router = APIRouter(tags=["ingest"])
-
-
-async def read_body(request: Request, limit: int, setting: str) -> bytes:
-    """The request body, refused with 413 as soon as it (or its declared length) passes ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"body is {declared} bytes; the limit is {limit} ({setting})")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"body exceeds {limit} bytes ({setting})")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 INGEST_EXAMPLE = {
@@ -51,9 +36,11 @@ INGEST_EXAMPLE = {
         },
         400: {"description": "malformed JSON or NDJSON"},
         401: {"description": "missing, unknown or revoked vehicle token"},
+        408: {"description": "the body did not arrive within ingest.body_timeout_s"},
         413: {"description": "body or batch over the configured limits"},
         415: {"description": "content type other than JSON or NDJSON"},
         422: {"description": "invalid records; details list each; nothing was stored"},
+        429: {"description": "this vehicle is over limits.vehicle_rate_per_s or limits.vehicle_max_in_flight"},
     },
     openapi_extra={
         "requestBody": {
@@ -87,8 +74,12 @@ async def ingest(request: Request) -> dict[str, Any]:
     state = request.app.state
     principal = state.auth.principal(request)
     principal.require("vehicle")
-    body = await read_body(request, state.runtime.settings.ingest.max_body_bytes, "ingest.max_body_bytes")
-    result = await run_in_threadpool(
-        state.runtime.ingest.ingest_body, principal.vehicle, body, request.headers.get("content-type")
-    )
+    limits = state.runtime.settings.ingest
+    with state.limits.uploading(principal.vehicle.ref):
+        body = await read_body(
+            request, limits.max_body_bytes, "ingest.max_body_bytes", limits.body_timeout_s, "ingest.body_timeout_s"
+        )
+        result = await run_in_threadpool(
+            state.runtime.ingest.ingest_body, principal.vehicle, body, request.headers.get("content-type")
+        )
     return result.to_dict()

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 
 from onshore.errors import InputError
 from onshore.ledger.service import MAX_EVENTS_PER_PAGE, LedgerService
+from onshore.pipeline.admit import INT64_MAX
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 
@@ -40,8 +41,8 @@ def get_checkpoint(request: Request, region: str) -> dict[str, Any]:
 def get_inclusion_proof(
     request: Request,
     region: str,
-    index: int = Query(ge=0, description="leaf index of the event"),
-    size: int = Query(ge=1, description="tree size of the checkpoint to prove against"),
+    index: int = Query(ge=0, le=INT64_MAX, description="leaf index of the event"),
+    size: int = Query(ge=1, le=INT64_MAX, description="tree size of the checkpoint to prove against"),
 ) -> dict[str, Any]:
     return _ledger(request).inclusion_proof(region, index, size).to_dict()
 
@@ -50,8 +51,8 @@ def get_inclusion_proof(
 def get_consistency_proof(
     request: Request,
     region: str,
-    size1: int = Query(alias="from", ge=1, description="the older tree size"),
-    size2: int = Query(alias="to", ge=1, description="the newer tree size"),
+    size1: int = Query(alias="from", ge=1, le=INT64_MAX, description="the older tree size"),
+    size2: int = Query(alias="to", ge=1, le=INT64_MAX, description="the newer tree size"),
 ) -> dict[str, Any]:
     return _ledger(request).consistency_proof(region, size1, size2).to_dict()
 
@@ -60,8 +61,10 @@ def get_consistency_proof(
 def get_events(
     request: Request,
     region: str,
-    start: int = Query(default=0, ge=0, description="first leaf index"),
-    end: int | None = Query(default=None, ge=0, description=f"end (exclusive); default start + {_DEFAULT_PAGE}"),
+    start: int = Query(default=0, ge=0, le=INT64_MAX, description="first leaf index"),
+    end: int | None = Query(
+        default=None, ge=0, le=INT64_MAX, description=f"end (exclusive); default start + {_DEFAULT_PAGE}"
+    ),
     decode: bool = Query(default=True, description="also give each event decoded as JSON"),
 ) -> dict[str, Any]:
     ledger = _ledger(request)

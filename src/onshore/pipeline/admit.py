@@ -22,8 +22,11 @@ from onshore.model import SignalBatch, Vehicle
 from onshore.rules.schema import SIGNAL_NAME
 
 MIN_TS_MS = 946684800000  # 2000-01-01: older timestamps are a clock fault, not data
-MSG_ID_PATTERN = r"^[A-Za-z0-9._:\-]+$"
-PURPOSE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+# \Z, not $: `$` also matches before a trailing newline, so "m1\n" would pass as a message id.
+MSG_ID_PATTERN = r"^[A-Za-z0-9._:\-]+\Z"
+PURPOSE_PATTERN = r"^[a-z][a-z0-9_]{0,63}\Z"
+_SIGNAL_PATTERN = SIGNAL_NAME.pattern.removesuffix("$") + r"\Z"
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _FIELD_AT = re.compile(r"\$\[(\d+)\](?:\.(\w+))?")
 
 JSON_TYPES = ("application/json",)
@@ -35,7 +38,7 @@ class WireRecord(msgspec.Struct, forbid_unknown_fields=True):
 
     msg_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=MSG_ID_PATTERN)]
     ts: int | float | str
-    signal: Annotated[str, msgspec.Meta(max_length=200, pattern=SIGNAL_NAME.pattern)]
+    signal: Annotated[str, msgspec.Meta(max_length=200, pattern=_SIGNAL_PATTERN)]
     value: Any
     purpose: Annotated[str, msgspec.Meta(pattern=PURPOSE_PATTERN)] | None = None
     profile: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None  # the car's driver profile
@@ -114,6 +117,12 @@ def decode_body(body: bytes, content_type: str | None, limits: IngestSettings) -
         raise _validation_error(exc, line_of, payload) from None
     except msgspec.DecodeError:
         raise _syntax_error(body, line_of) from None
+    except RecursionError:  # nested deeper than the decoder's stack: far past ingest.max_value_depth
+        reason = f"nests deeper than {limits.max_value_depth} levels (ingest.max_value_depth)"
+        raise ValidationError(
+            f"a record's value {reason}. Nothing from this batch was stored.",
+            details=[{"field": "value", "reason": reason}],
+        ) from None
     records = [decoded] if isinstance(decoded, WireRecord) else decoded
     if not records:
         raise InputError("batch is empty: send at least one record")
@@ -198,13 +207,25 @@ def admit(
     values = [r.value for r in records]
     dumps = orjson.dumps
     str_limit = max_value // 4  # a str of at most this many characters fits in max_value bytes of UTF-8
+    max_depth = limits.max_value_depth
     for i, value in enumerate(values):
         kind = type(value)
         if kind is str:
             if len(value) > str_limit and len(value.encode()) > max_value:
                 raise _bad(i, "value", f"larger than {max_value} bytes (ingest.max_value_bytes)")
-        elif (kind is dict or kind is list) and len(dumps(value)) > max_value:
-            raise _bad(i, "value", f"larger than {max_value} bytes (ingest.max_value_bytes)")
+        elif kind is int:
+            if not INT64_MIN <= value <= INT64_MAX:
+                raise _bad(i, "value", _INT_RANGE)
+        elif kind is dict or kind is list:
+            try:
+                dumped = dumps(value)
+            except orjson.JSONEncodeError:  # an integer beyond 64 bits, or nesting past orjson's own limit
+                raise _bad(i, "value", _container_problem(value, max_depth) or _INT_RANGE) from None
+            if len(dumped) > max_value:
+                raise _bad(i, "value", f"larger than {max_value} bytes (ingest.max_value_bytes)")
+            # nesting d levels deep takes at least 2d bytes: only longer values need the walk
+            if len(dumped) > 2 * max_depth and (problem := _container_problem(value, max_depth)):
+                raise _bad(i, "value", problem)
     msg_ids = [r.msg_id for r in records]
     signals = [r.signal for r in records]
     purposes = [r.purpose for r in records]
@@ -229,6 +250,26 @@ def admit(
         profiles=profiles,
         duplicates_in_batch=duplicates,
     )
+
+
+_INT_RANGE = f"integers must lie in {INT64_MIN}..{INT64_MAX} (64 bits)"
+
+
+def _container_problem(value: Any, max_depth: int) -> str | None:
+    """Why a list or object value cannot be stored (too deep, or an integer beyond 64 bits), or None."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            return f"nests deeper than {max_depth} levels (ingest.max_value_depth)"
+        children = node.values() if type(node) is dict else node
+        for child in children:
+            kind = type(child)
+            if kind is dict or kind is list:
+                stack.append((child, depth + 1))
+            elif kind is int and not INT64_MIN <= child <= INT64_MAX:
+                return _INT_RANGE
+    return None
 
 
 def _first_seen(msg_ids: list[str]) -> list[int]:

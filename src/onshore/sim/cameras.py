@@ -15,6 +15,8 @@ import cv2
 import httpx
 import numpy as np
 
+from onshore.vision.ingest import POSITION_HEADER
+
 # inside the illustrative sensitive zone of cn-auto (Guiyang) and in a plain street (Shanghai)
 ZONE_POSITION = (26.6475, 106.71)
 PLAIN_POSITION = (31.2304, 121.4737)
@@ -70,12 +72,16 @@ def send_frames(base_url: str, tokens: dict[str, str], *, ts_ms: int, timeout_s:
                 ("cabin", f"cam-{n}-cabin", PLAIN_POSITION, True),
             ]
             for camera, msg_id, (lat, lon), cabin in shots:
-                params: dict[str, Any] = {"msg_id": msg_id, "camera": camera, "ts": ts_ms, "lat": lat, "lon": lon}
+                params: dict[str, Any] = {"msg_id": msg_id, "camera": camera, "ts": ts_ms}
                 response = client.post(
                     "/v1/frames",
                     params=params,
                     content=synthetic_frame(n * 3 + len(summary.dropped), cabin=cabin),
-                    headers={"Authorization": f"Bearer {token}", "Content-Type": "image/jpeg"},
+                    headers={
+                        "Authorization": f"Bearer {token}",
+                        "Content-Type": "image/jpeg",
+                        POSITION_HEADER: f"{lat},{lon}",  # a header: positions never travel in a query string
+                    },
                 )
                 summary.sent += 1
                 if response.status_code != 200:

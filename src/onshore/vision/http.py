@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from onshore.errors import NotFoundError, UnsupportedMediaTypeError
-from onshore.ingest.http import read_body
-from onshore.vision.ingest import parse_frame_meta
+from onshore.vision.ingest import POSITION_HEADER, parse_frame_meta
+from onshore.web.limits import read_body
 
 router = APIRouter(tags=["frames"])
 
@@ -41,10 +41,12 @@ _IMAGE_TYPES = ("image/jpeg", "image/png")
             "content": {"application/json": {"example": FRAME_EXAMPLE}},
         },
         401: {"description": "missing, unknown or revoked vehicle token"},
-        413: {"description": "over frames.max_bytes or frames.max_pixels"},
+        408: {"description": "the body did not arrive within frames.body_timeout_s"},
+        413: {"description": "over frames.max_bytes, frames.max_pixels or frames.max_pixels_per_byte"},
         415: {"description": "not a JPEG or PNG (by content type or by its bytes)"},
-        503: {"description": "frames.max_in_flight uploads in progress; retry after Retry-After seconds"},
-        422: {"description": "corrupt, truncated or zero-size image, or invalid metadata; nothing was stored"},
+        422: {"description": "corrupt, truncated, inconsistent or empty image, or invalid metadata; nothing stored"},
+        429: {"description": "this vehicle is over limits.vehicle_rate_per_s or limits.vehicle_max_in_flight"},
+        503: {"description": "frames.max_in_flight frames being processed; retry after Retry-After seconds"},
     },
     openapi_extra={
         "parameters": [
@@ -63,8 +65,13 @@ _IMAGE_TYPES = ("image/jpeg", "image/png")
                 "schema": {"type": "string"},
                 "description": "epoch ms or RFC 3339",
             },
-            {"name": "lat", "in": "query", "schema": {"type": "number"}},
-            {"name": "lon", "in": "query", "schema": {"type": "number"}},
+            {
+                "name": POSITION_HEADER,
+                "in": "header",
+                "schema": {"type": "string", "pattern": r"^-?[0-9]{1,3}(\.[0-9]+)?,-?[0-9]{1,3}(\.[0-9]+)?$"},
+                "description": "where the frame was taken: `<lat>,<lon>` in decimal degrees (lat -90..90, "
+                "lon -180..180). A header, never the query string, so it stays out of every access log",
+            },
             {"name": "purpose", "in": "query", "schema": {"type": "string"}},
         ],
         "requestBody": {
@@ -83,10 +90,20 @@ async def upload_frame(request: Request) -> dict[str, Any]:
         raise UnsupportedMediaTypeError(
             f"content type {media or '(none)'!r} is not accepted; send the frame as image/jpeg or image/png"
         )
-    meta = parse_frame_meta(dict(request.query_params), runtime.settings.ingest, now_ms=int(time.time() * 1000))
-    with runtime.frames.slot():  # bounded: a flood of uploads gets 503 instead of exhausting memory
-        body = await read_body(request, runtime.settings.frames.max_bytes, "frames.max_bytes")
-        result = await run_in_threadpool(runtime.frames.ingest, principal.vehicle, body, meta)
+    meta = parse_frame_meta(
+        dict(request.query_params),
+        runtime.settings.ingest,
+        now_ms=int(time.time() * 1000),
+        position=request.headers.get(POSITION_HEADER),
+    )
+    frames = runtime.settings.frames
+    with state.limits.uploading(principal.vehicle.ref):  # a vehicle's share of uploads in progress (429 over it)
+        # The body is read before a processing place is taken: slow senders hold no place.
+        body = await read_body(
+            request, frames.max_bytes, "frames.max_bytes", frames.body_timeout_s, "frames.body_timeout_s"
+        )
+        with runtime.frames.slot():  # bounded: a flood of frames gets 503 instead of exhausting memory
+            result = await run_in_threadpool(runtime.frames.ingest, principal.vehicle, body, meta)
     return result.to_dict()
 
 

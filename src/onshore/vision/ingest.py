@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import math
 import re
 import threading
 import time
@@ -57,6 +56,9 @@ from onshore.vision.frames import JPEG, PNG, AnonymizedFrame, FrameLimits, Frame
 
 FRAME_SIGNAL = "CameraFrame"
 _CAMERA = r"^[a-z0-9][a-z0-9_.\-]{0,63}$"
+POSITION_HEADER = "X-Onshore-Position"
+_POSITION = re.compile(r"\s*([-+]?[0-9]{1,3}(?:\.[0-9]{1,15})?)\s*,\s*([-+]?[0-9]{1,3}(?:\.[0-9]{1,15})?)\s*")
+_DIGITS = re.compile(r"[0-9]{1,19}")
 _SWEEP_GRACE_S = 3600  # blobs younger than this may belong to a frame still being committed
 
 
@@ -99,47 +101,59 @@ def _bad(field_name: str, reason: str) -> ValidationError:
     )
 
 
-def parse_frame_meta(params: dict[str, str], limits: IngestSettings, *, now_ms: int) -> FrameMeta:
-    """Validate a frame's metadata (query parameters of ``POST /v1/frames``).
+def parse_frame_meta(
+    params: dict[str, str], limits: IngestSettings, *, now_ms: int, position: str | None = None
+) -> FrameMeta:
+    """Validate a frame's metadata: the query parameters of ``POST /v1/frames`` and its position header.
+
+    ``position`` is the ``X-Onshore-Position: <lat>,<lon>`` header (decimal degrees), never a query parameter:
+    query strings end up in access logs and proxies' logs, and a position is personal data.
 
     Raises:
         ValidationError: a field is missing or malformed; the message and ``details`` name it.
     """
-    unknown = sorted(set(params) - {"msg_id", "camera", "ts", "lat", "lon", "purpose"})
+    for name in ("lat", "lon"):
+        if name in params:
+            raise _bad(name, f"send the position in the {POSITION_HEADER} header as <lat>,<lon>, not in the query")
+    unknown = sorted(set(params) - {"msg_id", "camera", "ts", "purpose"})
     if unknown:
         raise _bad(unknown[0], "unknown field; the vehicle and its market come from the token, never the request")
     for name in ("msg_id", "camera", "ts"):
         if not params.get(name):
             raise _bad(name, "is required")
     msg_id = params["msg_id"]
-    if len(msg_id) > limits.max_msg_id_chars or not re.match(MSG_ID_PATTERN, msg_id):
+    if len(msg_id) > limits.max_msg_id_chars or not re.fullmatch(MSG_ID_PATTERN, msg_id):
         raise _bad("msg_id", f"must be 1-{limits.max_msg_id_chars} characters of A-Z a-z 0-9 . _ : -")
     camera = params["camera"]
-    if not re.match(_CAMERA, camera):
+    if not re.fullmatch(_CAMERA, camera):
         raise _bad("camera", "must be 1-64 characters of a-z 0-9 _ . - (e.g. front, rear, cabin)")
     raw_ts = params["ts"]
-    ts_ms = parse_ts(int(raw_ts) if raw_ts.isdigit() else raw_ts)
+    if len(raw_ts) > 40:
+        raise _bad("ts", "must be epoch milliseconds or an RFC 3339 time with a zone")
+    # ASCII digits only: str.isdigit() also takes superscripts and other scripts' digits, which int() refuses
+    ts_ms = parse_ts(int(raw_ts) if _DIGITS.fullmatch(raw_ts) else raw_ts)
     if ts_ms is None:
         raise _bad("ts", "must be epoch milliseconds or an RFC 3339 time with a zone")
     if ts_ms < MIN_TS_MS or ts_ms > now_ms + limits.max_clock_skew_s * 1000:
         raise _bad("ts", "is outside the accepted range (2000-01-01 .. now + ingest.max_clock_skew_s)")
-    lat, lon = params.get("lat"), params.get("lon")
-    latitude = longitude = None
-    if (lat is None) != (lon is None):
-        raise _bad("lat" if lat is None else "lon", "lat and lon come together or not at all")
-    if lat is not None and lon is not None:
-        try:
-            latitude, longitude = float(lat), float(lon)
-        except ValueError:
-            raise _bad("lat", "lat and lon must be decimal degrees") from None
-        if not (math.isfinite(latitude) and math.isfinite(longitude)):
-            raise _bad("lat", "lat and lon must be finite numbers")
-        if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
-            raise _bad("lat", "lat must lie in -90..90 and lon in -180..180")
+    latitude, longitude = _position(position)
     purpose = params.get("purpose")
-    if purpose is not None and not re.match(PURPOSE_PATTERN, purpose):
+    if purpose is not None and not re.fullmatch(PURPOSE_PATTERN, purpose):
         raise _bad("purpose", "must be a lower_snake_case purpose id")
     return FrameMeta(msg_id, camera, ts_ms, latitude, longitude, purpose)
+
+
+def _position(header: str | None) -> tuple[float | None, float | None]:
+    """``(lat, lon)`` from the position header, or ``(None, None)`` without one; the value is never echoed."""
+    if header is None:
+        return None, None
+    match = _POSITION.fullmatch(header)
+    if match is None:
+        raise _bad(POSITION_HEADER, "must be <lat>,<lon> in decimal degrees, e.g. 31.2304,121.4737")
+    latitude, longitude = float(match.group(1)), float(match.group(2))
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise _bad(POSITION_HEADER, "lat must lie in -90..90 and lon in -180..180")
+    return latitude, longitude
 
 
 def _blob_stem(vehicle_ref: str, msg_id: str) -> str:
@@ -168,7 +182,9 @@ class FrameService:
         self.rulebook = rulebook
         self.router = router
         self.settings = frames
-        self.limits = FrameLimits(max_bytes=frames.max_bytes, max_pixels=frames.max_pixels)
+        self.limits = FrameLimits(
+            max_bytes=frames.max_bytes, max_pixels=frames.max_pixels, max_pixels_per_byte=frames.max_pixels_per_byte
+        )
         self._processor: FrameProcessor | None = None
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(frames.max_in_flight)

@@ -16,23 +16,30 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import onshore
 from onshore.border.http import router as border_router
-from onshore.errors import BusyError, OnshoreError
+from onshore.errors import ClientDisconnectedError, OnshoreError, PayloadTooLargeError, RequestTimeoutError
 from onshore.ingest.http import router as ingest_router
 from onshore.ledger.http import router as ledger_router
 from onshore.rights.http import router as rights_router
 from onshore.runtime import Runtime
 from onshore.vision.http import router as frames_router
 from onshore.web.auth import Authenticator
+from onshore.web.limits import BodyGuard, VehicleLimits
+from onshore.web.logs import AccessLogMiddleware
 from onshore.web.routes import router as main_router
 
 logger = logging.getLogger("onshore")
+# Routes that read their own bodies, with their own limits and deadlines (ingest.*, frames.*).
+STREAMING_ROUTES = frozenset({"/v1/ingest", "/v1/frames"})
+# After these the rest of the body may still be on its way: the connection is closed, not reused.
+_CLOSE_AFTER = (PayloadTooLargeError, RequestTimeoutError, ClientDisconnectedError)
 
 
 def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         body["details"] = details
-    return JSONResponse({"error": body}, status_code=status)
+    headers = {"Connection": "close"} if status in (408, 413) else None
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
 async def _retention_loop(runtime: Runtime, interval_s: int) -> None:
@@ -62,13 +69,27 @@ def create_app(runtime: Runtime) -> FastAPI:
         version=onshore.__version__,
         description="Keeps connected-vehicle data in the country that collected it.",
     )
+    settings = runtime.settings
     app.state.runtime = runtime
-    app.state.auth = Authenticator(runtime.settings.tokens, runtime.vehicles, runtime.subjects)
+    app.state.limits = VehicleLimits(settings.limits)
+    app.state.auth = Authenticator(settings.tokens, runtime.vehicles, runtime.subjects, limits=app.state.limits)
+    app.add_middleware(
+        BodyGuard,
+        max_bytes=settings.server.max_body_bytes,
+        timeout_s=settings.server.body_timeout_s,
+        exempt=STREAMING_ROUTES,
+    )
+    app.add_middleware(AccessLogMiddleware)
 
     @app.exception_handler(OnshoreError)
     async def _onshore_error(_request: Request, exc: OnshoreError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, BusyError) else None
-        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+        headers: dict[str, str] = {}
+        retry_after = getattr(exc, "retry_after_s", None)
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        if isinstance(exc, _CLOSE_AFTER):
+            headers["Connection"] = "close"
+        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _request_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -80,7 +101,12 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {
+            404: "not_found",
+            405: "method_not_allowed",
+            408: "request_timeout",
+            413: "payload_too_large",
+        }.get(exc.status_code, "http_error")
         return _error(exc.status_code, code, str(exc.detail))
 
     app.include_router(ingest_router)

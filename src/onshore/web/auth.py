@@ -13,6 +13,7 @@ from onshore.errors import AuthError, ForbiddenError
 from onshore.model import Vehicle
 from onshore.rights.subjects import SUBJECT_TOKEN_PREFIX, SubjectService
 from onshore.vehicles import VEHICLE_TOKEN_PREFIX, VehicleRegistry
+from onshore.web.limits import VehicleLimits
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,27 @@ class Principal:
 
 
 class Authenticator:
-    def __init__(self, tokens: Iterable[TokenSettings], vehicles: VehicleRegistry, subjects: SubjectService) -> None:
+    """Resolves a request's bearer token to a principal; a vehicle's request also counts against its rate limit
+    (here, so that no vehicle route can forget it)."""
+
+    def __init__(
+        self,
+        tokens: Iterable[TokenSettings],
+        vehicles: VehicleRegistry,
+        subjects: SubjectService,
+        limits: VehicleLimits | None = None,
+    ) -> None:
         self._api = {t.sha256: t for t in tokens}
         self._vehicles = vehicles
         self._subjects = subjects
+        self._limits = limits
 
     def principal(self, request: Request) -> Principal:
+        """The principal of ``request``'s token.
+
+        Raises:
+            AuthError (401): no, unknown or revoked token. RateLimitedError (429): a vehicle over its rate.
+        """
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -47,6 +63,8 @@ class Authenticator:
         token = token.strip()
         if token.startswith(VEHICLE_TOKEN_PREFIX):
             vehicle = self._vehicles.authenticate(token)
+            if self._limits is not None:
+                self._limits.admit(vehicle.ref)
             return Principal(role="vehicle", name="vehicle", region=vehicle.region, vehicle=vehicle)
         if token.startswith(SUBJECT_TOKEN_PREFIX):
             subject = self._subjects.authenticate(token)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from onshore.errors import NotFoundError
 from onshore.model import LifecycleEvent
+from onshore.pipeline.admit import INT64_MAX
 
 router = APIRouter()
 
@@ -28,9 +29,9 @@ def get_records(
     region: str = Query(description="the region to read; an analyst may read only their own"),
     signal: str | None = Query(default=None, max_length=200),
     category: Literal["personal", "sensitive_personal", "important", "general"] | None = None,
-    since_ms: int | None = Query(default=None, ge=0),
-    until_ms: int | None = Query(default=None, ge=0),
-    after_id: int = Query(default=0, ge=0, description="cursor: the last id of the previous page"),
+    since_ms: int | None = Query(default=None, ge=0, le=INT64_MAX),
+    until_ms: int | None = Query(default=None, ge=0, le=INT64_MAX),
+    after_id: int = Query(default=0, ge=0, le=INT64_MAX, description="cursor: the last id of the previous page"),
     limit: int = Query(default=100, ge=1, le=1000),
     purpose: str = Query(default="analysis", pattern=r"^[a-z][a-z0-9_]{0,63}$", description="why you query"),
 ) -> dict[str, Any]:

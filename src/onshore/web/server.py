@@ -9,6 +9,8 @@ import time
 import uvicorn
 from fastapi import FastAPI
 
+from onshore.web.logs import log_config
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
@@ -22,7 +24,9 @@ class ServerThread:
     def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
-        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", access_log=False)
+        config = uvicorn.Config(
+            app, host=host, port=self.port, log_config=log_config("warning"), log_level="warning", access_log=False
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="onshore-api", daemon=True)
 
