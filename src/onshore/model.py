@@ -6,7 +6,6 @@ lists, so the stages loop over plain lists instead of building an object per rec
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,14 +141,15 @@ class LifecycleEvent:
     actor_role: str
     purpose: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
-    digest: str | None = None  # hex SHA-256 over the ids of the records concerned
+    digest: str | None = None  # hex SHA-256: over the content of the rows concerned (v 2), or their ids (v 1)
     basis_id: str | None = None
+    version: int = 1  # 2: a store/delete event whose digest commits to row content (``storage.content``)
 
     def to_bytes(self) -> bytes:
         """Canonical encoding: the ledger leaf data."""
         return orjson.dumps(
             {
-                "v": 1,
+                "v": self.version,
                 "kind": self.kind,
                 "region": self.region,
                 "at_ms": self.at_ms,
@@ -161,12 +161,3 @@ class LifecycleEvent:
             },
             option=orjson.OPT_SORT_KEYS,
         )
-
-
-def records_digest(ids: list[str]) -> str:
-    """SHA-256 over record ids (each followed by a newline), in the order given."""
-    h = hashlib.sha256()
-    for record_id in ids:
-        h.update(record_id.encode())
-        h.update(b"\n")
-    return h.hexdigest()

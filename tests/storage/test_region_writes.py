@@ -41,6 +41,9 @@ class FlakyJournal:
             raise WriteConflictError(f"ledger {self.log.region!r}: leaves were appended concurrently")
         return self.log.append(conn, entries)
 
+    def tree_size(self, conn: Connection) -> int:
+        return self.log.tree_size(conn)
+
 
 def _tree_size(store: SQLRecordStore) -> int:
     with store.read("tree size") as conn:

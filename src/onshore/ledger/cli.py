@@ -245,8 +245,9 @@ def record_cmd(
 @ledger_app.command("verify")
 def verify_cmd(
     key: Annotated[
-        list[str], typer.Option("--key", "-k", help="the log's public key (vkey text or a file of vkeys); repeatable")
-    ],
+        list[str] | None,
+        typer.Option("--key", "-k", help="the log's public key (vkey text or a file of vkeys); repeatable"),
+    ] = None,
     trusted: Annotated[
         Path | None, typer.Option(help="a checkpoint note kept from an earlier verification; the log must extend it")
     ] = None,
@@ -265,16 +266,27 @@ def verify_cmd(
     save_checkpoint: Annotated[
         Path | None, typer.Option(help="after a successful check, write the verified checkpoint here (next --trusted)")
     ] = None,
+    config: ConfigOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Verify a region's log as an auditor, trusting only the log's public key.
+    """Verify a region's log: as an auditor (--url or --bundle, with --key) or as the operator (-c CONFIG).
 
-    Checks the checkpoint's signature, its consistency with --trusted, the cosignature of every --witness, the
-    inclusion of every event (root recomputed from all events, plus the server's inclusion proofs) and that the
-    events carry no personal data. Exit codes: 0 verified, 1 not verified, 2 bad usage, 3 log unreadable.
+    As an auditor, trusting only the log's public key: the checkpoint's signature, its consistency with
+    --trusted, the cosignature of every --witness, the inclusion of every event (root recomputed from all
+    events, plus the server's inclusion proofs) and that the events carry no personal data.
+
+    As the operator, with the region's own stores (-c CONFIG, no --url or --bundle): the stored tree recomputed
+    from its entries, and every store and delete event re-derived from the rows and tombstones it committed to,
+    so an edited value, time, category or origin, or a row removed without a delete event, names its batch.
+
+    Exit codes: 0 verified, 1 not verified, 2 bad usage, 3 log unreadable.
 
     Example: onshore ledger verify --key cn-log.vkey --trusted last.txt --url http://127.0.0.1:8470 --region cn
+
+    Example: onshore ledger verify -c onshore.toml --region cn
     """
+    if url is None and bundle is None and config is not None:
+        _verify_stores(config, region, json_out=json_out)
     from onshore.ledger.verify import (
         BundleLedgerSource,
         HttpLedgerSource,
@@ -284,14 +296,16 @@ def verify_cmd(
     )
 
     if (url is None) == (bundle is None):
-        _usage("give either --url (with --region and --token) or --bundle")
+        _usage("give either --url (with --region and --token) or --bundle, or -c CONFIG to check the stores")
+    if not key:
+        _usage("--url and --bundle need the log's public key: --key")
     if url is not None and (region is None or not token):
         _usage("--url needs --region and --token (or ONSHORE_TOKEN)")
     if proofs != "all" and not (proofs.isdigit() and int(proofs) >= 0):
         _usage(f"--proofs must be a number or 'all', not {proofs!r}")
     source: Any = None
     try:
-        log_keys = parse_vkeys(key)
+        log_keys = parse_vkeys(key or [])
         witnesses = parse_vkeys(witness or [])
         trusted_note = None
         if trusted is not None:
@@ -331,6 +345,53 @@ def verify_cmd(
     else:
         _print_verdict(verdict)
     raise typer.Exit(EXIT_VERIFIED if verdict.ok else EXIT_NOT_VERIFIED)
+
+
+def _verify_stores(config: Path, region: str | None, *, json_out: bool) -> None:
+    """``verify -c``: each region's tree and content checked from its own stores; exits with the verdict."""
+    from onshore.config import load_settings
+    from onshore.ledger.content_check import check_region_stores
+    from onshore.ledger.store import MerkleLog
+    from onshore.runtime import Runtime
+
+    with _errors():
+        runtime = Runtime(load_settings(config))
+    try:
+        names = [region] if region else list(runtime.regions)
+        if region is not None and region not in runtime.regions:
+            _usage(f"region {region!r} is not configured; configured: {', '.join(runtime.regions)}")
+        verdicts = []
+        for name in names:
+            try:
+                with runtime.regions[name].store.read("verify stores") as conn:
+                    verdicts.append(check_region_stores(MerkleLog(name), conn))
+            except OnshoreError as exc:
+                err_console.print(f"[bold red]could not read region {name}:[/] {exc.message}", highlight=False)
+                raise typer.Exit(EXIT_UNREADABLE) from None
+    finally:
+        runtime.close()
+    ok = all(v.ok for v in verdicts)
+    if json_out:
+        _print_json({"ok": ok, "regions": {v.region: v.to_dict() for v in verdicts}})
+    else:
+        for v in verdicts:
+            mark = "[bold green]VERIFIED[/]" if v.ok else "[bold red]NOT VERIFIED[/]"
+            console.print(
+                f"{mark}  region {v.region}: {v.batches_checked:,} stored batches, {v.rows_checked:,} rows, "
+                f"{v.tombstones_checked:,} tombstones checked against the ledger",
+                highlight=False,
+            )
+            if v.rows_not_covered:
+                console.print(
+                    f"[yellow]warning:[/] {v.rows_not_covered:,} rows were stored before content commitments "
+                    "(schema revision 0003): no content commitment covers them",
+                    highlight=False,
+                )
+            for failure in v.failures:
+                console.print(f"[red]failure:[/] {failure}", highlight=False, soft_wrap=True)
+            if v.failure_count > len(v.failures):
+                console.print(f"[red]... and {v.failure_count - len(v.failures)} more[/]", highlight=False)
+    raise typer.Exit(EXIT_VERIFIED if ok else EXIT_NOT_VERIFIED)
 
 
 def _usage(message: str) -> Any:

@@ -6,11 +6,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, or_
+from sqlalchemy import and_, or_
 
 from onshore.model import LifecycleEvent
 from onshore.rules.loader import RuleBook
 from onshore.rules.schema import RetentionRule
+from onshore.storage.content import CONTENT_EVENT_VERSION, delete_records
 from onshore.storage.region import Region
 from onshore.storage.schema import records
 
@@ -58,19 +59,22 @@ class RetentionService:
                 if not (rule.active or rule.id in pack.enabled_overrides):
                     continue
                 cutoff = now_ms - int(rule.days * 86_400_000)
+
+                def make_event(deleted: int, digest: str | None, region: Region = region) -> LifecycleEvent:
+                    return LifecycleEvent(
+                        kind="delete",
+                        region=region.name,
+                        at_ms=now_ms,
+                        actor_role="system",
+                        purpose="retention",
+                        counts={"records": deleted},
+                        digest=digest,
+                        version=CONTENT_EVENT_VERSION,
+                    )
+
                 with region.store.transaction("retention") as conn:
-                    deleted = conn.execute(delete(records).where(records.c.ts_ms < cutoff, _matches(rule))).rowcount
-                    index = None
-                    if deleted:
-                        event = LifecycleEvent(
-                            kind="delete",
-                            region=region.name,
-                            at_ms=now_ms,
-                            actor_role="system",
-                            purpose="retention",
-                            counts={"records": deleted},
-                        )
-                        index = region.store.journal.append(conn, [event.to_bytes()])
+                    where = and_(records.c.ts_ms < cutoff, _matches(rule))
+                    deleted, index = delete_records(conn, where, region.store.journal, make_event)
                 results.append(RetentionResult(region.name, rule.id, deleted, index))
             if self.blob_sweeper is not None:
                 results.append(self._sweep_blobs(region, now_ms))

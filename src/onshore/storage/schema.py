@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -52,6 +53,7 @@ records = Table(
     Column("zone", String(100), nullable=True),
     Column("received_ms", BigInteger, nullable=False),
     Column("subject_ref", String(64), nullable=False, comment="the person the datum is about (pseudonym)"),
+    Column("store_idx", BigInteger, nullable=True, comment="ledger index of the store event that stored the row"),
     # The one index on the hot path: de-duplication by (vehicle, message id).
     UniqueConstraint("vehicle_ref", "msg_id", name="uq_records_vehicle_msg"),
     Index("ix_records_subject", "subject_ref"),
@@ -110,4 +112,15 @@ frame_drops = Table(
     Column("day", String(10), primary_key=True, comment="UTC date, YYYY-MM-DD"),
     Column("reason", String(32), primary_key=True),
     Column("frames", BigInteger, nullable=False),
+)
+
+# What a delete event removed: per row, the store event that had committed to it and the row's digest (no content).
+# The delete event's digest commits to these, so a batch's live rows plus its tombstones re-derive its store event.
+record_tombstones = Table(
+    "record_tombstones",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("store_idx", BigInteger, nullable=False, index=True),
+    Column("delete_idx", BigInteger, nullable=False),
+    Column("row_digest", LargeBinary(32), nullable=False),
 )

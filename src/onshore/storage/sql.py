@@ -7,6 +7,7 @@ A store knows its jurisdiction and refuses rows of another origin (defence in de
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import threading
 import time
@@ -20,7 +21,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from onshore.errors import ConfigError, ConflictError, ResidencyError, StorageError, WriteConflictError
-from onshore.model import RECORD_COLUMNS, LifecycleEvent, StoredRows, records_digest
+from onshore.model import RECORD_COLUMNS, LifecycleEvent, StoredRows
+from onshore.storage.content import CONTENT_EVENT_VERSION, row_digest, set_digest
 from onshore.storage.schema import (
     records,
     unclassified_signals,
@@ -34,6 +36,7 @@ _CHUNK = 500
 _ATTEMPTS = 6
 _BACKOFF_S = 0.005
 _RECORD_KEY = ("vehicle_ref", "msg_id")
+_STORED_COLUMNS = (*RECORD_COLUMNS, "store_idx")
 
 T = TypeVar("T")
 
@@ -43,6 +46,10 @@ class EventJournal(Protocol):
 
     def append(self, conn: Connection, entries: list[bytes]) -> int:
         """Append entries in order; return the index of the first."""
+        ...
+
+    def tree_size(self, conn: Connection) -> int:
+        """How many entries the journal holds (the index the next append gets)."""
         ...
 
 
@@ -193,8 +200,14 @@ class SQLRecordStore:
         self, conn: Connection, stored: StoredRows, events: Sequence[LifecycleEvent], *, optimistic: bool
     ) -> CommitResult:
         fresh = stored.rows
+        # Under the region write lock the journal's size is stable: the store event's index is known up front,
+        # and every row records it, so verification can re-derive the event's content digest from the rows.
+        store_at = next((i for i, e in enumerate(events) if e.kind == "store"), None)
+        store_idx = None if store_at is None else self.journal.tree_size(conn) + store_at
         if fresh and optimistic:
-            inserted = bulk_insert(conn, records, fresh, columns=RECORD_COLUMNS, skip_existing_on=_RECORD_KEY)
+            inserted = bulk_insert(
+                conn, records, _with_store_idx(fresh, store_idx), columns=_STORED_COLUMNS, skip_existing_on=_RECORD_KEY
+            )
             if inserted != len(fresh):
                 raise _SomeAlreadyStored  # rolls the transaction back
         elif fresh:
@@ -211,12 +224,13 @@ class SQLRecordStore:
             if existing:
                 fresh = [row for row in fresh if row[1] not in existing]
             if fresh:
-                bulk_insert(conn, records, fresh, columns=RECORD_COLUMNS)
+                bulk_insert(conn, records, _with_store_idx(fresh, store_idx), columns=_STORED_COLUMNS)
         duplicate = len(stored.rows) - len(fresh)
         by_category = stored.by_category if not duplicate else _count_categories(fresh)
         if stored.unclassified_signals:
             self._note_unclassified(conn, stored.unclassified_signals, stored.received_ms)
-        entries = [_with_store_counts(e, len(fresh), duplicate, [f"{r[0]}/{r[1]}" for r in fresh]) for e in events]
+        content = set_digest(row_digest(row) for row in fresh)
+        entries = [_with_store_counts(e, len(fresh), duplicate, content) for e in events]
         index = self.journal.append(conn, [e.to_bytes() for e in entries]) if entries else None
         return CommitResult(accepted=len(fresh), duplicate=duplicate, ledger_index=index, by_category=by_category)
 
@@ -375,17 +389,17 @@ def _count_categories(rows: Sequence[tuple[Any, ...]]) -> dict[str, int]:
     return result
 
 
-def _with_store_counts(event_: LifecycleEvent, accepted: int, duplicate: int, ids: list[str]) -> LifecycleEvent:
+def _with_store_idx(rows: Sequence[tuple[Any, ...]], store_idx: int | None) -> list[tuple[Any, ...]]:
+    return [(*row, store_idx) for row in rows]
+
+
+def _with_store_counts(event_: LifecycleEvent, accepted: int, duplicate: int, content: str) -> LifecycleEvent:
+    """The store event with what the transaction stored: counts and the digest of the rows' content."""
     if event_.kind != "store":
         return event_
-    counts = {"stored": accepted, "duplicate": duplicate}
-    return LifecycleEvent(
-        kind=event_.kind,
-        region=event_.region,
-        at_ms=event_.at_ms,
-        actor_role=event_.actor_role,
-        purpose=event_.purpose,
-        counts=counts,
-        digest=records_digest(ids),
-        basis_id=event_.basis_id,
+    return dataclasses.replace(
+        event_,
+        counts={"stored": accepted, "duplicate": duplicate},
+        digest=content,
+        version=CONTENT_EVENT_VERSION,
     )

@@ -11,6 +11,7 @@ from sqlalchemy import delete, select, update
 
 from onshore.errors import ConflictError
 from onshore.model import LifecycleEvent
+from onshore.storage.content import CONTENT_EVENT_VERSION, delete_records
 from onshore.storage.schema import bindings, consents, records, subjects
 from onshore.storage.sql import SQLRecordStore
 
@@ -175,7 +176,6 @@ class SubjectStore:
             row = conn.execute(select(subjects.c.erased_ms).where(subjects.c.ref == subject_ref)).first()
             if row is not None and row[0] is not None:
                 raise ConflictError("this subject's data was already erased")
-            n_records = conn.execute(delete(records).where(records.c.subject_ref == subject_ref)).rowcount
             n_consents = conn.execute(delete(consents).where(consents.c.subject_ref == subject_ref)).rowcount
             n_bindings = conn.execute(
                 update(bindings)
@@ -186,15 +186,26 @@ class SubjectStore:
                 update(subjects).where(subjects.c.ref == subject_ref).values(erased_ms=now_ms, token_sha256=None)
             )
             entries = [e.to_bytes() for e in events]
-            counts_event = LifecycleEvent(
-                kind="delete",
-                region=self.store.region,
-                at_ms=now_ms,
-                actor_role="officer",
-                purpose="erasure",
-                counts={"records": n_records, "consents": n_consents, "bindings": n_bindings},
+            first = self.store.journal.append(conn, entries) if entries else None
+
+            def make_event(n_records: int, digest: str | None) -> LifecycleEvent:
+                return LifecycleEvent(
+                    kind="delete",
+                    region=self.store.region,
+                    at_ms=now_ms,
+                    actor_role="officer",
+                    purpose="erasure",
+                    counts={"records": n_records, "consents": n_consents, "bindings": n_bindings},
+                    digest=digest,
+                    version=CONTENT_EVENT_VERSION,
+                )
+
+            n_records, index = delete_records(
+                conn, records.c.subject_ref == subject_ref, self.store.journal, make_event
             )
-            index = self.store.journal.append(conn, [*entries, counts_event.to_bytes()])
+            if index is None:  # nothing stored: the delete event still records the consents and bindings ended
+                index = self.store.journal.append(conn, [make_event(0, None).to_bytes()])
+            index = first if first is not None else index
         return PurgeResult(records=n_records, consents=n_consents, bindings=n_bindings, ledger_index=index)
 
     def erased(self, subject_ref: str) -> bool:

@@ -1,0 +1,101 @@
+"""Content commitments: what a ledger ``store`` or ``delete`` event says about the rows it concerns.
+
+A ``store`` event commits to the rows it stored *as written* (ciphertext included): each row is encoded
+canonically (the JSON array of its content columns, in ``RECORD_COLUMNS`` order) and hashed with SHA-256;
+the event's digest is SHA-256 over the sorted row digests. Every row carries the ledger index of its store
+event (``records.store_idx``), so verification can group the live rows of a batch and re-derive its digest.
+
+Rows leave only with a ``delete`` event (retention, erasure): the deleting transaction writes one tombstone
+per row (its store event's index and its row digest, nothing else) and the delete event's digest commits to
+those tombstones. A batch verifies when its live rows plus its tombstones re-derive the committed digest; an
+edited value, time, category or origin, or a row removed without a delete event, breaks it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import ColumnElement, Connection, delete, select
+
+from onshore.model import RECORD_COLUMNS, LifecycleEvent
+from onshore.storage.schema import record_tombstones, records
+from onshore.storage.writes import bulk_insert
+
+if TYPE_CHECKING:
+    from onshore.storage.sql import EventJournal
+
+CONTENT_COLUMNS = RECORD_COLUMNS
+CONTENT_EVENT_VERSION = 2  # the ``v`` of store and delete events whose digest commits to row content
+_DELETE_CHUNK = 500
+
+
+def row_digest(values: Sequence[Any]) -> bytes:
+    """SHA-256 of one row's canonical encoding: the JSON array of its ``CONTENT_COLUMNS`` values."""
+    return hashlib.sha256(orjson.dumps(list(values))).digest()
+
+
+def set_digest(digests: Iterable[bytes]) -> str:
+    """Hex SHA-256 over a set of row digests, sorted (so the order rows are read back in does not matter)."""
+    h = hashlib.sha256()
+    for digest in sorted(digests):
+        h.update(digest)
+    return h.hexdigest()
+
+
+def content_row(row: Any) -> tuple[Any, ...]:
+    """The content columns of a row read from ``records`` (a SQLAlchemy row or mapping)."""
+    mapping = row._mapping if hasattr(row, "_mapping") else row
+    return tuple(mapping[c] for c in CONTENT_COLUMNS)
+
+
+def live_row_digests(conn: Connection, *, page: int = 10_000) -> Iterator[tuple[int | None, bytes]]:
+    """``(store_idx, row digest)`` of every stored row, ordered by store event (rows of one batch together)."""
+    columns = [records.c[c] for c in CONTENT_COLUMNS]
+    stmt = select(records.c.store_idx, *columns).order_by(records.c.store_idx, records.c.id)
+    for chunk in conn.execution_options(yield_per=page).execute(stmt).partitions():
+        for row in chunk:
+            yield row[0], row_digest(row[1:])
+
+
+def tombstones(conn: Connection) -> list[tuple[int, int, bytes]]:
+    """``(store_idx, delete_idx, row digest)`` of every row removed with a delete event."""
+    t = record_tombstones
+    stmt = select(t.c.store_idx, t.c.delete_idx, t.c.row_digest).order_by(t.c.store_idx)
+    return [(int(s), int(d), bytes(h)) for s, d, h in conn.execute(stmt)]
+
+
+def delete_records(
+    conn: Connection,
+    where: ColumnElement[bool],
+    journal: EventJournal,
+    make_event: Callable[[int, str | None], LifecycleEvent],
+) -> tuple[int, int | None]:
+    """Delete the rows matching ``where`` with one delete event that commits to them; inside ``conn``'s transaction.
+
+    Each row covered by a store event leaves a tombstone (its store event's index and row digest); the event
+    built by ``make_event(rows deleted, digest of the tombstones)`` is appended only when a row was deleted.
+
+    Returns:
+        ``(rows deleted, ledger index of the delete event or None)``.
+    """
+    columns = [records.c[c] for c in CONTENT_COLUMNS]
+    rows = conn.execute(select(records.c.id, records.c.store_idx, *columns).where(where)).all()
+    if not rows:
+        return 0, None
+    ids = [row[0] for row in rows]
+    covered = [(int(row[1]), row_digest(row[2:])) for row in rows if row[1] is not None]
+    for start in range(0, len(ids), _DELETE_CHUNK):
+        conn.execute(delete(records).where(records.c.id.in_(ids[start : start + _DELETE_CHUNK])))
+    event = make_event(len(rows), set_digest(d for _, d in covered) if covered else None)
+    index = journal.append(conn, [event.to_bytes()])
+    if covered:
+        bulk_insert(
+            conn,
+            record_tombstones,
+            [(s, index, d) for s, d in covered],
+            columns=("store_idx", "delete_idx", "row_digest"),
+        )
+    return len(rows), index
