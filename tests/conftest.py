@@ -171,9 +171,58 @@ class Workspace:
         return self.tokens[name].token
 
 
+# Test modules whose `workspace` runs over both record-store backends: the cn region on SQLite, then on the real
+# PostgreSQL server (the same tests, the same answers). In CI a missing PostgreSQL fails them.
+BOTH_BACKENDS = (
+    "tests/rights/",
+    "tests/border/test_release.py",
+    "tests/border/test_http.py",
+    "tests/border/test_bases.py",
+    "tests/vision/test_frame_ingest.py",
+    "tests/web/test_ingest_http.py",
+    "tests/web/test_records_http.py",
+)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "workspace" not in metafunc.fixturenames:
+        return
+    path = Path(str(metafunc.definition.fspath)).resolve().relative_to(Path(__file__).resolve().parents[1]).as_posix()
+    if path.startswith(BOTH_BACKENDS):
+        metafunc.parametrize("record_backend", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def workspace(tmp_path: Path) -> Iterator[Workspace]:
+def record_backend(request: pytest.FixtureRequest) -> str:
+    """Where the workspace's cn region keeps its records: ``sqlite`` (default) or ``postgresql``."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="session")
+def workspace_pg_database() -> Iterator[str]:
+    """One PostgreSQL database for the workspaces of a session; each workspace starts it empty."""
+    with fresh_pg_database() as url:
+        yield url
+
+
+def _empty_pg_database(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, record_backend: str, request: pytest.FixtureRequest) -> Iterator[Workspace]:
     config, issued = init_workspace(tmp_path)
+    if record_backend == "postgresql":
+        url = request.getfixturevalue("workspace_pg_database")
+        _empty_pg_database(url)
+        text = config.read_text(encoding="utf-8")
+        sqlite_cn = 'record_store = "sqlite:///onshore-data/cn/records.sqlite"'
+        assert sqlite_cn in text
+        config.write_text(text.replace(sqlite_cn, f'record_store = "{url}"'), encoding="utf-8")
     settings = load_settings(config, env={})
     runtime = Runtime(settings, create=True)  # a new workspace: its stores are created at head
     try:
