@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,27 +15,11 @@ from onshore.runtime import Runtime
 from onshore.web.server import free_port
 from onshore.workspace import init_workspace
 from tests.conftest import CN_VIN, now_ms
+from tests.servers import start_server
 
 
 def _start(config: Path, port: int) -> subprocess.Popen[bytes]:
-    log = config.parent / "server.log"
-    with log.open("ab") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "onshore", "serve", "--config", str(config), "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=log_file,
-            env={**os.environ, "ONSHORE_CONFIG": str(config)},
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=0.5).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    proc.wait()
-    raise AssertionError(f"server did not start: {log.read_text()[-2000:]}")
+    return start_server(config, port, config.parent / "server.log", timeout_s=30)
 
 
 def test_sigkill_during_ingest_loses_nothing_acknowledged(tmp_path: Path) -> None:

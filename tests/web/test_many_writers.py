@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +21,7 @@ from onshore.storage.schema import records
 from onshore.web.server import free_port
 from onshore.workspace import init_workspace
 from tests.conftest import fresh_pg_database, now_ms
+from tests.servers import start_server
 
 pytestmark = pytest.mark.services
 
@@ -29,28 +29,6 @@ CLIENTS = 8
 BATCHES = 40
 RECORDS = 200
 VINS = [f"LSVM0TEST{n:08d}" for n in range(11, 11 + CLIENTS)]  # synthetic, one vehicle per client
-
-
-def _serve(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "onshore", "serve", "--config", str(config), "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=log_file,
-            env=dict(os.environ),  # PYTHONPATH included: the children import this checkout
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=0.5).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-        if proc.poll() is not None:
-            break
-    proc.kill()
-    proc.wait()
-    raise AssertionError(f"server did not start: {log.read_text()[-2000:]}")
 
 
 class Region:
@@ -88,7 +66,7 @@ def _body(client: int, batch: int) -> list[dict[str, object]]:
 
 def test_two_servers_on_one_postgres_region_commit_every_batch_once(region: Region, tmp_path: Path) -> None:
     ports = [free_port(), free_port()]
-    servers = [_serve(region.config, port, tmp_path / f"server-{port}.log") for port in ports]
+    servers = [start_server(region.config, port, tmp_path / f"server-{port}.log") for port in ports]
     answers: list[tuple[int, int, int, str]] = []  # (status, accepted, duplicate, error text)
     resends: list[tuple[int, int, int, str]] = []
     lock = threading.Lock()

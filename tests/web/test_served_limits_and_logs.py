@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -36,6 +34,7 @@ from onshore.web.logs import RedactingFilter
 from onshore.web.server import free_port
 from onshore.workspace import init_workspace
 from tests.conftest import CN_VIN, CN_VIN_2, EU_VIN, auth, now_ms
+from tests.servers import start_server
 
 # Distinctive positions: their digits must not appear anywhere in the server's output.
 PLAIN = ("31.230417", "121.473701")
@@ -74,33 +73,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     port = free_port()
     log = folder / "server.out"
     env = {
-        **os.environ,
-        "ONSHORE_CONFIG": str(config),
         "ONSHORE_FRAMES__MAX_IN_FLIGHT": "1",
         "ONSHORE_FRAMES__BODY_TIMEOUT_S": "15",
         "ONSHORE_INGEST__BODY_TIMEOUT_S": "3",
         "ONSHORE_LIMITS__VEHICLE_MAX_IN_FLIGHT": "1",
     }
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "onshore", "serve", "--config", str(config), "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+    proc = start_server(config, port, log, env=env, both_streams=True, timeout_s=30)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/v1/health", timeout=0.5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            proc.wait()
-            raise AssertionError(f"server did not start: {log.read_text()[-2000:]}")
-        time.sleep(0.1)
     try:
         yield Served(url, port, log, tokens)
     finally:
