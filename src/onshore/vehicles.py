@@ -13,9 +13,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from onshore.deid.pseudonyms import pseudonym
 from onshore.errors import AuthError, InputError, NotFoundError
 from onshore.model import Vehicle
-from onshore.storage.keys import pseudonym
 from onshore.storage.region import Region
 from onshore.storage.subjects import new_subject_ref
 

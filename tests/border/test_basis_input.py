@@ -72,6 +72,6 @@ def test_a_condition_out_of_range_names_the_field_and_the_range(condition, field
 
 
 def test_every_transform_has_a_parameter_table() -> None:
-    from onshore.border.transforms import TRANSFORM_NAMES
+    from onshore.deid.transforms import TRANSFORM_NAMES
 
     assert set(PARAMS) == set(TRANSFORM_NAMES)

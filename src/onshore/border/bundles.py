@@ -28,7 +28,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from onshore.border.transforms import Columns
+from onshore.deid.transforms import Columns
 from onshore.errors import ConflictError, InputError
 from onshore.ledger.merkle import ProofError, leaf_hash, verify_inclusion
 

@@ -2,7 +2,7 @@
 them when the basis is recorded, so a condition that cannot run is refused then, not at the first export.
 
 `check_conditions` raises `ValidationError` naming the field (``conditions[1].params.cell_deg``) and the valid
-range or names. The ranges are the ones `onshore.border.transforms` can apply (``cell_deg`` in (0, 10],
+range or names. The ranges are the ones `onshore.deid.transforms` can apply (``cell_deg`` in (0, 10],
 ``epsilon`` positive…) bounded to what makes sense for a release (``bucket_s`` at most ten years).
 """
 

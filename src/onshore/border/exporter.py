@@ -17,7 +17,8 @@ from onshore.border.bundles import BundleWriter
 from onshore.border.decisions import ClassDecision
 from onshore.border.requests import ExportRequest
 from onshore.border.selection import RecordSelection
-from onshore.border.transforms import Columns, TransformContext, get_transform, recipient_key, release_flows
+from onshore.deid.pseudonyms import recipient_key
+from onshore.deid.transforms import Columns, TransformContext, get_transform, release_flows
 from onshore.rules.loader import LoadedPack
 from onshore.storage.crypto import decrypt_value, is_encrypted
 from onshore.storage.region import Region

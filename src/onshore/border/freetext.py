@@ -19,9 +19,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from onshore.deid.pseudonyms import pseudonym
 from onshore.errors import ValidationError
 from onshore.identifiers import VIN_ALPHABET, token_shaped, vin_candidates, vin_shaped
-from onshore.storage.keys import pseudonym
 from onshore.storage.region import Region
 
 _VIN_WINDOW = re.compile(f"[{VIN_ALPHABET}]{{17}}")

@@ -34,7 +34,7 @@ from onshore.border.counters import BasisUsage, PeopleCount
 from onshore.border.decisions import ClassDecision, ExportDecision, Reason
 from onshore.border.requests import ExportRequest
 from onshore.border.selection import DataClass
-from onshore.border.transforms import merge_specs
+from onshore.deid.transforms import merge_specs
 from onshore.errors import RulePackError
 from onshore.rules.loader import LoadedPack
 from onshore.rules.outbound import ClassRule, OutboundRules, RouteKind, ThresholdRule, TransformSpec

@@ -32,7 +32,7 @@ from onshore.border.gate import BorderGate
 from onshore.border.requests import ExportRequest
 from onshore.border.selection import DataClass, RecordSelection
 from onshore.border.tables import border_transfer_bases, border_transfers
-from onshore.border.transforms import TRANSFORM_NAMES
+from onshore.deid.transforms import TRANSFORM_NAMES
 from onshore.errors import ConflictError, InputError, NotFoundError
 from onshore.ledger.merkle import leaf_hash
 from onshore.ledger.store import MerkleLog

@@ -15,21 +15,11 @@ from typing import Any
 
 import orjson
 
+from onshore.deid.coarsen import round_position
 from onshore.model import ClassifiedBatch, StoredRows
 from onshore.rules.loader import LoadedPack
 
 CONSENT_LEVELS = {"ordinary": 1, "separate": 2}
-
-
-def _coarsen(value: Any, decimals: int) -> Any:
-    if isinstance(value, dict):
-        return {
-            "latitude": round(value["latitude"], decimals),
-            "longitude": round(value["longitude"], decimals),
-        }
-    if isinstance(value, float):
-        return round(value, decimals)
-    return value
 
 
 def consent_allows(pack: LoadedPack, categories: Iterable[str], have: str | None) -> bool:
@@ -92,7 +82,7 @@ def minimize(
         tags = all_tags[i]
         value = values[i]
         if decimals is not None and "location" in tags:
-            value = _coarsen(value, decimals)
+            value = round_position(value, decimals)
         cat_counts[cats] += 1
         rows.append(
             (

@@ -101,7 +101,7 @@ class Route(_Strict):
 
 
 class TransformSpec(_Strict):
-    """A named transform (see ``onshore.border.transforms``) with its parameters."""
+    """A named transform (see ``onshore.deid.transforms``) with its parameters."""
 
     name: str
     params: dict[str, float | int | str | bool] = Field(default_factory=dict)

@@ -16,8 +16,6 @@ in-country KMS or secret manager, so the key store then holds only wrapped keys.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import re
 import secrets
@@ -248,8 +246,3 @@ def key_store_from_url(
         )
     engine = key_engine(url, base_dir=base_dir, what=what)
     return SQLKeyStore(engine, region=region, hint=provision_hint(config_file, region))
-
-
-def pseudonym(key: bytes, value: str) -> str:
-    """A keyed pseudonym: HMAC-SHA-256, hex, truncated to 128 bits; stable within a region."""
-    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:32]

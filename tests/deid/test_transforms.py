@@ -5,13 +5,13 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from onshore.border.transforms import (
+from onshore.deid.pseudonyms import recipient_key
+from onshore.deid.transforms import (
     Columns,
     TransformContext,
     get_transform,
     laplace_counts,
     merge_specs,
-    recipient_key,
 )
 from onshore.errors import InputError
 from onshore.geo.zones import ZoneIndex

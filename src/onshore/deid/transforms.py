@@ -25,8 +25,6 @@ with parameters. Each works on whole columns (numpy where it pays), never on one
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +33,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from onshore.deid.coarsen import snap_to_cell
+from onshore.deid.pseudonyms import pseudonym
 from onshore.errors import InputError
 from onshore.geo.zones import ZoneIndex
 from onshore.rules.outbound import TransformSpec
@@ -95,14 +95,8 @@ class TransformContext:
     def pseudonym(self, ref: str) -> str:
         found = self._pseudonyms.get(ref)
         if found is None:
-            found = hmac.new(self.recipient_key, ref.encode(), hashlib.sha256).hexdigest()[:32]
-            self._pseudonyms[ref] = found
+            found = self._pseudonyms[ref] = pseudonym(self.recipient_key, ref)
         return found
-
-
-def recipient_key(region_key: bytes, recipient: str) -> bytes:
-    """The per-recipient pseudonym key: HMAC of the recipient id under a region-held key."""
-    return hmac.new(region_key, b"onshore-border-recipient|" + recipient.encode(), hashlib.sha256).digest()
 
 
 Transform = Callable[[Columns, Mapping[str, Any], TransformContext], Columns]
@@ -153,10 +147,6 @@ def _positions(cols: Columns) -> tuple[list[int], list[Any]]:
     return index, parsed
 
 
-def _snap(x: np.ndarray, step: float) -> np.ndarray:
-    return np.round(np.floor(x / step) * step + step / 2, 6)
-
-
 def coarsen_position(cols: Columns, params: Mapping[str, Any], ctx: TransformContext) -> Columns:
     index, parsed = _positions(cols)
     if not index:
@@ -180,8 +170,8 @@ def coarsen_position(cols: Columns, params: Mapping[str, Any], ctx: TransformCon
         step = float(params.get("cell_deg", 0.01))
         if not 0 < step <= 10:
             raise InputError(f"coarsen_position cell_deg {step} must be in (0, 10]")
-        lats = _snap(np.array([lat for lat, _ in pairs], dtype=float), step)
-        lons = _snap(np.array([lon if lon is not None else math.nan for _, lon in pairs], dtype=float), step)
+        lats = snap_to_cell(np.array([lat for lat, _ in pairs], dtype=float), step)
+        lons = snap_to_cell(np.array([lon if lon is not None else math.nan for _, lon in pairs], dtype=float), step)
         dumps = orjson.dumps
         for j, i in enumerate(index):
             if pairs[j][1] is None:
@@ -247,8 +237,8 @@ def aggregate(cols: Columns, params: Mapping[str, Any], ctx: TransformContext) -
     for i, value in zip(index, parsed, strict=True):
         if not isinstance(value, dict):
             continue
-        lat = round(math.floor(value["latitude"] / step) * step + step / 2, 6)
-        lon = round(math.floor(value["longitude"] / step) * step + step / 2, 6)
+        lat = snap_to_cell(float(value["latitude"]), step)
+        lon = snap_to_cell(float(value["longitude"]), step)
         key = (lat, lon, cols.ts_ms[i] - cols.ts_ms[i] % bucket)
         vehicle = ctx.pseudonym(cols.vehicle[i])
         members = cells.setdefault(key, set())
