@@ -88,7 +88,7 @@ def main() -> None:
         rates = {}
         for encrypt in (False, True):
             runtime, vehicles = workspace(Path(tmp) / f"ratio-{encrypt}", 100)
-            runtime.ingest.encrypt = encrypt
+            runtime.processor.encrypt = encrypt
             rates[encrypt] = fill(runtime, vehicles, args.ratio_records, args.batch)
             runtime.close()
         result["ingest_records_per_s_plain"] = round(rates[False])

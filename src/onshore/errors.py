@@ -24,6 +24,7 @@ messages quote the bad value (never personal data) and say what to do.
     ├── RateLimitedError (429)       this client is over its request rate or in-flight cap; retry after Retry-After
     ├── BusyError (503)              too much work in flight; retry after the Retry-After seconds
     │   └── WriteConflictError (503) a concurrent writer of the region won; the store retries the transaction
+    ├── BatchFormatError (500)       a bus carried bytes that are no admitted batch of a version this onshore reads
     ├── LedgerSourceError (503)      an auditor's log source (server, bundle) cannot be read at all
     ├── CheckpointError (422)        a checkpoint note is malformed or badly signed
     ├── ProofError (422)             an inclusion or consistency proof does not verify
@@ -167,6 +168,13 @@ class TransferDeniedError(ForbiddenError):
     """The gate denied every data class of a request (the API's answer; ``details`` holds the decision)."""
 
     code = "transfer_denied"
+
+
+class BatchFormatError(OnshoreError):
+    """Bytes taken off an ingest bus are not an admitted batch this onshore reads: garbage, a truncated message,
+    or a batch written by an onshore of another batch version (gateways and workers of different releases)."""
+
+    code = "batch_invalid"
 
 
 class LedgerSourceError(OnshoreError):

@@ -131,6 +131,27 @@ class IngestResult:
         }
 
 
+@dataclass
+class FrameResult:
+    """What happened to one camera frame, as returned to the vehicle (no personal data)."""
+
+    region: str
+    msg_id: str
+    stored: bool
+    duplicate: bool = False
+    conditions: list[str] = field(default_factory=list)
+    dropped: str | None = None  # sensitive_zone | no_consent | hard_conditions
+    rule_id: str | None = None
+    categories: list[str] = field(default_factory=list)
+    faces: int = 0
+    plates: int = 0
+    raw_kept: bool = False
+    ledger_index: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
 @dataclass(frozen=True, slots=True)
 class LifecycleEvent:
     """One lifecycle operation, as handed to the region's ledger. Digests and counts, never personal data."""

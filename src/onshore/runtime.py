@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from onshore.border.service import BorderService
 from onshore.config import Settings
+from onshore.ingest.bus import InProcessBus
 from onshore.ledger.service import LedgerService
 from onshore.ledger.store import MerkleLog
+from onshore.pipeline.process import Processor
 from onshore.pipeline.service import IngestService
 from onshore.pipeline.store import RegionRouter
 from onshore.rights.consent import ConsentService
@@ -16,6 +18,7 @@ from onshore.rules.loader import RuleBook
 from onshore.storage.region import Region, open_regions
 from onshore.vehicles import VehicleRegistry
 from onshore.vision.ingest import FrameService
+from onshore.vision.stages import VisionStages
 
 
 class Runtime:
@@ -34,12 +37,16 @@ class Runtime:
             self.rulebook.for_jurisdiction(region.jurisdiction)  # every region needs a pack in force
         self.regions: dict[str, Region] = open_regions(settings, journal=MerkleLog, create=create)
         self.router = RegionRouter(self.regions)
-        self.ingest = IngestService(self.rulebook, self.router, settings.ingest)
+        # Embedded mode: admit and process in this process, the bus a direct call between them.
+        stages = VisionStages(settings.frames)
+        self.processor = Processor(self.rulebook, self.router, frames=stages)
+        self.bus = InProcessBus(self.processor)
+        self.ingest = IngestService(settings.ingest, self.bus)
         self.vehicles = VehicleRegistry(self.regions)
         self.consents = ConsentService(self.rulebook, self.regions)
         self.ledger = LedgerService(self.regions)
         self.subjects = SubjectService(self.regions, self.vehicles)
-        self.frames = FrameService(self.rulebook, self.router, settings.frames)
+        self.frames = FrameService(self.rulebook, self.router, settings.frames, bus=self.bus, stages=stages)
         self.retention = RetentionService(self.rulebook, self.regions, blob_sweeper=self.frames.sweep)
         self.border = BorderService(self.rulebook, self.regions, base_dir=settings.base_dir)
         self.requests = SubjectRequests(

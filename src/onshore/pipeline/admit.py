@@ -18,7 +18,8 @@ import orjson
 
 from onshore.config import IngestSettings
 from onshore.errors import InputError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
-from onshore.model import SignalBatch, Vehicle
+from onshore.ingest.batch import RecordBatch
+from onshore.model import Vehicle
 from onshore.rules.schema import SIGNAL_NAME
 
 MIN_TS_MS = 946684800000  # 2000-01-01: older timestamps are a clock fault, not data
@@ -183,8 +184,10 @@ def parse_ts(value: Any) -> int | None:
 
 def admit(
     records: list[WireRecord], vehicle: Vehicle, limits: IngestSettings, *, now_ms: int | None = None
-) -> SignalBatch:
-    """Check timestamps and value sizes, drop in-batch duplicates, and build the batch for ``vehicle``.
+) -> RecordBatch:
+    """Check timestamps and value sizes, drop in-batch duplicates, and build the admitted batch for ``vehicle``.
+
+    The batch is what the ingest bus carries to the process stages (`onshore.ingest.batch`).
 
     Raises:
         ValidationError: a record is invalid; ``details`` gives ``{"index", "field", "reason"}``.
@@ -239,7 +242,7 @@ def admit(
         values = [values[i] for i in keep]
         purposes = [purposes[i] for i in keep]
         profiles = [profiles[i] for i in keep]
-    return SignalBatch(
+    return RecordBatch(
         vehicle=vehicle,
         received_ms=now_ms,
         msg_ids=msg_ids,
@@ -248,6 +251,7 @@ def admit(
         values=values,
         purposes=purposes,
         profiles=profiles,
+        received=len(records),
         duplicates_in_batch=duplicates,
     )
 

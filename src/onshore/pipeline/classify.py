@@ -2,17 +2,28 @@
 
 The origin is the authenticated vehicle's market. Values are checked against the shape the pack
 declares for the signal; a position inside a sensitive zone adds the zone rule's categories (Art. 3(1)).
+Camera frames are classified here too, by the pack's ``frames:`` section: the camera rule and the zone are
+known on arrival (`classify_frame_source`), the categories once detection has said whether faces or plates were
+found (`classify_frame`, which makes the frame a one-record batch for the minimise stage).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from onshore.errors import ValidationError
-from onshore.model import ClassifiedBatch, SignalBatch
+from onshore.model import ClassifiedBatch, ResolvedRule, SignalBatch
 from onshore.rules.loader import LoadedPack
-from onshore.rules.schema import Category
+from onshore.rules.schema import CameraRule, Category, FramePolicy, Placement
+
+if TYPE_CHECKING:
+    from onshore.ingest.batch import FrameBatch, FrameMeta
+    from onshore.vision.frames import AnonymizedFrame
+
+FRAME_SIGNAL = "CameraFrame"  # the signal of a frame's record row
 
 # fleet-telemetry firmware may send a location as "(37.412374 N, 122.145867 W)"
 _LOCATION_TEXT = re.compile(r"^\(?\s*(\d+(?:\.\d+)?)\s*([NS])\s*,\s*(\d+(?:\.\d+)?)\s*([EW])\s*\)?$")
@@ -172,10 +183,9 @@ def classify(batch: SignalBatch, pack: LoadedPack) -> ClassifiedBatch:
                 continue
             zones[i] = zone_id
             zone_rule = pack.zone_rule(zone_id)
-            categories[i] = tuple(dict.fromkeys([*categories[i], *(c.value for c in zone_rule.categories)]))
-            tags[i] = tuple(dict.fromkeys([*tags[i], *zone_rule.tags]))
-            if Category.GENERAL in categories[i] and len(categories[i]) > 1:
-                categories[i] = tuple(c for c in categories[i] if c != Category.GENERAL)
+            categories[i], tags[i] = _merged(
+                categories[i], (c.value for c in zone_rule.categories), tags[i], zone_rule.tags
+            )
     unclassified = sorted({batch.signals[i] for i in range(n) if not rules[i].known})
     return ClassifiedBatch(
         batch=batch,
@@ -187,4 +197,125 @@ def classify(batch: SignalBatch, pack: LoadedPack) -> ClassifiedBatch:
         values=values,
         zones=zones,
         unclassified_signals=unclassified,
+    )
+
+
+def _merged(
+    categories: Iterable[str], more_categories: Iterable[str], tags: Iterable[str], more_tags: Iterable[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Categories and tags with those a zone adds, in order, once each; ``general`` gives way to any other."""
+    merged = tuple(dict.fromkeys([*categories, *more_categories]))
+    if Category.GENERAL in merged and len(merged) > 1:
+        merged = tuple(c for c in merged if c != Category.GENERAL)
+    return merged, tuple(dict.fromkeys([*tags, *more_tags]))
+
+
+@dataclass(frozen=True)
+class FrameSource:
+    """What the pack says about a frame before any pixel is looked at: its rule, purpose and zone."""
+
+    policy: FramePolicy
+    rule: CameraRule
+    purpose: str
+    zone: str | None  # the sensitive zone the frame was taken in, if any
+    zone_categories: tuple[str, ...] = ()
+    zone_tags: tuple[str, ...] = ()
+
+    def labels(self, *, found: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The frame's categories and tags, given whether detection ``found`` faces or plates.
+
+        A cabin frame, or a rule without ``categories_when_clear``, has its categories whatever was found.
+        """
+        rule = self.rule
+        base = rule.categories
+        if not found and rule.placement is not Placement.CABIN and rule.categories_when_clear is not None:
+            base = rule.categories_when_clear
+        return _merged((c.value for c in base), self.zone_categories, rule.tags, self.zone_tags)
+
+
+def _frame_refusal(field_name: str, reason: str) -> ValidationError:
+    return ValidationError(
+        f"{field_name}: {reason}. Nothing was stored.", details=[{"field": field_name, "reason": reason}]
+    )
+
+
+def classify_frame_source(pack: LoadedPack, meta: FrameMeta) -> FrameSource:
+    """The camera rule, purpose and sensitive zone of a frame under ``pack`` (the pack of the vehicle's market).
+
+    Raises:
+        ValidationError: the pack has no ``frames`` section, no camera rule matches ``camera``, or the rule may
+            not collect frames for ``purpose``. Nothing has been stored.
+    """
+    policy = pack.pack.frames
+    if policy is None:
+        raise ValidationError(
+            f"the rule pack in force for {pack.jurisdiction} ({pack.pack.pack}) has no `frames` section; "
+            "camera frames of this market cannot be classified, so none are accepted"
+        )
+    rule = pack.camera_rule(meta.camera)
+    if rule is None:
+        raise _frame_refusal("camera", f"no camera rule of pack {pack.pack.pack} matches this camera id")
+    purpose = meta.purpose or rule.purposes[0]
+    if purpose not in rule.purposes:
+        raise _frame_refusal("purpose", f"frames of rule {rule.id} may be collected for: {', '.join(rule.purposes)}")
+    zone = None
+    if meta.latitude is not None and meta.longitude is not None and pack.zones.zones:
+        zone = pack.zones.hits([meta.longitude], [meta.latitude])[0]
+    if zone is None:
+        return FrameSource(policy, rule, purpose, None)
+    zone_rule = pack.zone_rule(zone)
+    return FrameSource(policy, rule, purpose, zone, tuple(c.value for c in zone_rule.categories), tuple(zone_rule.tags))
+
+
+def classify_frame(frame: FrameBatch, source: FrameSource, anonymised: AnonymizedFrame) -> ClassifiedBatch:
+    """The frame as a classified one-record batch (signal ``CameraFrame``), ready for the minimise stage.
+
+    The record holds the camera, the image's size and the counts of faces and plates hidden: never crops, and
+    not the blob key (it holds the region's own vehicle pseudonym, which must not travel in exports).
+    """
+    rule = source.rule
+    categories, tags = source.labels(found=anonymised.faces + anonymised.plates > 0)
+    value = {
+        "camera": frame.meta.camera,
+        "placement": rule.placement.value,
+        "frame": True,  # the image is a blob, found from vehicle and message id, never named here
+        "anonymised": True,
+        "media_type": anonymised.media_type,
+        "width": anonymised.width,
+        "height": anonymised.height,
+        "faces": anonymised.faces,
+        "plates": anonymised.plates,
+        "conditions": list(anonymised.conditions),
+    }
+    resolved = ResolvedRule(
+        rule_id=rule.id,
+        categories=categories,
+        tags=tags,
+        purposes=tuple(rule.purposes),
+        value_kind="object",
+        article=f"{rule.source.instrument} {rule.source.article}",
+        known=True,
+        categories_csv=",".join(categories),
+        tags_csv=",".join(tags),
+    )
+    batch = SignalBatch(
+        vehicle=frame.vehicle,
+        received_ms=frame.received_ms,
+        msg_ids=[frame.meta.msg_id],
+        ts_ms=[frame.meta.ts_ms],
+        signals=[FRAME_SIGNAL],
+        values=[value],
+        purposes=[source.purpose],
+        profiles=[None],
+    )
+    return ClassifiedBatch(
+        batch=batch,
+        origin=frame.vehicle.market,
+        rules=[resolved],
+        categories=[categories],
+        tags=[tags],
+        purposes=[source.purpose],
+        values=[value],
+        zones=[source.zone],
+        unclassified_signals=[],
     )

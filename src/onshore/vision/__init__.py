@@ -2,7 +2,9 @@
 
 Modules: `detectors` (the `Detector` protocol, CenterFace and plate-SSD detectors, chosen by name),
 `anonymize` (blur, pixelate, mask; padding), `frames` (upload validation and the `FrameProcessor` pool),
-`cli` (the ``onshore vision`` commands).
+`admit` (a frame's metadata and header checks, its `FrameBatch`), `stages` (detection and blob writes for the
+processor), `ingest` (the `FrameService`: admit → bus, reads, erasure, sweep), `cli` (the ``onshore vision``
+commands).
 """
 
 from onshore.vision.anonymize import AnonymizationSettings, anonymize_frame

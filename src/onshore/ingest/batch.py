@@ -1,0 +1,154 @@
+"""Admitted batches: what *admit* hands over the ingest bus and *process* takes from it.
+
+Admit (authenticate, validate, decode) ends in one of two typed batches; process (classify, minimise, store,
+ledger) starts from one. Between them sits a bus (`onshore.ingest.bus`): in one process a direct call, across
+processes a message queue. So a batch carries everything process needs and nothing it must not see:
+
+* `RecordBatch`: one vehicle's admitted signal records as parallel columns, after the shape, time and size
+  checks and the in-batch de-duplication, with the counts only admit knows (records received, duplicates).
+* `FrameBatch`: one camera frame after the strict header checks (format by magic bytes, size, pixels,
+  completeness), with its metadata and the image bytes as sent.
+
+The vehicle travels as its pseudonym, market and region (`Vehicle`), taken from the authenticated token at
+admit: the VIN never crosses. ``encode`` writes MessagePack; `decode` reads it back and refuses, with a
+`BatchFormatError`, bytes that are not a batch or a batch of another ``version`` (a worker and a gateway of
+different releases). Change a field and ``BATCH_VERSION`` goes up, so an old worker refuses a new batch
+instead of misreading it.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+import msgspec
+
+from onshore.errors import BatchFormatError
+from onshore.model import SignalBatch, Vehicle
+
+BATCH_VERSION = 1
+
+
+class _Batch(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
+    """What every admitted batch says: whose it is and when it arrived."""
+
+    version: int = BATCH_VERSION
+    # One admission: the bus's message id (a retried publish is de-duplicated) and the receipt a gateway answers.
+    batch_id: str = msgspec.field(default_factory=lambda: secrets.token_hex(16))
+    # The authenticated vehicle: its region-keyed pseudonym, its market (the origin of its data), its region.
+    vehicle: Vehicle
+    received_ms: int  # when admit took the batch: the processing time of every stage after it
+
+    def encode(self) -> bytes:
+        """The batch as MessagePack, the form a bus carries; `decode` reads it back."""
+        return msgspec.msgpack.encode(self)
+
+
+class RecordBatch(_Batch, frozen=True, kw_only=True, tag="records"):
+    """One vehicle's admitted signal records, column by column (index ``i`` of each list is record ``i``)."""
+
+    msg_ids: list[str]
+    ts_ms: list[int]
+    signals: list[str]
+    values: list[Any]
+    purposes: list[str | None]
+    profiles: list[str | None]  # the car's driver profile, when the vehicle sent one
+    received: int  # records in the request, duplicates included
+    duplicates_in_batch: int = 0  # records dropped because an earlier one of the batch had their msg_id
+
+    def __len__(self) -> int:
+        return len(self.msg_ids)
+
+    def signal_batch(self) -> SignalBatch:
+        """The pipeline stages' view of the same columns (no copy)."""
+        return SignalBatch(
+            vehicle=self.vehicle,
+            received_ms=self.received_ms,
+            msg_ids=self.msg_ids,
+            ts_ms=self.ts_ms,
+            signals=self.signals,
+            values=self.values,
+            purposes=self.purposes,
+            profiles=self.profiles,
+            duplicates_in_batch=self.duplicates_in_batch,
+        )
+
+
+class FrameMeta(msgspec.Struct, frozen=True):
+    """What a vehicle says about one frame (validated by `onshore.vision.admit.parse_frame_meta`)."""
+
+    msg_id: str
+    camera: str
+    ts_ms: int
+    latitude: float | None = None
+    longitude: float | None = None
+    purpose: str | None = None
+
+
+class FrameBatch(_Batch, frozen=True, kw_only=True, tag="frame"):
+    """One admitted camera frame: its metadata, and the image as sent (checked, not yet decoded)."""
+
+    meta: FrameMeta
+    media_type: str  # image/jpeg or image/png, from the magic bytes
+    width: int
+    height: int
+    image: bytes
+
+
+Batch = RecordBatch | FrameBatch
+
+_DECODER = msgspec.msgpack.Decoder(Batch)
+_QUOTED = re.compile(r"'[^']*'")
+
+
+class _Header(msgspec.Struct):
+    """The fields that say what a batch is, read on the error path to tell a foreign version from garbage."""
+
+    kind: Any = None
+    version: Any = None
+
+
+def decode(data: bytes) -> Batch:
+    """Read a batch that `encode` wrote.
+
+    Raises:
+        BatchFormatError: ``data`` is not a batch (malformed MessagePack, a missing or mistyped field, columns of
+            unequal length), or it is a batch of a version other than ``BATCH_VERSION``. The message names the
+            field or the version, never a value of the batch.
+    """
+    try:
+        batch = _DECODER.decode(data)
+    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too
+        raise _refusal(data, exc) from None
+    if batch.version != BATCH_VERSION:
+        raise _version_error(batch.version)
+    if isinstance(batch, RecordBatch):
+        lengths = {len(column) for column in (batch.ts_ms, batch.signals, batch.values, batch.purposes, batch.profiles)}
+        if lengths != {len(batch.msg_ids)}:
+            raise BatchFormatError(
+                "the batch is not an onshore batch: its record columns have unequal lengths "
+                f"({sorted(lengths | {len(batch.msg_ids)})}); the sender is faulty, nothing was processed"
+            )
+    return batch
+
+
+def _version_error(version: int) -> BatchFormatError:
+    return BatchFormatError(
+        f"the batch has version {version}; this onshore reads batch version {BATCH_VERSION}: run gateways and "
+        "workers of the same release (upgrade the older ones). Nothing was processed"
+    )
+
+
+def _refusal(data: bytes, exc: msgspec.DecodeError) -> BatchFormatError:
+    try:
+        header = msgspec.msgpack.decode(data, type=_Header)
+    except msgspec.DecodeError:
+        header = None
+    if header is not None and type(header.version) is int and header.version != BATCH_VERSION:
+        return _version_error(header.version)
+    # msgspec quotes a bad tag's value; the rest of its reasons name types and paths only
+    reason = _QUOTED.sub("(a value)", str(exc))
+    return BatchFormatError(
+        f"{len(data)} bytes are not an onshore batch ({reason}); the sender is faulty, nothing was processed"
+    )

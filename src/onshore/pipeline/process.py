@@ -1,0 +1,200 @@
+"""Process: an admitted batch through classify → minimise → store → ledger, for signal records and camera frames.
+
+This is the far side of the ingest seam: a `Processor` takes the typed batches of `onshore.ingest.batch`, in the
+same process (`onshore.ingest.bus.InProcessBus`) or off a message queue, and answers what today's API answers.
+Both kinds take the same stages: `classify` (frames by the pack's ``frames:`` section), the consent gate and
+row building of `minimize`, `store`, and the collect and store events. A frame adds the work only a frame has,
+detection, anonymisation and the blob writes, which the vision package does behind `FrameStages`. In order:
+
+1. the camera rule, purpose and zone are classified; a resend of a stored frame is answered as a duplicate;
+2. a frame taken inside a sensitive zone is dropped when the pack says so (counted and logged, not stored);
+3. a cabin frame's categories are known before detection, so its consent is decided first: no detector pass
+   on a frame that will not be collected;
+4. faces and plates are found and hidden; an external frame shot in hard conditions (motion blur, night
+   noise) is dropped where the pack says ``hard_conditions: drop``;
+5. the frame becomes a one-record batch through `minimize` (the consent gate; Art. 8 exempt rules pass it);
+6. the anonymised frame (and, where the pack keeps raw frames, the sealed raw frame) is written to the
+   region's blob stores; then the record row and the events are committed in one transaction.
+
+A crash between 6's writes and its commit leaves an unreferenced blob and no acknowledgement; the vehicle
+resends, the same key is rewritten with the same bytes, and the frame sweep removes blobs no record refers to.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy import select
+
+from onshore.errors import ConfigError
+from onshore.ingest.batch import Batch, FrameBatch, RecordBatch
+from onshore.model import FrameResult, IngestResult, LifecycleEvent
+from onshore.pipeline.classify import FrameSource, classify, classify_frame, classify_frame_source
+from onshore.pipeline.minimize import CONSENT_LEVELS, consent_allows, minimize
+from onshore.pipeline.store import RegionRouter, store
+from onshore.rights.bindings import SubjectResolver
+from onshore.rules.loader import RuleBook
+from onshore.rules.schema import FramePolicy, Placement
+from onshore.storage.region import Region
+from onshore.storage.schema import frame_drops, records
+from onshore.storage.writes import upsert_increment
+
+if TYPE_CHECKING:
+    from onshore.vision.frames import AnonymizedFrame
+
+# An exempt camera rule (Art. 8) needs no consent: the gate sees the highest level as given.
+_EXEMPT = max(CONSENT_LEVELS, key=CONSENT_LEVELS.__getitem__)
+
+
+class FrameStages(Protocol):
+    """The frame work that is not law: detection and anonymisation, and the blob writes (`onshore.vision`)."""
+
+    def anonymise(self, frame: FrameBatch, policy: FramePolicy, *, stop_on_hard_conditions: bool) -> AnonymizedFrame:
+        """Find and hide faces and plates in ``frame.image``; with ``stop_on_hard_conditions``, an image shot in
+        hard conditions is returned unprocessed, its ``conditions`` set."""
+        ...
+
+    def keep(self, region: Region, frame: FrameBatch, anonymised: AnonymizedFrame, *, raw_subject: str | None) -> bool:
+        """Write the anonymised frame to ``region``'s blob store and, with ``raw_subject``, the raw frame sealed
+        under that subject's key to its restricted store. Returns whether a raw frame was kept."""
+        ...
+
+
+def _events(region: str, at_ms: int, counts: dict[str, int], purpose: str | None = None) -> list[LifecycleEvent]:
+    """The collect event (with what was received, dropped and kept) and the store event of one batch."""
+    return [
+        LifecycleEvent(
+            kind="collect", region=region, at_ms=at_ms, actor_role="vehicle", purpose=purpose, counts=counts
+        ),
+        LifecycleEvent(kind="store", region=region, at_ms=at_ms, actor_role="vehicle", purpose=purpose),
+    ]
+
+
+class Processor:
+    """Classifies, minimises and stores admitted batches in the region of their origin.
+
+    Args:
+        frames: the frame stages; without them a frame batch is refused (a signal-only worker).
+    """
+
+    def __init__(self, rulebook: RuleBook, router: RegionRouter, *, frames: FrameStages | None = None) -> None:
+        self.rulebook = rulebook
+        self.router = router
+        self.frames = frames
+        # Personal values are encrypted under their subject's key; only benchmarks switch this off.
+        self.encrypt = True
+
+    def process(self, batch: Batch) -> IngestResult | FrameResult:
+        """Process either kind of batch (see `process_records` and `process_frame`)."""
+        if isinstance(batch, RecordBatch):
+            return self.process_records(batch)
+        return self.process_frame(batch)
+
+    def process_records(self, batch: RecordBatch) -> IngestResult:
+        """Classify, minimise and store a batch of signal records. All-or-nothing.
+
+        Raises:
+            ValidationError: a value does not have its signal's shape, or a purpose is not allowed; nothing stored.
+            ResidencyError: no region may hold data of the vehicle's market.
+        """
+        now_ms = batch.received_ms
+        pack = self.rulebook.for_jurisdiction(batch.vehicle.market)
+        region = self.router.region_for(batch.vehicle.market)
+        classified = classify(batch.signal_batch(), pack)
+        bindings, consents = region.subjects.vehicle_context(batch.vehicle.ref, now_ms)
+        subjects = SubjectResolver(bindings, fallback=batch.vehicle.ref).resolve(batch.ts_ms, batch.profiles)
+        minimised = minimize(classified, pack, subjects, consents)
+        counts = {
+            "received": batch.received,
+            "admitted": len(batch),
+            "duplicate_in_batch": batch.duplicates_in_batch,
+            "dropped_no_consent": minimised.dropped_no_consent,
+            "zone_hits": minimised.zone_hits,
+            "unclassified_signals": len(minimised.unclassified_signals),
+        }
+        region, result = store(minimised, _events(region.name, now_ms, counts), self.router, encrypt=self.encrypt)
+        return IngestResult(
+            region=region.name,
+            received=batch.received,
+            accepted=result.accepted,
+            duplicate=batch.duplicates_in_batch + result.duplicate,
+            dropped_no_consent=minimised.dropped_no_consent,
+            by_category=result.by_category,
+            zone_hits=minimised.zone_hits,
+            unclassified_signals=minimised.unclassified_signals,
+            ledger_index=result.ledger_index,
+        )
+
+    def process_frame(self, frame: FrameBatch) -> FrameResult:
+        """Classify, anonymise and store one camera frame (the steps of this module's docstring).
+
+        Raises:
+            ValidationError: the pack has no frame rules, no camera rule matches, or the purpose is not allowed.
+            ResidencyError: no region may hold data of the vehicle's market.
+            ConfigError: this processor was built without frame stages.
+        """
+        if self.frames is None:
+            raise ConfigError("this onshore process has no frame stages (detection, blob writes); it takes no frames")
+        now_ms = frame.received_ms
+        pack = self.rulebook.for_jurisdiction(frame.vehicle.market)
+        region = self.router.region_for(frame.vehicle.market)
+        source = classify_frame_source(pack, frame.meta)
+        result = FrameResult(region=region.name, msg_id=frame.meta.msg_id, stored=False, rule_id=source.rule.id)
+        if _already_stored(region, frame.vehicle.ref, frame.meta.msg_id):
+            result.duplicate = True
+            return result
+        if source.zone is not None and source.policy.in_sensitive_zone == "drop":
+            return _dropped(region, result, source, now_ms, "sensitive_zone")
+        bindings, consents = region.subjects.vehicle_context(frame.vehicle.ref, now_ms)
+        subject = SubjectResolver(bindings, fallback=frame.vehicle.ref).resolve([frame.meta.ts_ms], [None])[0]
+        if source.rule.consent_exempt:
+            consents = {subject: {source.purpose: _EXEMPT}}
+        have = consents.get(subject, {}).get(source.purpose)
+        if source.rule.placement is Placement.CABIN and not consent_allows(pack, source.labels(found=True)[0], have):
+            return _dropped(region, result, source, now_ms, "no_consent")
+        # The detection floor is a criterion for out-of-vehicle images; cabin frames are not dropped for it.
+        drop_hard = source.policy.hard_conditions == "drop" and source.rule.placement is Placement.EXTERNAL
+        anonymised = self.frames.anonymise(frame, source.policy, stop_on_hard_conditions=drop_hard)
+        result.conditions = list(anonymised.conditions)
+        if anonymised.conditions and drop_hard:
+            return _dropped(region, result, source, now_ms, "hard_conditions")
+        classified = classify_frame(frame, source, anonymised)
+        minimised = minimize(classified, pack, [subject], consents)
+        if not minimised.rows:
+            return _dropped(region, result, source, now_ms, "no_consent")
+        result.categories = list(classified.categories[0])
+        result.faces, result.plates = anonymised.faces, anonymised.plates
+        keep_raw = source.policy.raw.keep
+        result.raw_kept = self.frames.keep(region, frame, anonymised, raw_subject=subject if keep_raw else None)
+        counts = {
+            "frames_received": 1,
+            "faces": anonymised.faces,
+            "plates": anonymised.plates,
+            "raw_kept": int(result.raw_kept),
+            "zone_hits": minimised.zone_hits,
+        }
+        events = _events(region.name, now_ms, counts, source.purpose)
+        _region, committed = store(minimised, events, self.router, encrypt=self.encrypt)
+        result.stored = committed.accepted == 1
+        result.duplicate = committed.duplicate == 1
+        result.ledger_index = committed.ledger_index
+        return result
+
+
+def _dropped(region: Region, result: FrameResult, source: FrameSource, now_ms: int, reason: str) -> FrameResult:
+    """Count a frame not collected (by day and reason) and log its collect event; nothing else is written."""
+    counts = {"frames_received": 1, f"frames_dropped_{reason}": 1}
+    event = _events(region.name, now_ms, counts, source.purpose)[0]  # the collect event: nothing is stored
+    day = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC).date().isoformat()
+    with region.store.transaction("frame drop") as conn:
+        upsert_increment(conn, frame_drops, {"day": day, "reason": reason}, {"frames": 1})
+        result.ledger_index = region.store.journal.append(conn, [event.to_bytes()])
+    result.dropped = reason
+    return result
+
+
+def _already_stored(region: Region, vehicle_ref: str, msg_id: str) -> bool:
+    with region.store.read("frame lookup") as conn:
+        query = select(records.c.id).where(records.c.vehicle_ref == vehicle_ref, records.c.msg_id == msg_id)
+        return conn.execute(query).first() is not None
