@@ -113,3 +113,46 @@ def test_every_error_class_lives_in_the_one_tree_of_errors_py() -> None:
     for cls in vars(errors).values():
         if isinstance(cls, type) and issubclass(cls, OnshoreError) and cls is not OnshoreError:
             assert cls.__name__ in documented, f"{cls.__name__} is missing from the tree in errors.py's docstring"
+
+
+_WALL_CLOCK = {("time", "time"), ("time", "time_ns"), ("datetime", "now"), ("datetime", "utcnow"), ("date", "today")}
+
+
+def test_only_the_clock_module_reads_the_wall_clock() -> None:
+    """Every "now" comes from onshore.clock, so a test can set it (durations use time.monotonic)."""
+    readers = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "clock.py" and path.parent == PACKAGE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                owner = node.func.value
+                owner_name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+                if (owner_name, node.func.attr) in _WALL_CLOCK:
+                    readers.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert not readers, f"read the wall clock outside onshore/clock.py: {readers}"
+
+
+def test_a_frozen_clock_is_what_ingest_and_the_ledger_see(workspace) -> None:  # type: ignore[no-untyped-def]
+    import orjson
+
+    from onshore import clock
+    from onshore.ledger import MerkleLog
+    from tests.conftest import CN_VIN
+
+    at = 1_790_000_000_000  # 2026-09-21, a fixed instant
+    rt = workspace.runtime
+    vehicle = rt.vehicles.add(CN_VIN, "CN").vehicle
+    with clock.frozen(at):
+        assert clock.now_ms() == at and clock.now().year == 2026
+        result = rt.ingest.ingest_records(
+            vehicle, [{"msg_id": "m1", "ts": at - 5000, "signal": "VehicleSpeed", "value": 3}]
+        )
+    assert result.accepted == 1
+    [row] = rt.regions["cn"].store.query_records()
+    assert row["received_ms"] == at
+    with rt.regions["cn"].store.read("events") as conn:
+        log = MerkleLog("cn")
+        events = [orjson.loads(e) for e in log.entries(conn, 0, log.tree_size(conn))]
+    assert {e["at_ms"] for e in events if e["kind"] in ("collect", "store")} == {at}
+    assert clock.now_ms() > at  # restored after the block

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from onshore import clock
 from onshore.config import load_settings
 from onshore.errors import ConflictError
 from onshore.runtime import Runtime
@@ -137,7 +138,7 @@ def run_demo(options: DemoOptions, console: Console | None) -> dict[str, Any]:
                     runtime.consents.grant(
                         owner, purpose, _level(runtime, issued.vehicle, purpose, level), "365d", actor_role="officer"
                     )
-        start_ms = int(time.time() * 1000) - options.n_ticks * 1000
+        start_ms = clock.now_ms() - options.n_ticks * 1000
         fleet = FleetSimulator(vehicles, start_ms, 1.0, unknown_signal_rate=0.001, duplicate_rate=0.01)
         server = ServerThread(create_app(runtime)).start()
         tally = _Tally()
@@ -175,7 +176,7 @@ def run_demo(options: DemoOptions, console: Console | None) -> dict[str, Any]:
             frames = send_frames(
                 server.url,
                 dict(list(tokens.items())[: options.camera_vehicles]),
-                ts_ms=int(time.time() * 1000) - 1000,
+                ts_ms=clock.now_ms() - 1000,
             )
         finally:
             server.stop()

@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from onshore import clock
 from onshore.deid.pseudonyms import pseudonym
 from onshore.errors import AuthError, InputError, NotFoundError
 from onshore.model import Vehicle
@@ -127,4 +127,4 @@ class VehicleRegistry:
 
 
 def _now_ms() -> int:
-    return int(time.time() * 1000)
+    return clock.now_ms()

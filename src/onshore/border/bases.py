@@ -19,7 +19,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import Connection, RowMapping, select, update
 
+from onshore import clock
 from onshore.border import dates
 from onshore.border.conditions import check_conditions
 from onshore.border.dates import LegalDate
@@ -268,7 +268,7 @@ class BasisRegistry:
         region = self._region(spec.region)
         check_spec(spec, self._pack(region), self.transform_names)
         check_free_text(spec.model_dump(mode="json"), self.regions)
-        now = int(time.time() * 1000)
+        now = clock.now_ms()
         with region.store.transaction("add transfer basis") as conn:
             if self._find(conn, spec.id) is not None:
                 raise ConflictError(f"basis {spec.id!r} exists; choose another id")
@@ -308,7 +308,7 @@ class BasisRegistry:
         if reference is not None:
             check_free_text({"reference": reference}, self.regions)
         pack = self._pack(region)
-        now = int(time.time() * 1000)
+        now = clock.now_ms()
         with region.store.transaction("approve transfer basis") as conn:
             basis = self._load(conn, basis_id)
             if basis.status != "draft":
@@ -354,7 +354,7 @@ class BasisRegistry:
             NotFoundError: no such basis; ConflictError: already revoked.
         """
         region, _ = self._locate(basis_id)
-        now = int(time.time() * 1000)
+        now = clock.now_ms()
         with region.store.transaction("revoke transfer basis") as conn:
             basis = self._load(conn, basis_id)
             if basis.status == "revoked":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from onshore import clock
 from onshore.border import dates
 from onshore.border.bases import BasisRegistry, BasisSpec, TransferBasis
 from onshore.border.bundles import FORMAT, BundleWriter, archive, b64, content_digest, write_manifest
@@ -127,7 +127,7 @@ class BorderService:
     def today(self, region: str | None = None, at: dt.datetime | None = None) -> dt.date:
         """The date in the legal calendar of ``region`` (of the first region when None)."""
         reg = self.region(region) if region else next(iter(self.regions.values()))
-        return dates.local_date(at or dt.datetime.now(dt.UTC), self.gate(reg).timezone)
+        return dates.local_date(at or clock.now(), self.gate(reg).timezone)
 
     # -- counters -------------------------------------------------------------------------------
 
@@ -136,7 +136,7 @@ class BorderService:
         reg = self.region(region)
         with reg.store.transaction("set opening balance") as conn:
             BorderCounters(reg.name, self.gate(reg).timezone).set_opening_balance(
-                conn, year, kind, people, int(time.time() * 1000)
+                conn, year, kind, people, clock.now_ms()
             )
 
     def import_provided(
@@ -182,7 +182,7 @@ class BorderService:
     def decide(self, request: ExportRequest, *, at: dt.datetime | None = None) -> ExportDecision:
         """The dry run: the decision per data class, without releasing or counting anything."""
         region = self.region(request.region)
-        at = at or dt.datetime.now(dt.UTC)
+        at = at or clock.now()
         with region.store.read("border decide") as conn:
             return self._evaluate(conn, region, request, at)
 
@@ -209,7 +209,7 @@ class BorderService:
             ConflictError: ``out`` is not empty, or the counts or bases changed during the export (run again).
         """
         region = self.region(request.region)
-        at = at or dt.datetime.now(dt.UTC)
+        at = at or clock.now()
         transfer_id = "xf-" + secrets.token_hex(10)
         with region.store.read("border decide") as conn:
             decision = self._evaluate(conn, region, request, at)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import os
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import BigInteger, Column, Connection, Integer, String, Table, Text, select, update
 
+from onshore import clock
 from onshore.errors import InputError, NotFoundError
 from onshore.ledger.checkpoint import (
     CheckpointError,
@@ -75,7 +75,7 @@ def b64(data: bytes) -> str:
 
 
 def _now_ms() -> int:
-    return int(time.time() * 1000)
+    return clock.now_ms()
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 from typing import Annotated, Any
 
 import msgspec
 import orjson
 
+from onshore import clock
 from onshore.config import IngestSettings
 from onshore.errors import InputError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
 from onshore.ingest.batch import RecordBatch
@@ -192,7 +192,7 @@ def admit(
     Raises:
         ValidationError: a record is invalid; ``details`` gives ``{"index", "field", "reason"}``.
     """
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    now_ms = clock.now_ms() if now_ms is None else now_ms
     max_ts = now_ms + limits.max_clock_skew_s * 1000
     max_value = limits.max_value_bytes
     # Column-wise checks: comprehensions and min/max run far faster than one Python branch per record.

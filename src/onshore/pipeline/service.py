@@ -3,9 +3,9 @@ store → ledger, `onshore.pipeline.process`)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from onshore import clock
 from onshore.config import IngestSettings
 from onshore.ingest.bus import Bus
 from onshore.model import IngestResult, Vehicle
@@ -39,5 +39,5 @@ class IngestService:
         return self._ingest(vehicle, records_from_python(records, self.limits), now_ms)
 
     def _ingest(self, vehicle: Vehicle, records: list[WireRecord], now_ms: int | None) -> IngestResult:
-        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now_ms = clock.now_ms() if now_ms is None else now_ms
         return self.bus.submit(admit(records, vehicle, self.limits, now_ms=now_ms))

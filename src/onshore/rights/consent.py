@@ -9,9 +9,9 @@ event, and the pipeline reads consents per batch, so a withdrawal stops collecti
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
+from onshore import clock
 from onshore.errors import InputError, NotFoundError
 from onshore.model import LifecycleEvent, Vehicle
 from onshore.rights.bindings import SubjectResolver
@@ -74,7 +74,7 @@ class ConsentService:
             InputError: purpose, level or validity not allowed by the pack; NotFoundError: unknown subject.
         """
         regions = self._subject_regions(subject_ref)
-        now = int(time.time() * 1000)
+        now = clock.now_ms()
         change = None
         for region in regions:
             days = self._check(self.rulebook.for_jurisdiction(region.jurisdiction), purpose, level, duration)
@@ -98,7 +98,7 @@ class ConsentService:
         Raises:
             NotFoundError: no consent for ``purpose`` is in force.
         """
-        now = int(time.time() * 1000)
+        now = clock.now_ms()
         index = None
         for region in self._subject_regions(subject_ref):
             event = LifecycleEvent(
@@ -117,7 +117,7 @@ class ConsentService:
 
     def active(self, subject_ref: str) -> dict[str, str]:
         """purpose → level in force now."""
-        now = int(time.time() * 1000)
+        now = clock.now_ms()
         merged: dict[str, str] = {}
         for region in self._subject_regions(subject_ref):
             for purpose, level in region.subjects.active_consents([subject_ref], now)[subject_ref].items():
@@ -128,7 +128,7 @@ class ConsentService:
     def subject_at_vehicle(self, vehicle: Vehicle, profile: str | None) -> str:
         """The subject a vehicle's screen speaks for: the driver of ``profile``, else the owner."""
         region = self.regions[vehicle.region]
-        now = int(time.time() * 1000)
+        now = clock.now_ms()
         resolver = SubjectResolver(region.subjects.bindings_of_vehicle(vehicle.ref), fallback=vehicle.ref)
         subject = resolver.resolve([now], [profile])[0]
         if subject == vehicle.ref:

@@ -10,7 +10,6 @@ event. The ledger keeps verifying: its events never held the subject's data.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from onshore import clock
 from onshore.errors import ConflictError
 from onshore.model import LifecycleEvent
 from onshore.rights.subjects import SubjectService
@@ -82,7 +82,7 @@ class SubjectRequests:
         Raises:
             NotFoundError: unknown subject.
         """
-        now = int(time.time() * 1000)
+        now = clock.now_ms()
         parts: dict[str, Any] = {}
         purposes: Counter[str] = Counter()
         categories: Counter[str] = Counter()
@@ -160,7 +160,7 @@ class SubjectRequests:
         regions = self.subjects.regions_of(subject_ref)
         if all(r.subjects.erased(subject_ref) for r in regions):
             raise ConflictError("this subject's data was already erased")
-        requested = requested_at or dt.datetime.now(dt.UTC)
+        requested = requested_at or clock.now()
         packs = [self.rulebook.for_jurisdiction(r.jurisdiction).pack for r in regions]
         # the strictest deadline of the laws involved
         deadline_days = min(
@@ -175,7 +175,7 @@ class SubjectRequests:
             if self.blob_eraser is not None and not region.subjects.erased(subject_ref):
                 report_regions[region.name]["blobs_deleted"] = self.blob_eraser(region, subject_ref)
         # 3. purge rows, consents and bindings, one transaction and one ledger event per region.
-        now = int(time.time() * 1000)
+        now = clock.now_ms()
         for region in regions:
             if region.subjects.erased(subject_ref):
                 continue
@@ -192,7 +192,7 @@ class SubjectRequests:
                 bindings_ended=purged.bindings,
                 ledger_index=purged.ledger_index,
             )
-        completed = dt.datetime.now(dt.UTC)
+        completed = clock.now()
         deadline = add_working_days(requested, deadline_days)
         return ErasureReport(
             subject_ref=subject_ref,

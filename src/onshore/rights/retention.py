@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import and_, or_
 
+from onshore import clock
 from onshore.model import LifecycleEvent
 from onshore.rules.loader import RuleBook
 from onshore.rules.schema import RetentionRule
@@ -51,7 +51,7 @@ class RetentionService:
 
     def run(self, *, now_ms: int | None = None) -> list[RetentionResult]:
         """Delete what has expired under every active retention rule; one ledger event per rule that deleted."""
-        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now_ms = clock.now_ms() if now_ms is None else now_ms
         results = []
         for region in self.regions.values():
             pack = self.rulebook.for_jurisdiction(region.jurisdiction)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 from dataclasses import dataclass
 
+from onshore import clock
 from onshore.errors import AuthError, InputError, NotFoundError
 from onshore.model import LifecycleEvent
 from onshore.storage.region import Region
@@ -52,7 +52,7 @@ class SubjectService:
             raise NotFoundError("no such subject")
         token = SUBJECT_TOKEN_PREFIX + secrets.token_urlsafe(24) if issue_token else None
         digest = hashlib.sha256(token.encode()).hexdigest() if token else None
-        now = int(time.time() * 1000)
+        now = clock.now_ms()
         if digest:  # the token must open the subject in every region that knows them
             for other in self.regions.values():
                 if other is not region and other.subjects.subject(ref):

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlparse
 
+from onshore import clock
 from onshore.errors import ConfigError, NotFoundError, StorageError
 
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_.\-]*(/[a-z0-9][a-z0-9_.\-]*)*$")
@@ -142,7 +143,7 @@ class FolderBlobStore:
         """Delete temporary files left by writes that crashed more than ``older_than_s`` ago."""
         if not self.root.is_dir():
             return 0
-        cutoff = time.time() - older_than_s
+        cutoff = clock.now_ms() / 1000 - older_than_s
         removed = 0
         for dirpath, _dirnames, filenames in os.walk(self.root):
             for filename in filenames:

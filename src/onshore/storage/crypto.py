@@ -15,13 +15,13 @@ import contextlib
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from onshore import clock
 from onshore.errors import StorageError
 
 CIPHERTEXT_PREFIX = "e1:"
@@ -94,7 +94,7 @@ class SubjectKeyFile:
                 rows = dict(self._db.execute(query, refs).fetchall())
                 missing = [r for r in refs if r not in rows]
                 if missing and create:
-                    now = int(time.time() * 1000)
+                    now = clock.now_ms()
                     fresh = [(ref, new_wrapped_data_key(self._kek, self.region, ref), now) for ref in missing]
                     self._db.executemany(
                         "INSERT OR IGNORE INTO subject_keys (subject_ref, wrapped, created_ms) VALUES (?, ?, ?)", fresh

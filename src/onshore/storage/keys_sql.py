@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import secrets
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from onshore import clock
 from onshore.errors import ConfigError, StorageError
 from onshore.storage.crypto import KEK_NAME, new_wrapped_data_key, unwrap_data_keys
 from onshore.storage.keys import (
@@ -212,7 +212,7 @@ class SQLKeyStore:
                 wrapped.update(self._wrapped(conn, chunk))
                 missing = [r for r in chunk if r not in wrapped]
                 if missing and create:
-                    now = int(time.time() * 1000)
+                    now = clock.now_ms()
                     rows = [
                         {
                             "region": self.region,
@@ -279,7 +279,7 @@ class SQLKeyStore:
         row = {"region": self.region, "name": name, "secret": secrets.token_bytes(KEY_SIZE)}
         # RETURNING, not rowcount: psycopg reports -1 for a compiled INSERT .. ON CONFLICT DO NOTHING
         inserted = conn.execute(
-            self._insert_ignore(named_keys).returning(named_keys.c.name), {**row, "created_ms": int(time.time() * 1000)}
+            self._insert_ignore(named_keys).returning(named_keys.c.name), {**row, "created_ms": clock.now_ms()}
         ).first()
         return inserted is not None
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from onshore import clock
 from onshore.errors import NotFoundError, UnsupportedMediaTypeError
 from onshore.vision.ingest import POSITION_HEADER, parse_frame_meta
 from onshore.web.limits import read_body
@@ -93,7 +93,7 @@ async def upload_frame(request: Request) -> dict[str, Any]:
     meta = parse_frame_meta(
         dict(request.query_params),
         runtime.settings.ingest,
-        now_ms=int(time.time() * 1000),
+        now_ms=clock.now_ms(),
         position=request.headers.get(POSITION_HEADER),
     )
     frames = runtime.settings.frames

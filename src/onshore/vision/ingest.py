@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 from sqlalchemy import func, select
 
+from onshore import clock
 from onshore.config import FrameSettings
 from onshore.errors import BusyError, NotFoundError
 from onshore.ingest.bus import Bus, InProcessBus
@@ -107,7 +107,7 @@ class FrameService:
                 its metadata is invalid; nothing was stored.
             ResidencyError: no region may hold data of the vehicle's market.
         """
-        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now_ms = clock.now_ms() if now_ms is None else now_ms
         return self.bus.submit(admit_frame(vehicle, data, meta, self.limits, now_ms=now_ms))
 
     # -- reading --------------------------------------------------------------------------------
@@ -162,7 +162,7 @@ class FrameService:
                 LifecycleEvent(
                     kind="query",
                     region=region.name,
-                    at_ms=int(time.time() * 1000),
+                    at_ms=clock.now_ms(),
                     actor_role=actor_role,
                     purpose=row["purpose"],
                     counts={"raw_frames": 1},
@@ -222,7 +222,7 @@ class FrameService:
         Returns:
             counts: ``frames_removed``, ``raw_removed``, ``temporary_removed``.
         """
-        now_s = (int(time.time() * 1000) if now_ms is None else now_ms) / 1000
+        now_s = (clock.now_ms() if now_ms is None else now_ms) / 1000
         pack = self.rulebook.for_jurisdiction(region.jurisdiction)
         raw_days = pack.pack.frames.raw.retention_days if pack.pack.frames is not None else 0
         with region.store.read("frame sweep") as conn:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Literal
 
 import orjson
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from onshore import clock
 from onshore.errors import NotFoundError
 from onshore.model import LifecycleEvent
 from onshore.pipeline.admit import INT64_MAX
@@ -53,7 +53,7 @@ def get_records(
             LifecycleEvent(
                 kind="query",
                 region=region,
-                at_ms=int(time.time() * 1000),
+                at_ms=clock.now_ms(),
                 actor_role=principal.role,
                 purpose=purpose,
                 counts={"records": len(rows)},
