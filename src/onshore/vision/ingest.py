@@ -26,6 +26,7 @@ key is rewritten with the same bytes, and `FrameService.sweep` removes blobs no 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import re
@@ -40,7 +41,7 @@ from sqlalchemy import func, select
 
 from onshore.config import FrameSettings, IngestSettings
 from onshore.errors import BusyError, NotFoundError, ValidationError
-from onshore.model import LifecycleEvent, StoredRows, Vehicle
+from onshore.model import LifecycleEvent, RecordColumns, StoredRows, Vehicle
 from onshore.pipeline.admit import MIN_TS_MS, MSG_ID_PATTERN, PURPOSE_PATTERN, parse_ts
 from onshore.pipeline.minimize import consent_allows
 from onshore.pipeline.store import RegionRouter, store
@@ -48,8 +49,10 @@ from onshore.rights.bindings import SubjectResolver
 from onshore.rules.loader import LoadedPack, RuleBook
 from onshore.rules.schema import CameraRule, FramePolicy, Placement
 from onshore.storage.crypto import decrypt_blob, encrypt_blob
+from onshore.storage.predicates import RecordFilter
+from onshore.storage.records import find_record, group_counts, iter_records, select_records
 from onshore.storage.region import Region
-from onshore.storage.schema import frame_drops, records
+from onshore.storage.schema import frame_drops
 from onshore.storage.writes import upsert_increment
 from onshore.vision.anonymize import AnonymizationSettings
 from onshore.vision.frames import JPEG, PNG, AnonymizedFrame, FrameLimits, FrameProcessor, check_frame
@@ -59,6 +62,7 @@ _CAMERA = r"^[a-z0-9][a-z0-9_.\-]{0,63}$"
 POSITION_HEADER = "X-Onshore-Position"
 _POSITION = re.compile(r"\s*([-+]?[0-9]{1,3}(?:\.[0-9]{1,15})?)\s*,\s*([-+]?[0-9]{1,3}(?:\.[0-9]{1,15})?)\s*")
 _DIGITS = re.compile(r"[0-9]{1,19}")
+_FRAMES = RecordFilter(signals=(FRAME_SIGNAL,))
 _SWEEP_GRACE_S = 3600  # blobs younger than this may belong to a frame still being committed
 
 
@@ -343,27 +347,27 @@ class FrameService:
             "plates": frame.plates,
             "conditions": list(frame.conditions),
         }
-        row = (
-            vehicle.ref,
-            meta.msg_id,
-            meta.ts_ms,
-            FRAME_SIGNAL,
-            orjson.dumps(value).decode(),
-            ",".join(categories),
-            ",".join(tags),
-            purpose,
-            rule.id,
-            vehicle.market,
-            zone,
-            now_ms,
-            subject,
+        row = RecordColumns(
+            vehicle_ref=[vehicle.ref],
+            msg_id=[meta.msg_id],
+            ts_ms=[meta.ts_ms],
+            signal=[FRAME_SIGNAL],
+            value=[orjson.dumps(value).decode()],
+            categories=[",".join(categories)],
+            tags=[",".join(tags)],
+            purpose=[purpose],
+            rule_id=[rule.id],
+            origin=[vehicle.market],
+            zone=[zone],
+            received_ms=[now_ms],
+            subject_ref=[subject],
         )
         by_category = {c: 1 for c in categories}
         stored = StoredRows(
             origin=vehicle.market,
             vehicle=vehicle,
             received_ms=now_ms,
-            rows=[row],
+            records=row,
             dropped_no_consent=0,
             dropped_by_purpose={},
             by_category=by_category,
@@ -413,23 +417,16 @@ class FrameService:
     @staticmethod
     def _already_stored(region: Region, vehicle_ref: str, msg_id: str) -> bool:
         with region.store.read("frame lookup") as conn:
-            query = select(records.c.id).where(records.c.vehicle_ref == vehicle_ref, records.c.msg_id == msg_id)
-            return conn.execute(query).first() is not None
+            return find_record(conn, vehicle_ref, msg_id) is not None
 
     # -- reading --------------------------------------------------------------------------------
 
     def _frame_row(self, region: Region, vehicle_ref: str, msg_id: str) -> dict[str, Any]:
         with region.store.read("frame lookup") as conn:
-            row = conn.execute(
-                select(records).where(
-                    records.c.vehicle_ref == vehicle_ref,
-                    records.c.msg_id == msg_id,
-                    records.c.signal == FRAME_SIGNAL,
-                )
-            ).first()
-        if row is None:
+            row = find_record(conn, vehicle_ref, msg_id)
+        if row is None or row.signal != FRAME_SIGNAL:
             raise NotFoundError(f"region {region.name} holds no frame with that vehicle and message id")
-        opened = region.open_rows([dict(row._mapping)])[0]
+        opened = region.open_rows([row._asdict()])[0]
         if opened["value"] is None:
             raise NotFoundError(f"region {region.name}: that frame's subject was erased")
         return opened
@@ -480,11 +477,7 @@ class FrameService:
     def stats(self, region: Region) -> dict[str, Any]:
         """Frames of ``region``: stored (by category and camera rule) and dropped (by reason), for /v1/stats."""
         with region.store.read("frame stats") as conn:
-            by = conn.execute(
-                select(records.c.categories, records.c.rule_id, func.count())
-                .where(records.c.signal == FRAME_SIGNAL)
-                .group_by(records.c.categories, records.c.rule_id)
-            ).all()
+            by = group_counts(conn, _FRAMES, ("categories", "rule_id"))
             drops = conn.execute(
                 select(frame_drops.c.reason, func.sum(frame_drops.c.frames)).group_by(frame_drops.c.reason)
             ).all()
@@ -510,13 +503,9 @@ class FrameService:
         is destroyed and before the rows are purged. Returns the number of blobs deleted.
         """
         with region.store.read("frames of a subject") as conn:
-            frames = conn.execute(
-                select(records.c.vehicle_ref, records.c.msg_id).where(
-                    records.c.subject_ref == subject_ref, records.c.signal == FRAME_SIGNAL
-                )
-            ).all()
+            frames = select_records(conn, dataclasses.replace(_FRAMES, subject=subject_ref))
         deleted = 0
-        for vehicle_ref, msg_id in frames:
+        for vehicle_ref, msg_id in ((r.vehicle_ref, r.msg_id) for r in frames):
             for media_type in (JPEG, PNG):
                 deleted += int(region.blobs.delete(frame_key(vehicle_ref, msg_id, media_type)))
             deleted += int(region.restricted.delete(raw_key(vehicle_ref, msg_id)))
@@ -532,12 +521,7 @@ class FrameService:
         pack = self.rulebook.for_jurisdiction(region.jurisdiction)
         raw_days = pack.pack.frames.raw.retention_days if pack.pack.frames is not None else 0
         with region.store.read("frame sweep") as conn:
-            live = {
-                _blob_stem(ref, msg)
-                for ref, msg in conn.execute(
-                    select(records.c.vehicle_ref, records.c.msg_id).where(records.c.signal == FRAME_SIGNAL)
-                )
-            }
+            live = {_blob_stem(r.vehicle_ref, r.msg_id) for chunk in iter_records(conn, _FRAMES) for r in chunk}
         counts = {"frames_removed": 0, "raw_removed": 0, "temporary_removed": 0}
         for store_, prefix, name in (
             (region.blobs, "frames/", "frames_removed"),
