@@ -9,6 +9,11 @@ Prints one JSON line:
                           sqlite3.executemany, one transaction per batch, same journal mode and
                           synchronous setting, no governance
   ratio                   pipeline / baseline
+  postgres_records_per_s  the library path with every region's record store on PostgreSQL (throw-away databases)
+  postgres_baseline_records_per_s
+                          the same NDJSON bytes decoded and inserted by a plain psycopg executemany into a
+                          PostgreSQL table of the baseline's columns, one transaction per batch
+  postgres_ratio          postgres / postgres_baseline
 
 With --no-ledger the pipeline appends its lifecycle events to a no-op journal instead of the Merkle ledger.
 With --compare-ledger it runs the pipeline both ways (separate workspaces, same batches) and adds
@@ -24,13 +29,16 @@ pipeline_records_per_s and ratio are then the best ledger run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import secrets
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +71,12 @@ def make_batches(n_records: int, batch_size: int, vehicles: int, seed: int) -> l
     return fleet.records_ndjson(n_records, max_records=batch_size)
 
 
-def setup_workspace(folder: Path, fleet_vehicles: list[Any], *, consent_share: float) -> tuple[Path, dict[str, Any]]:
+def setup_workspace(
+    folder: Path, fleet_vehicles: list[Any], *, consent_share: float, env: dict[str, str] | None = None
+) -> tuple[Path, dict[str, Any]]:
     """init a workspace, register the fleet, grant consents to a share of it; returns tokens by VIN."""
     config, _ = init_workspace(folder)
-    runtime = Runtime(load_settings(config, env={}), create=True)
+    runtime = Runtime(load_settings(config, env=env or {}), create=True)
     tokens: dict[str, Any] = {}
     try:
         for i, v in enumerate(fleet_vehicles):
@@ -112,10 +122,15 @@ class TimedJournal:
 
 
 def bench_pipeline(
-    config: Path, batches: list[tuple[Any, bytes]], tokens: dict[str, Any], *, ledger: bool = True
+    config: Path,
+    batches: list[tuple[Any, bytes]],
+    tokens: dict[str, Any],
+    *,
+    ledger: bool = True,
+    env: dict[str, str] | None = None,
 ) -> tuple[float, int, float]:
     """Ingest every batch through the library; returns (seconds, records, seconds spent in ledger appends)."""
-    runtime = Runtime(load_settings(config, env={}))
+    runtime = Runtime(load_settings(config, env=env or {}))
     journals = []
     for region in runtime.regions.values():
         journal = TimedJournal(region.store.journal if ledger else NoJournal())
@@ -133,6 +148,17 @@ def bench_pipeline(
     return elapsed, accepted, sum(j.seconds for j in journals) if ledger else 0.0
 
 
+def baseline_rows(vehicle: Any, body: bytes) -> list[tuple[Any, ...]]:
+    """What a plain ingest inserts for one NDJSON batch: decoded, the value re-encoded as JSON text."""
+    loads, dumps = orjson.loads, orjson.dumps
+    rows = []
+    for line in body.splitlines():
+        if line:
+            rec = loads(line)
+            rows.append((vehicle.vin, rec["msg_id"], rec["ts"], rec["signal"], dumps(rec["value"]).decode()))
+    return rows
+
+
 def bench_baseline(folder: Path, batches: list[tuple[Any, bytes]], synchronous: str) -> tuple[float, int]:
     db = sqlite3.connect(folder / "baseline.sqlite", isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
@@ -140,21 +166,57 @@ def bench_baseline(folder: Path, batches: list[tuple[Any, bytes]], synchronous: 
     db.execute(
         "CREATE TABLE records (id INTEGER PRIMARY KEY, vin TEXT, msg_id TEXT, ts_ms INTEGER, signal TEXT, value TEXT)"
     )
-    loads, dumps = orjson.loads, orjson.dumps
     n = 0
     start = time.perf_counter()
     for vehicle, body in batches:
-        rows = []
-        for line in body.splitlines():
-            if line:
-                rec = loads(line)
-                rows.append((vehicle.vin, rec["msg_id"], rec["ts"], rec["signal"], dumps(rec["value"]).decode()))
+        rows = baseline_rows(vehicle, body)
         db.execute("BEGIN")
         db.executemany("INSERT INTO records (vin, msg_id, ts_ms, signal, value) VALUES (?, ?, ?, ?, ?)", rows)
         db.execute("COMMIT")
         n += len(rows)
     elapsed = time.perf_counter() - start
     db.close()
+    return elapsed, n
+
+
+@contextlib.contextmanager
+def throwaway_pg_database(admin_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database (its SQLAlchemy URL), dropped afterwards (as the tests' fresh_pg_database)."""
+    import psycopg
+
+    name = f"onshore_bench_{secrets.token_hex(4)}"
+    dsn = admin_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield "postgresql+psycopg://" + dsn.split("://", 1)[1].rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def bench_pg_baseline(url: str, batches: list[tuple[Any, bytes]]) -> tuple[float, int]:
+    """The SQLite baseline's work on PostgreSQL: decode, then one psycopg executemany and commit per batch."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as db:
+        db.execute(
+            "CREATE TABLE baseline_records (id BIGSERIAL PRIMARY KEY, vin TEXT, msg_id TEXT, ts_ms BIGINT,"
+            " signal TEXT, value TEXT)"
+        )
+        db.commit()
+        n = 0
+        start = time.perf_counter()
+        for vehicle, body in batches:
+            rows = baseline_rows(vehicle, body)
+            with db.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO baseline_records (vin, msg_id, ts_ms, signal, value) VALUES (%s, %s, %s, %s, %s)",
+                    rows,
+                )
+            db.commit()
+            n += len(rows)
+        elapsed = time.perf_counter() - start
     return elapsed, n
 
 
@@ -235,6 +297,12 @@ def main() -> None:
     )
     parser.add_argument("--compare-rounds", type=int, default=3, help="with/without rounds of --compare-ledger")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
+    parser.add_argument("--skip-postgres", action="store_true", help="leave out the PostgreSQL runs")
+    parser.add_argument(
+        "--pg-admin-url",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+        help="a PostgreSQL server where throw-away databases may be created",
+    )
     args = parser.parse_args()
 
     batches = make_batches(args.records, args.batch, args.vehicles, args.seed)
@@ -273,6 +341,19 @@ def main() -> None:
             result["ledger_overhead"] = round(1 - best / best_bare, 3)
             result["ledger_append_share"] = round(sorted(share for _, share in with_ledger)[len(with_ledger) // 2], 4)
             result["compare_runs"] = {"ledger": len(with_ledger), "no_ledger": len(without)}
+        if not args.skip_postgres:
+            with throwaway_pg_database(args.pg_admin_url) as url:
+                pg_base_s, pg_base_n = bench_pg_baseline(url, batches)
+            # every region's record store on PostgreSQL, one throw-away database each (a region owns its tables)
+            with throwaway_pg_database(args.pg_admin_url) as cn_url, throwaway_pg_database(args.pg_admin_url) as eu_url:
+                env = {"ONSHORE_REGIONS__CN__RECORD_STORE": cn_url, "ONSHORE_REGIONS__EU__RECORD_STORE": eu_url}
+                pg_config, pg_tokens = setup_workspace(
+                    folder / "pg", fleet_vehicles, consent_share=args.consent_share, env=env
+                )
+                pg_s, pg_n, _ = bench_pipeline(pg_config, batches, pg_tokens, ledger=not args.no_ledger, env=env)
+            result["postgres_records_per_s"] = round(pg_n / pg_s)
+            result["postgres_baseline_records_per_s"] = round(pg_base_n / pg_base_s)
+            result["postgres_ratio"] = round((pg_n / pg_s) / (pg_base_n / pg_base_s), 3)
         if not args.skip_http:
             http_config, http_tokens = setup_workspace(
                 folder / "http", fleet_vehicles, consent_share=args.consent_share

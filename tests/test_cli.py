@@ -108,28 +108,32 @@ def test_residency_check_finds_planted_records(tmp_path: Path) -> None:
     assert ok.exit_code == 0 and json.loads(ok.stdout)["ok"] is True
     runtime = Runtime(load_settings(config, env={}))
     try:
-        from onshore.storage.schema import records
+        from onshore.model import RecordColumns
+        from onshore.storage.records import insert_records
 
         with runtime.regions["eu"].store.transaction("plant") as conn:  # bypass the store's guard on purpose
-            conn.execute(
-                records.insert(),
-                [
-                    {
-                        "vehicle_ref": "x",
-                        "msg_id": f"p{i}",
-                        "ts_ms": 1,
-                        "signal": "Location",
-                        "value": "null",
-                        "categories": "personal",
-                        "tags": "",
-                        "purpose": "navigation",
-                        "rule_id": "r",
-                        "origin": "CN",
-                        "received_ms": 1,
-                        "subject_ref": "x",
-                    }
-                    for i in range(5)
-                ],
+            insert_records(
+                conn,
+                RecordColumns.from_rows(
+                    [
+                        {
+                            "vehicle_ref": "x",
+                            "msg_id": f"p{i}",
+                            "ts_ms": 1,
+                            "signal": "Location",
+                            "value": "null",
+                            "categories": "personal",
+                            "tags": "",
+                            "purpose": "navigation",
+                            "rule_id": "r",
+                            "origin": "CN",
+                            "received_ms": 1,
+                            "subject_ref": "x",
+                        }
+                        for i in range(5)
+                    ]
+                ),
+                None,
             )
     finally:
         runtime.close()

@@ -6,6 +6,7 @@ lists, so the stages loop over plain lists instead of building an object per rec
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,13 +71,73 @@ class ClassifiedBatch:
 
 
 @dataclass(slots=True)
+class RecordColumns:
+    """Records to store as a typed column batch: one list per column of ``RECORD_COLUMNS``, all the same length.
+
+    Stages read and replace whole columns by name (``encrypt`` swaps ``value``); only storage turns the batch
+    into driver parameter rows.
+    """
+
+    vehicle_ref: list[str] = field(default_factory=list)
+    msg_id: list[str] = field(default_factory=list)
+    ts_ms: list[int] = field(default_factory=list)
+    signal: list[str] = field(default_factory=list)
+    value: list[str | None] = field(default_factory=list)  # JSON text, or its ciphertext
+    categories: list[str] = field(default_factory=list)  # comma-joined Category values
+    tags: list[str] = field(default_factory=list)  # comma-joined tags
+    purpose: list[str] = field(default_factory=list)
+    rule_id: list[str] = field(default_factory=list)
+    origin: list[str] = field(default_factory=list)
+    zone: list[str | None] = field(default_factory=list)
+    received_ms: list[int] = field(default_factory=list)
+    subject_ref: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.msg_id)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> RecordColumns:
+        """A batch from rows in ``RECORD_COLUMNS`` order, or mappings by column name (a missing zone is None)."""
+        tuples = [tuple(r.get(c) for c in RECORD_COLUMNS) if isinstance(r, Mapping) else tuple(r) for r in rows]
+        if not tuples:
+            return cls()
+        return cls(*(list(col) for col in zip(*tuples, strict=True)))
+
+    def column(self, name: str) -> list[Any]:
+        """The column ``name`` (one of ``RECORD_COLUMNS``)."""
+        return getattr(self, name)  # type: ignore[no-any-return]
+
+    def take(self, indexes: Sequence[int]) -> RecordColumns:
+        """A new batch of the records at ``indexes``, in that order."""
+        return RecordColumns(*([col[i] for i in indexes] for col in self.columns()))
+
+    def columns(self) -> tuple[list[Any], ...]:
+        """Every column, in ``RECORD_COLUMNS`` order."""
+        return (
+            self.vehicle_ref,
+            self.msg_id,
+            self.ts_ms,
+            self.signal,
+            self.value,
+            self.categories,
+            self.tags,
+            self.purpose,
+            self.rule_id,
+            self.origin,
+            self.zone,
+            self.received_ms,
+            self.subject_ref,
+        )
+
+
+@dataclass(slots=True)
 class StoredRows:
-    """The minimised rows ready for the region store, with what was dropped and why."""
+    """The minimised records ready for the region store, with what was dropped and why."""
 
     origin: str
     vehicle: Vehicle
     received_ms: int
-    rows: list[tuple[Any, ...]]  # in RECORD_COLUMNS order
+    records: RecordColumns
     dropped_no_consent: int
     dropped_by_purpose: dict[str, int]
     by_category: dict[str, int]
@@ -85,6 +146,7 @@ class StoredRows:
     unclassified_signals: list[str]
 
 
+# The columns of a stored record, in the order of ``RecordColumns`` (and of the content encoding).
 RECORD_COLUMNS = (
     "vehicle_ref",
     "msg_id",

@@ -14,9 +14,9 @@ import orjson
 
 from onshore.border.bases import parse_spec
 from onshore.border.requests import ExportRequest, parse_request
-from onshore.model import RECORD_COLUMNS
+from onshore.model import RecordColumns
 from onshore.runtime import Runtime
-from onshore.storage.schema import records
+from onshore.storage.records import insert_records
 
 # inside the illustrative sensitive zone of cn-auto (Guiyang) and well outside it
 ZONE_POINT = {"latitude": 26.6475, "longitude": 106.71}
@@ -84,19 +84,7 @@ def plant(rt: Runtime, region: str, plants: tuple[Plant, ...] | list[Plant], ts:
                 )
             )
     with reg.store.transaction("plant test records") as conn:
-        conn.execute(
-            records.insert(),
-            [
-                dict(
-                    zip(
-                        RECORD_COLUMNS,
-                        row,
-                        strict=True,
-                    )
-                )
-                for row in rows
-            ],
-        )
+        insert_records(conn, RecordColumns.from_rows(rows), None)
     return len(rows)
 
 

@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 from onshore.cli import app
 from onshore.config import load_settings
+from onshore.model import RecordColumns
 from onshore.runtime import Runtime
-from onshore.storage.schema import records
+from onshore.storage.records import insert_records
 
 runner = CliRunner()
 
@@ -48,7 +49,7 @@ def test_residency_check_finds_all_of_many_randomly_planted_records(tmp_path: Pa
                     }
                 )
             with region.store.transaction("plant misplaced records") as conn:  # bypass the store's guard on purpose
-                conn.execute(records.insert(), rows)
+                insert_records(conn, RecordColumns.from_rows(rows), None)
     finally:
         runtime.close()
     found = runner.invoke(app, ["residency", "check", "-c", str(config), "--json"])

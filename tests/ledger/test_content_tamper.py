@@ -132,6 +132,12 @@ def _category(d: Deployment) -> str:
     return "s0"
 
 
+@tampering("a category's index bits")
+def _category_bits(d: Deployment) -> str:
+    d.sql("UPDATE records SET category_bits = 0 WHERE msg_id = 's0'")  # content intact, filters now miss it
+    return "s0"
+
+
 @tampering("an origin")
 def _origin(d: Deployment) -> str:
     d.sql("UPDATE records SET origin = 'EU' WHERE msg_id = 't3'")

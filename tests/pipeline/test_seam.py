@@ -219,7 +219,7 @@ def test_a_frame_without_the_needed_consent_is_dropped_by_the_minimise_stage(
         assert result.dropped == "no_consent" and not result.stored
         [(classified, out)] = seen
         assert classified.batch.signals == ["CameraFrame"] and classified.categories == [("important", "personal")]
-        assert out.rows == [] and out.dropped_no_consent == 1 and out.dropped_by_purpose == {"driving_safety": 1}
+        assert len(out.records) == 0 and out.dropped_no_consent == 1 and out.dropped_by_purpose == {"driving_safety": 1}
         assert frame_rows(workspace) == [] and not list(rt.regions["cn"].blobs.root.rglob("*.png"))
         assert ledger_events(workspace)[-1]["counts"] == {"frames_received": 1, "frames_dropped_no_consent": 1}
         assert rt.frames.stats(rt.regions["cn"])["dropped"] == {"no_consent": 1}
@@ -228,6 +228,6 @@ def test_a_frame_without_the_needed_consent_is_dropped_by_the_minimise_stage(
         rt.consents.grant(owner, "driving_safety", "ordinary", "7d", actor_role="subject")
         assert rt.frames.ingest(vehicle, street, FrameMeta("f-2", "front", now_ms() - 1000)).stored
         [row] = frame_rows(workspace)
-        assert len(seen) == 2 and len(seen[1][1].rows) == 1 and row["subject_ref"] == owner
+        assert len(seen) == 2 and len(seen[1][1].records) == 1 and row["subject_ref"] == owner
     finally:
         rt.close()

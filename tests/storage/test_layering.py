@@ -57,3 +57,15 @@ def test_one_metadata_for_every_table() -> None:
                 if name == "MetaData":
                     makers.append(str(path.relative_to(SRC)))
     assert makers == ["storage/keys_sql.py", "storage/schema.py"]
+
+
+def test_only_storage_reads_the_records_table() -> None:
+    """Readers go through ``storage.records`` (a ``RecordFilter`` in, named rows out): nothing outside storage imports
+    the ``records`` table to build its own query on it."""
+    offending = sorted(
+        str(path.relative_to(SRC))
+        for path in SRC.rglob("*.py")
+        if path.relative_to(SRC).parts[0] != "storage" and "onshore.storage.schema.records" in _imports(path)
+    )
+    assert offending == []
+    assert "onshore.storage.schema.records" in _imports(SRC / "storage" / "records.py")  # the walk can see it

@@ -30,6 +30,7 @@ from onshore.ledger.store import MerkleLog
 from onshore.model import RECORD_COLUMNS
 from onshore.runtime import Runtime
 from onshore.storage.migrate import head_revision, revisions, schema_diff, schema_state, upgrade
+from onshore.storage.predicates import RecordFilter
 from onshore.storage.sql import make_engine
 from onshore.tables import full_metadata
 from onshore.workspace import init_workspace
@@ -88,7 +89,7 @@ def _fill_0001(engine: Engine) -> bytes:
         conn.execute(
             text(
                 "INSERT INTO records (vehicle_ref, msg_id, ts_ms, signal, value, categories, tags, purpose, rule_id,"
-                " origin, zone, received_ms, subject_ref) VALUES (:v, :m, :ts, :sig, :val, :cat, '', 'service',"
+                " origin, zone, received_ms, subject_ref) VALUES (:v, :m, :ts, :sig, :val, :cat, :tags, 'service',"
                 " 'cn.sig.speed', 'CN', NULL, :rx, 'subj-0001')"
             ),
             [
@@ -98,7 +99,8 @@ def _fill_0001(engine: Engine) -> bytes:
                     "ts": T0 + i * 1000,
                     "sig": "VehicleSpeed" if i % 2 else "OdometerKm",
                     "val": str(i),
-                    "cat": "vehicle_status" if i % 3 else "vehicle_status,driving",
+                    "cat": "general" if i % 3 else "personal,sensitive_personal",
+                    "tags": ("", "location", "location,trajectory", "location_history")[i % 4],
                     "rx": T0 + i * 1000 + 5,
                 }
                 for i in range(N_RECORDS)
@@ -215,6 +217,15 @@ def test_a_store_at_0001_upgrades_through_the_cli_with_its_data_intact(deploymen
         assert store.count_records() == N_RECORDS
         window = store.query_records(since_ms=T0 + 10_000, until_ms=T0 + 20_000, limit=1000)
         assert [r["msg_id"] for r in window] == [f"m{i:04d}" for i in range(10, 20)]
+        # 0004 filled the index columns of the rows already stored: their categories and tags filter as new ones do
+        sensitive = store.query_records(category="sensitive_personal", limit=1000)
+        assert [r["msg_id"] for r in sensitive] == [f"m{i:04d}" for i in range(N_RECORDS) if i % 3 == 0]
+        assert store.count_records(RecordFilter(categories=("general",))) == N_RECORDS - len(sensitive)
+        located = [i for i in range(N_RECORDS) if i % 4 in (1, 2)]  # whole tags: location_history is not location
+        assert store.count_records(RecordFilter(tags=("location",))) == len(located)
+        assert store.count_records(RecordFilter(tags=("trajectory",), categories=("sensitive_personal",))) == len(
+            [i for i in range(N_RECORDS) if i % 4 == 2 or i % 3 == 0]
+        )
         signed = runtime.ledger.checkpoint("cn")  # signs over the migrated tree (ledger_signing_keys from 0001)
         assert (signed.tree_size, signed.root_hash) == (12, root)
     finally:

@@ -13,7 +13,7 @@ import pytest
 
 from onshore.errors import ConflictError, ResidencyError
 from onshore.ledger.store import MerkleLog
-from onshore.model import LifecycleEvent, StoredRows, Vehicle
+from onshore.model import LifecycleEvent, RecordColumns, StoredRows, Vehicle
 from onshore.storage.migrate import upgrade
 from onshore.storage.sql import SQLRecordStore, make_engine
 
@@ -56,7 +56,7 @@ def _rows(ids: list[str], origin: str = "CN") -> StoredRows:
         origin=origin,
         vehicle=Vehicle("ref1", origin, "cn"),
         received_ms=1,
-        rows=rows,
+        records=RecordColumns.from_rows(rows),
         dropped_no_consent=0,
         dropped_by_purpose={},
         by_category={"general": len(rows)},

@@ -16,8 +16,9 @@ from sqlalchemy import Connection, select
 
 from onshore.errors import WriteConflictError
 from onshore.ledger.store import MerkleLog
-from onshore.model import RECORD_COLUMNS
+from onshore.model import RecordColumns
 from onshore.storage.migrate import upgrade
+from onshore.storage.records import INSERT_COLUMNS, parameter_rows
 from onshore.storage.schema import frame_drops, records
 from onshore.storage.sql import SQLRecordStore, make_engine
 from onshore.storage.writes import bulk_insert, region_lock_key, region_write_lock, upsert_increment
@@ -55,7 +56,7 @@ def test_a_batch_that_lost_to_a_concurrent_writer_is_retried_and_counted_exactly
     flaky = FlakyJournal(MerkleLog(store.region), losses=2)
     store.journal = flaky
     resend = _rows(["b", "c", "a"])
-    before = dataclasses.replace(resend, rows=list(resend.rows))
+    before = dataclasses.replace(resend, records=RecordColumns(*(list(c) for c in resend.records.columns())))
     result = store.commit_batch(resend, _events(store.region))
     assert flaky.calls == 3  # two lost attempts (rolled back, rows included), the third committed
     assert (result.accepted, result.duplicate, result.by_category) == (1, 2, {"general": 1})
@@ -75,14 +76,14 @@ def test_a_write_that_loses_every_attempt_answers_busy_and_leaves_nothing(store:
 
 
 def test_bulk_insert_skips_stored_rows_and_counts_the_new_ones(store: SQLRecordStore) -> None:
-    rows = _rows(["a", "b"]).rows
+    rows = parameter_rows(store.engine.dialect.name, _rows(["a", "b"]).records, None)
     with store.transaction("insert") as conn:
-        assert bulk_insert(conn, records, rows, columns=RECORD_COLUMNS) == 2
-    more = _rows(["b", "c", "d"]).rows
+        assert bulk_insert(conn, records, rows, columns=INSERT_COLUMNS) == 2
+    more = parameter_rows(store.engine.dialect.name, _rows(["b", "c", "d"]).records, None)
     with store.transaction("insert") as conn:
         skip = ("vehicle_ref", "msg_id")
-        assert bulk_insert(conn, records, more, columns=RECORD_COLUMNS, skip_existing_on=skip) == 2
-        assert bulk_insert(conn, records, [], columns=RECORD_COLUMNS) == 0
+        assert bulk_insert(conn, records, more, columns=INSERT_COLUMNS, skip_existing_on=skip) == 2
+        assert bulk_insert(conn, records, [], columns=INSERT_COLUMNS) == 0
     assert store.count_records() == 4
 
 
@@ -97,7 +98,7 @@ def test_upsert_increment_creates_then_adds(store: SQLRecordStore) -> None:
     assert got == {"zone": 6, "other": 1}
     first = dataclasses.replace(_rows(["u1"]), unclassified_signals=["VendorExperimentalFoo"], received_ms=10)
     store.commit_batch(first, _events(store.region))
-    store.commit_batch(dataclasses.replace(first, rows=_rows(["u2"]).rows, received_ms=20), _events(store.region))
+    store.commit_batch(dataclasses.replace(first, records=_rows(["u2"]).records, received_ms=20), _events(store.region))
     [seen] = store.unclassified()
     assert (seen["first_seen_ms"], seen["last_seen_ms"], seen["batches"]) == (10, 20, 2)
 

@@ -23,10 +23,10 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, exists, func, select
+from sqlalchemy import Connection, and_, func, select
 
 from onshore.border import dates
-from onshore.border.selection import RecordSelection, has_category
+from onshore.border.selection import RecordSelection
 from onshore.border.tables import (
     border_opening_balances,
     border_provided,
@@ -34,7 +34,8 @@ from onshore.border.tables import (
     border_transfers,
 )
 from onshore.errors import InputError
-from onshore.storage.schema import records
+from onshore.storage.predicates import RecordFilter
+from onshore.storage.records import count_subjects
 from onshore.storage.writes import bulk_insert
 
 _PROVIDED_COLUMNS = ("region", "subject_ref", "kind", "provided_ms", "transfer_id", "basis_id")
@@ -106,9 +107,7 @@ class BorderCounters:
         out: dict[tuple[str, dt.date | None], PeopleCount] = {}
         for counter, start in sorted(set(needs), key=lambda n: (n[0], n[1] or dt.date.min)):
             if counter == "processor_pi":
-                held = conn.execute(
-                    select(func.count(func.distinct(records.c.subject_ref))).where(has_category("personal"))
-                ).scalar()
+                held = count_subjects(conn, RecordFilter(with_categories=("personal",)))
                 balance = self._balance(conn, ("processor",), None, year)
                 out[(counter, start)] = PeopleCount(counter, start, int(held or 0) + balance, 0)
                 continue
@@ -122,12 +121,8 @@ class BorderCounters:
             already = conn.execute(
                 select(func.count(func.distinct(border_provided.c.subject_ref))).where(*window)
             ).scalar()
-            counted = exists().where(*window, border_provided.c.subject_ref == records.c.subject_ref)
-            new = conn.execute(
-                select(func.count(func.distinct(records.c.subject_ref))).where(
-                    selection.where, selection.people_of_kind(request_kind), ~counted
-                )
-            ).scalar()
+            counted = select(border_provided.c.subject_ref).where(*window)
+            new = count_subjects(conn, selection.people_of_kind(request_kind), excluding=counted)
             balance = self._balance(conn, kinds, start.year if start is not None else None, year)
             out[(counter, start)] = PeopleCount(counter, start, int(already or 0) + balance, int(new or 0))
         return out
@@ -158,14 +153,8 @@ class BorderCounters:
                         border_provided.c.basis_id == basis_id
                     )
                 ).scalar()
-                carried = exists().where(
-                    border_provided.c.basis_id == basis_id, border_provided.c.subject_ref == records.c.subject_ref
-                )
-                new = conn.execute(
-                    select(func.count(func.distinct(records.c.subject_ref))).where(
-                        selection.where, has_category("personal"), ~carried
-                    )
-                ).scalar()
+                carried = select(border_provided.c.subject_ref).where(border_provided.c.basis_id == basis_id)
+                new = count_subjects(conn, selection.people_of_kind("any"), excluding=carried)
             row = conn.execute(
                 select(func.sum(border_transfer_bases.c.records), func.count()).where(
                     border_transfer_bases.c.basis_id == basis_id

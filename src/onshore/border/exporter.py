@@ -16,11 +16,12 @@ from typing import Any
 from onshore.border.bundles import BundleWriter
 from onshore.border.decisions import ClassDecision
 from onshore.border.requests import ExportRequest
-from onshore.border.selection import RecordSelection
+from onshore.border.selection import RecordSelection, class_key
 from onshore.deid.pseudonyms import recipient_key
 from onshore.deid.transforms import Columns, TransformContext, get_transform, release_flows
 from onshore.rules.loader import LoadedPack
 from onshore.storage.crypto import decrypt_value, is_encrypted
+from onshore.storage.records import RecordRow
 from onshore.storage.region import Region
 
 RECIPIENT_KEY = "border-pseudonym"  # name of the region-held key the per-recipient keys derive from
@@ -58,7 +59,7 @@ def export_classes(
             values = open_values(region, chunk)
             groups: dict[str, list[int]] = defaultdict(list)
             for i, row in enumerate(chunk):
-                key = f"{row[9]}|{row[6]}|{row[7]}"
+                key = class_key(row.rule_id, row.categories, row.tags)
                 if key in allowed:
                     groups[key].append(i)
             for key, idx in groups.items():
@@ -83,37 +84,38 @@ def export_classes(
     return ExportOutput(stats, dict(provided), release_flows(ctx))
 
 
-def open_values(region: Region, chunk: list[tuple[Any, ...]]) -> list[str | None]:
+def open_values(region: Region, chunk: list[RecordRow]) -> list[str | None]:
     """Decrypt personal values; a subject whose key was destroyed reads as None (erased: never exported)."""
-    sealed = {row[11] for row in chunk if is_encrypted(row[5])}
+    sealed = {row.subject_ref for row in chunk if is_encrypted(row.value)}
     keys = region.subject_keys.keys_for(sealed, create=False) if sealed else {}
     out: list[str | None] = []
     for row in chunk:
-        value = row[5]
-        if is_encrypted(value):
-            key = keys.get(row[11])
-            value = None if key is None else decrypt_value(key, region.name, row[1], row[2], value)
+        value = row.value
+        if value is not None and is_encrypted(value):
+            key = keys.get(row.subject_ref)
+            value = None if key is None else decrypt_value(key, region.name, row.vehicle_ref, row.msg_id, value)
         out.append(value)
     return out
 
 
 def _columns(
-    key: str, chunk: list[tuple[Any, ...]], values: list[str | None], idx: list[int], ctx: TransformContext
+    key: str, chunk: list[RecordRow], values: list[str | None], idx: list[int], ctx: TransformContext
 ) -> Columns:
-    keep = [i for i in idx if values[i] is not None or chunk[i][5] is None]
+    keep = [i for i in idx if values[i] is not None or chunk[i].value is None]
     if len(keep) != len(idx):
         ctx.tally(key, "erased_subject_records", len(idx) - len(keep))
+    rows = [chunk[i] for i in keep]
     return Columns(
         cls=[key] * len(keep),
-        ts_ms=[chunk[i][3] for i in keep],
-        signal=[chunk[i][4] for i in keep],
+        ts_ms=[r.ts_ms for r in rows],
+        signal=[r.signal for r in rows],
         value=[values[i] for i in keep],
-        categories=[chunk[i][6] for i in keep],
-        tags=[chunk[i][7] for i in keep],
-        purpose=[chunk[i][8] for i in keep],
-        vehicle=[chunk[i][1] for i in keep],
-        subject=[chunk[i][11] for i in keep],
-        zone=[chunk[i][10] for i in keep],
+        categories=[r.categories for r in rows],
+        tags=[r.tags for r in rows],
+        purpose=[r.purpose for r in rows],
+        vehicle=[r.vehicle_ref for r in rows],
+        subject=[r.subject_ref for r in rows],
+        zone=[r.zone for r in rows],
     )
 
 

@@ -7,18 +7,16 @@ rule's categories, so it forms a class of its own). The gate decides per class.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, literal, or_, select
+from sqlalchemy import Connection
 
 from onshore.border.requests import ExportRequest
-from onshore.model import RECORD_COLUMNS
-from onshore.storage.schema import records
-
-# The stored record's columns the gate reads: its id, then RECORD_COLUMNS without origin and received_ms.
-ROW_COLUMNS = ("id", *(c for c in RECORD_COLUMNS if c not in ("origin", "received_ms")))
+from onshore.storage.predicates import RecordFilter
+from onshore.storage.records import RecordRow, count_records, group_counts, iter_records
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,47 +51,27 @@ def class_key(rule_id: str, categories_csv: str, tags_csv: str) -> str:
     return f"{rule_id}|{categories_csv}|{tags_csv}"
 
 
-def has_category(category: str) -> ColumnElement[bool]:
-    """Records whose comma-joined categories contain ``category`` exactly (not as a substring)."""
-    return (literal(",") + records.c.categories + literal(",")).like(f"%,{category},%")
-
-
 class RecordSelection:
-    """The SQL filter of one request over its region's ``records`` table."""
+    """The stored records one request concerns (its ``RecordFilter``), read through storage's queries."""
 
     def __init__(self, request: ExportRequest) -> None:
         self.request = request
-        clauses: list[ColumnElement[bool]] = [
-            records.c.ts_ms >= request.since_ms,
-            records.c.ts_ms < request.until_ms,
-        ]
-        if request.signals:
-            clauses.append(records.c.signal.in_(request.signals))
-        if request.categories:
-            clauses.append(or_(*[has_category(c.value) for c in request.categories]))
-        if request.vehicles:
-            clauses.append(records.c.vehicle_ref.in_(request.vehicles))
-        self.where = and_(*clauses)
+        self.filter = RecordFilter(
+            categories=tuple(c.value for c in request.categories),
+            signals=tuple(request.signals),
+            vehicles=tuple(request.vehicles),
+            since_ms=request.since_ms,
+            until_ms=request.until_ms,
+        )
 
     def data_classes(self, conn: Connection) -> list[DataClass]:
         """The classes of the selected records, with their records and distinct people, ordered by key."""
-        by_signal = conn.execute(
-            select(records.c.rule_id, records.c.categories, records.c.tags, records.c.signal, func.count())
-            .where(self.where)
-            .group_by(records.c.rule_id, records.c.categories, records.c.tags, records.c.signal)
-        ).all()
+        by_signal = group_counts(conn, self.filter, ("rule_id", "categories", "tags", "signal"))
         people = {
             (rule, cats, tags): int(n)
-            for rule, cats, tags, n in conn.execute(
-                select(
-                    records.c.rule_id,
-                    records.c.categories,
-                    records.c.tags,
-                    func.count(func.distinct(records.c.subject_ref)),
-                )
-                .where(self.where)
-                .group_by(records.c.rule_id, records.c.categories, records.c.tags)
-            ).all()
+            for rule, cats, tags, n in group_counts(
+                conn, self.filter, ("rule_id", "categories", "tags"), distinct_subjects=True
+            )
         }
         grouped: dict[tuple[str, str, str], tuple[list[str], int]] = {}
         for rule, cats, tags, signal, n in by_signal:
@@ -113,28 +91,26 @@ class RecordSelection:
         ]
         return sorted(out, key=lambda c: c.key)
 
-    def people_of_kind(self, kind: str) -> ColumnElement[bool]:
-        """Records that make their subject count as ``pi`` (non-sensitive personal) or ``sensitive`` people."""
+    def people_of_kind(self, kind: str) -> RecordFilter:
+        """The selected records that make their subject count as ``pi`` (non-sensitive personal), ``sensitive``
+        or ``any`` (personal) people.
+
+        Raises:
+            ValueError: an unknown kind.
+        """
         if kind == "sensitive":
-            return has_category("sensitive_personal")
+            return dataclasses.replace(self.filter, with_categories=("sensitive_personal",))
         if kind == "pi":
-            return and_(has_category("personal"), ~has_category("sensitive_personal"))
+            return dataclasses.replace(
+                self.filter, with_categories=("personal",), without_categories=("sensitive_personal",)
+            )
         if kind == "any":
-            return has_category("personal")
+            return dataclasses.replace(self.filter, with_categories=("personal",))
         raise ValueError(f"people kind {kind!r} is unknown; valid: pi, sensitive, any")
 
-    def iter_rows(self, conn: Connection, *, chunk: int = 20_000) -> Iterator[list[tuple[Any, ...]]]:
-        """The selected rows in id order, ``chunk`` at a time, as tuples in ``ROW_COLUMNS`` order."""
-        columns = [records.c[name] for name in ROW_COLUMNS]
-        after = 0
-        while True:
-            rows = conn.execute(
-                select(*columns).where(self.where, records.c.id > after).order_by(records.c.id).limit(chunk)
-            ).all()
-            if not rows:
-                return
-            yield [tuple(r) for r in rows]
-            after = rows[-1][0]
+    def iter_rows(self, conn: Connection, *, chunk: int = 20_000) -> Iterator[list[RecordRow]]:
+        """The selected records in id order, ``chunk`` at a time."""
+        return iter_records(conn, self.filter, chunk=chunk)
 
     def count(self, conn: Connection) -> int:
-        return int(conn.execute(select(func.count()).select_from(records).where(self.where)).scalar() or 0)
+        return count_records(conn, self.filter)

@@ -94,8 +94,13 @@ def _batches(conn: Connection, verdict: ContentVerdict) -> Iterator[tuple[int, l
     """The live rows' digests grouped by store event index (rows without one are counted, not yielded)."""
     current: int | None = None
     digests: list[bytes] = []
-    for store_idx, digest in live_row_digests(conn):
+    for store_idx, digest, indexed in live_row_digests(conn):
         verdict.rows_checked += 1
+        if not indexed:
+            verdict.fail(
+                f"batch stored at ledger index {store_idx} holds a row whose category_bits or tag_set no longer "
+                "agree with its categories or tags (changed outside onshore: filters would select it wrongly)"
+            )
         if store_idx is None:
             verdict.rows_not_covered += 1
             continue

@@ -25,8 +25,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import select
-
 from onshore.errors import ConfigError
 from onshore.ingest.batch import Batch, FrameBatch, RecordBatch
 from onshore.model import FrameResult, IngestResult, LifecycleEvent
@@ -36,8 +34,9 @@ from onshore.pipeline.store import RegionRouter, store
 from onshore.rights.bindings import SubjectResolver
 from onshore.rules.loader import RuleBook
 from onshore.rules.schema import FramePolicy, Placement
+from onshore.storage.records import find_record
 from onshore.storage.region import Region
-from onshore.storage.schema import frame_drops, records
+from onshore.storage.schema import frame_drops
 from onshore.storage.writes import upsert_increment
 
 if TYPE_CHECKING:
@@ -161,7 +160,7 @@ class Processor:
             return _dropped(region, result, source, now_ms, "hard_conditions")
         classified = classify_frame(frame, source, anonymised)
         minimised = minimize(classified, pack, [subject], consents)
-        if not minimised.rows:
+        if not len(minimised.records):
             return _dropped(region, result, source, now_ms, "no_consent")
         result.categories = list(classified.categories[0])
         result.faces, result.plates = anonymised.faces, anonymised.plates
@@ -196,5 +195,4 @@ def _dropped(region: Region, result: FrameResult, source: FrameSource, now_ms: i
 
 def _already_stored(region: Region, vehicle_ref: str, msg_id: str) -> bool:
     with region.store.read("frame lookup") as conn:
-        query = select(records.c.id).where(records.c.vehicle_ref == vehicle_ref, records.c.msg_id == msg_id)
-        return conn.execute(query).first() is not None
+        return find_record(conn, vehicle_ref, msg_id) is not None

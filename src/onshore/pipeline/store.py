@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from onshore.errors import ResidencyError
 from onshore.model import LifecycleEvent, StoredRows
@@ -41,25 +42,26 @@ def store(
 
 
 def encrypt_personal_values(region: Region, stored: StoredRows) -> None:
-    """Replace the value of every personal row by its AES-GCM ciphertext under the subject's data key."""
+    """Replace the value of every personal record by its AES-GCM ciphertext under the subject's data key."""
+    records = stored.records
     personal: dict[str, bool] = {}
     by_subject: dict[str, list[int]] = {}
-    rows = stored.rows
-    for i, row in enumerate(rows):
-        cats = row[5]
+    for i, (cats, subject) in enumerate(zip(records.categories, records.subject_ref, strict=True)):
         is_personal = personal.get(cats)
         if is_personal is None:
             is_personal = personal[cats] = "personal" in cats.split(",")
         if is_personal:
-            by_subject.setdefault(row[12], []).append(i)
+            by_subject.setdefault(subject, []).append(i)
     if not by_subject:
         return
     keys = region.subject_keys.keys_for(by_subject, create=True)
     ref = stored.vehicle.ref
+    msg_ids = records.msg_id
+    values: list[Any] = list(records.value)  # a new column: the plaintext column may be shared with the caller's batch
     for subject, indexes in by_subject.items():
         sealed = encrypt_values(
-            keys[subject], region.name, ref, [rows[i][1] for i in indexes], [rows[i][4] for i in indexes]
+            keys[subject], region.name, ref, [msg_ids[i] for i in indexes], [values[i] for i in indexes]
         )
         for i, text in zip(indexes, sealed, strict=True):
-            row = rows[i]
-            rows[i] = (*row[:4], text, *row[5:])
+            values[i] = text
+    records.value = values

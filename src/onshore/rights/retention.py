@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_
-
 from onshore import clock
 from onshore.model import LifecycleEvent
 from onshore.rules.loader import RuleBook
 from onshore.rules.schema import RetentionRule
 from onshore.storage.content import CONTENT_EVENT_VERSION, delete_records
+from onshore.storage.predicates import RecordFilter
 from onshore.storage.region import Region
-from onshore.storage.schema import records
 
 
 @dataclass(frozen=True)
@@ -24,17 +22,14 @@ class RetentionResult:
     ledger_index: int | None
 
 
-def _csv_has(column, item: str):  # type: ignore[no-untyped-def]
-    return or_(column == item, column.like(f"{item},%"), column.like(f"%,{item}"), column.like(f"%,{item},%"))
-
-
-def _matches(rule: RetentionRule):  # type: ignore[no-untyped-def]
-    selectors = [_csv_has(records.c.categories, c.value) for c in rule.categories]
-    selectors += [_csv_has(records.c.tags, t) for t in rule.tags]
-    condition = or_(*selectors)
-    if rule.purposes:
-        condition = and_(condition, records.c.purpose.in_(rule.purposes))
-    return condition
+def expired(rule: RetentionRule, cutoff_ms: int) -> RecordFilter:
+    """The records ``rule`` keeps no longer: one of its categories or tags, its purposes, older than the cutoff."""
+    return RecordFilter(
+        categories=tuple(c.value for c in rule.categories),
+        tags=tuple(rule.tags),
+        purposes=tuple(rule.purposes or ()),
+        until_ms=cutoff_ms,
+    )
 
 
 FRAME_SWEEP_ID = "frames.sweep"
@@ -73,8 +68,7 @@ class RetentionService:
                     )
 
                 with region.store.transaction("retention") as conn:
-                    where = and_(records.c.ts_ms < cutoff, _matches(rule))
-                    deleted, index = delete_records(conn, where, region.store.journal, make_event)
+                    deleted, index = delete_records(conn, expired(rule, cutoff), region.store.journal, make_event)
                 results.append(RetentionResult(region.name, rule.id, deleted, index))
             if self.blob_sweeper is not None:
                 results.append(self._sweep_blobs(region, now_ms))

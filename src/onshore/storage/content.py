@@ -4,6 +4,8 @@ A ``store`` event commits to the rows it stored *as written* (ciphertext include
 canonically (the JSON array of its content columns, in ``RECORD_COLUMNS`` order) and hashed with SHA-256;
 the event's digest is SHA-256 over the sorted row digests. Every row carries the ledger index of its store
 event (``records.store_idx``), so verification can group the live rows of a batch and re-derive its digest.
+The derived index columns (``category_bits``, ``tag_set``: ``storage.predicates``) are not content (rows stored
+before they existed verify unchanged); verification checks that they still agree with the content.
 
 Rows leave only with a ``delete`` event (retention, erasure): the deleting transaction writes one tombstone
 per row (its store event's index and its row digest, nothing else) and the delete event's digest commits to
@@ -18,9 +20,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, delete, select
+from sqlalchemy import Connection, delete, select
 
 from onshore.model import RECORD_COLUMNS, LifecycleEvent
+from onshore.storage.predicates import RecordFilter, index_forms
 from onshore.storage.schema import record_tombstones, records
 from onshore.storage.writes import bulk_insert
 
@@ -34,7 +37,8 @@ _DELETE_CHUNK = 500
 
 def row_digest(values: Sequence[Any]) -> bytes:
     """SHA-256 of one row's canonical encoding: the JSON array of its ``CONTENT_COLUMNS`` values."""
-    return hashlib.sha256(orjson.dumps(list(values))).digest()
+    # orjson encodes a tuple exactly as the list it holds: no copy per row on the ingest path
+    return hashlib.sha256(orjson.dumps(values if isinstance(values, tuple | list) else list(values))).digest()
 
 
 def set_digest(digests: Iterable[bytes]) -> str:
@@ -51,13 +55,22 @@ def content_row(row: Any) -> tuple[Any, ...]:
     return tuple(mapping[c] for c in CONTENT_COLUMNS)
 
 
-def live_row_digests(conn: Connection, *, page: int = 10_000) -> Iterator[tuple[int | None, bytes]]:
-    """``(store_idx, row digest)`` of every stored row, ordered by store event (rows of one batch together)."""
+def live_row_digests(conn: Connection, *, page: int = 10_000) -> Iterator[tuple[int | None, bytes, bool]]:
+    """``(store_idx, row digest, index columns agree)`` of every stored row, ordered by store event.
+
+    The third item is False when the row's derived index columns (``category_bits``, ``tag_set``) no longer
+    say what its content says: filters would then find or miss it wrongly although its content is intact.
+    """
+    dialect = conn.dialect.name
     columns = [records.c[c] for c in CONTENT_COLUMNS]
-    stmt = select(records.c.store_idx, *columns).order_by(records.c.store_idx, records.c.id)
+    stmt = select(records.c.store_idx, records.c.category_bits, records.c.tag_set, *columns).order_by(
+        records.c.store_idx, records.c.id
+    )
+    cats_at, tags_at = 3 + CONTENT_COLUMNS.index("categories"), 3 + CONTENT_COLUMNS.index("tags")
     for chunk in conn.execution_options(yield_per=page).execute(stmt).partitions():
         for row in chunk:
-            yield row[0], row_digest(row[1:])
+            bits, tag_sets = index_forms(dialect, [row[cats_at]], [row[tags_at]], strict=False)
+            yield row[0], row_digest(row[3:]), (row[1], row[2]) == (bits[0], tag_sets[0])
 
 
 def tombstones(conn: Connection) -> list[tuple[int, int, bytes]]:
@@ -69,11 +82,11 @@ def tombstones(conn: Connection) -> list[tuple[int, int, bytes]]:
 
 def delete_records(
     conn: Connection,
-    where: ColumnElement[bool],
+    where: RecordFilter,
     journal: EventJournal,
     make_event: Callable[[int, str | None], LifecycleEvent],
 ) -> tuple[int, int | None]:
-    """Delete the rows matching ``where`` with one delete event that commits to them; inside ``conn``'s transaction.
+    """Delete the records ``where`` selects with one delete event that commits to them, in ``conn``'s transaction.
 
     Each row covered by a store event leaves a tombstone (its store event's index and row digest); the event
     built by ``make_event(rows deleted, digest of the tombstones)`` is appended only when a row was deleted.
@@ -82,7 +95,7 @@ def delete_records(
         ``(rows deleted, ledger index of the delete event or None)``.
     """
     columns = [records.c[c] for c in CONTENT_COLUMNS]
-    rows = conn.execute(select(records.c.id, records.c.store_idx, *columns).where(where)).all()
+    rows = conn.execute(select(records.c.id, records.c.store_idx, *columns).where(where.where(conn.dialect.name))).all()
     if not rows:
         return 0, None
     ids = [row[0] for row in rows]

@@ -208,8 +208,24 @@ def upgrade_regions(settings: Settings, *, only: str | None = None) -> dict[str,
 def schema_diff(engine: Engine, metadata: MetaData) -> list[Any]:
     """What the store lacks or has beyond ``metadata`` (Alembic's ``compare_metadata``); empty when they agree."""
     with engine.connect().execution_options(onshore_read=True) as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": for_dialect(conn.dialect.name)}
+        )
         return list(compare_metadata(context, metadata))
+
+
+def for_dialect(dialect: str) -> Any:
+    """Alembic's ``include_object`` hook: leave out what the metadata declares for another dialect only.
+
+    An index made with ``Index(...).ddl_if(dialect="postgresql")`` (the GIN index on ``records.tag_set``) exists
+    on PostgreSQL only; Alembic's comparison does not read ``ddl_if``, so it is skipped here on other dialects.
+    """
+
+    def include(obj: Any, _name: str | None, type_: str, reflected: bool, _compare_to: Any) -> bool:
+        only = getattr(getattr(obj, "_ddl_if", None), "dialect", None)
+        return reflected or type_ != "index" or only is None or only == dialect
+
+    return include
 
 
 def new_revision(message: str, *, engine: Engine, metadata: MetaData, autogenerate: bool) -> Path:

@@ -15,16 +15,20 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 metadata = MetaData()
 
 # An auto-incrementing BIGINT that SQLite also treats as its rowid alias.
 _Id = BigInteger().with_variant(Integer(), "sqlite")
+# A text array on PostgreSQL (a GIN index serves any-of); comma-wrapped text on SQLite.
+TagSet = Text().with_variant(ARRAY(Text()), "postgresql")
 
 vehicles = Table(
     "vehicles",
@@ -54,11 +58,17 @@ records = Table(
     Column("received_ms", BigInteger, nullable=False),
     Column("subject_ref", String(64), nullable=False, comment="the person the datum is about (pseudonym)"),
     Column("store_idx", BigInteger, nullable=True, comment="ledger index of the store event that stored the row"),
+    # Derived from ``categories`` and ``tags`` so an index serves filters on them (``storage.predicates``; 0004).
+    Column("category_bits", SmallInteger, nullable=False, comment="one bit per category (storage.predicates)"),
+    Column("tag_set", TagSet, nullable=False, comment="the tags: a text array (PostgreSQL), ',a,b,' (SQLite)"),
     # The one index on the hot path: de-duplication by (vehicle, message id).
     UniqueConstraint("vehicle_ref", "msg_id", name="uq_records_vehicle_msg"),
     Index("ix_records_subject", "subject_ref"),
     Index("ix_records_ts_ms", "ts_ms"),  # time ranges: queries, retention, border selection (revision 0002)
+    Index("ix_records_category_ts", "category_bits", "ts_ms"),  # a category over a time range (0004)
 )
+# Tags any-of (``tag_set && ARRAY[...]``) on PostgreSQL; SQLite has no index for it (see ``migrate.schema_diff``).
+Index("ix_records_tag_set", records.c.tag_set, postgresql_using="gin").ddl_if(dialect="postgresql")
 
 subjects = Table(
     "subjects",

@@ -21,22 +21,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from onshore.errors import ConfigError, ConflictError, ResidencyError, StorageError, WriteConflictError
-from onshore.model import RECORD_COLUMNS, LifecycleEvent, StoredRows
+from onshore.model import LifecycleEvent, StoredRows
 from onshore.storage.content import CONTENT_EVENT_VERSION, row_digest, set_digest
+from onshore.storage.predicates import RecordFilter
+from onshore.storage.records import count_records, group_counts, insert_records, select_records, stored_msg_ids
 from onshore.storage.schema import (
     records,
     unclassified_signals,
     vehicles,
 )
-from onshore.storage.writes import bulk_insert, is_retryable, region_write_lock, upsert_increment
+from onshore.storage.writes import is_retryable, region_write_lock, upsert_increment
 
-_CHUNK = 500
 # A write that lost to a concurrent one runs again (this many attempts in all, jittered pauses): under the region
 # lock a loss is rare (a process without the lock in a rolling upgrade, a deadlock across regions of one database).
 _ATTEMPTS = 6
 _BACKOFF_S = 0.005
-_RECORD_KEY = ("vehicle_ref", "msg_id")
-_STORED_COLUMNS = (*RECORD_COLUMNS, "store_idx")
 
 T = TypeVar("T")
 
@@ -184,7 +183,7 @@ class SQLRecordStore:
             ResidencyError: a row's origin is not this store's jurisdiction.
             WriteConflictError: every retry lost to a concurrent writer (see ``write``).
         """
-        origins = {row[9] for row in stored.rows} | {stored.origin}
+        origins = set(stored.records.origin) | {stored.origin}
         if origins != {self.jurisdiction}:
             raise ResidencyError(
                 f"region {self.region} ({self.jurisdiction}) refused rows of origin "
@@ -199,37 +198,25 @@ class SQLRecordStore:
     def _commit(
         self, conn: Connection, stored: StoredRows, events: Sequence[LifecycleEvent], *, optimistic: bool
     ) -> CommitResult:
-        fresh = stored.rows
+        fresh = stored.records
         # Under the region write lock the journal's size is stable: the store event's index is known up front,
         # and every row records it, so verification can re-derive the event's content digest from the rows.
         store_at = next((i for i, e in enumerate(events) if e.kind == "store"), None)
         store_idx = None if store_at is None else self.journal.tree_size(conn) + store_at
-        if fresh and optimistic:
-            inserted = bulk_insert(
-                conn, records, _with_store_idx(fresh, store_idx), columns=_STORED_COLUMNS, skip_existing_on=_RECORD_KEY
-            )
-            if inserted != len(fresh):
+        if len(fresh) and optimistic:
+            if insert_records(conn, fresh, store_idx, skip_existing=True) != len(fresh):
                 raise _SomeAlreadyStored  # rolls the transaction back
-        elif fresh:
-            existing: set[str] = set()
-            ref = stored.vehicle.ref
-            ids = [row[1] for row in fresh]
-            for start in range(0, len(ids), _CHUNK):
-                chunk = ids[start : start + _CHUNK]
-                existing.update(
-                    conn.execute(
-                        select(records.c.msg_id).where(records.c.vehicle_ref == ref, records.c.msg_id.in_(chunk))
-                    ).scalars()
-                )
+        elif len(fresh):
+            existing = stored_msg_ids(conn, stored.vehicle.ref, fresh.msg_id)
             if existing:
-                fresh = [row for row in fresh if row[1] not in existing]
-            if fresh:
-                bulk_insert(conn, records, _with_store_idx(fresh, store_idx), columns=_STORED_COLUMNS)
-        duplicate = len(stored.rows) - len(fresh)
-        by_category = stored.by_category if not duplicate else _count_categories(fresh)
+                fresh = fresh.take([i for i, m in enumerate(fresh.msg_id) if m not in existing])
+            if len(fresh):
+                insert_records(conn, fresh, store_idx)
+        duplicate = len(stored.records) - len(fresh)
+        by_category = stored.by_category if not duplicate else _count_categories(fresh.categories)
         if stored.unclassified_signals:
             self._note_unclassified(conn, stored.unclassified_signals, stored.received_ms)
-        content = set_digest(row_digest(row) for row in fresh)
+        content = set_digest(map(row_digest, zip(*fresh.columns(), strict=True)))
         entries = [_with_store_counts(e, len(fresh), duplicate, content) for e in events]
         index = self.journal.append(conn, [e.to_bytes() for e in entries]) if entries else None
         return CommitResult(accepted=len(fresh), duplicate=duplicate, ledger_index=index, by_category=by_category)
@@ -312,35 +299,34 @@ class SQLRecordStore:
         after_id: int = 0,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
-        stmt = select(records).where(records.c.id > after_id).order_by(records.c.id).limit(limit)
-        if signal:
-            stmt = stmt.where(records.c.signal == signal)
-        if category:
-            stmt = stmt.where(
-                (records.c.categories == category)
-                | records.c.categories.like(f"{category},%")
-                | records.c.categories.like(f"%,{category}")
-                | records.c.categories.like(f"%,{category},%")
-            )
-        if since_ms is not None:
-            stmt = stmt.where(records.c.ts_ms >= since_ms)
-        if until_ms is not None:
-            stmt = stmt.where(records.c.ts_ms < until_ms)
+        """A page of records in id order (``after_id`` is the cursor), as mappings of ``RecordRow``'s fields.
+
+        Raises:
+            InputError: ``category`` is not a known category.
+        """
+        where = RecordFilter(
+            categories=(category,) if category else (),
+            signals=(signal,) if signal else (),
+            since_ms=since_ms,
+            until_ms=until_ms,
+            after_id=after_id,
+        )
         with self.read("query records") as conn:
-            return [dict(row._mapping) for row in conn.execute(stmt)]
+            return [row._asdict() for row in select_records(conn, where, limit=limit)]
 
     def counts_by_category(self) -> dict[str, int]:
         with self.read("count records") as conn:
-            rows = conn.execute(select(records.c.categories, func.count()).group_by(records.c.categories)).all()
+            rows = group_counts(conn, RecordFilter(), ("categories",))
         result: dict[str, int] = {}
         for cats, n in rows:
             for c in cats.split(","):
                 result[c] = result.get(c, 0) + n
         return result
 
-    def count_records(self) -> int:
+    def count_records(self, where: RecordFilter | None = None) -> int:
+        """How many records the region holds (that match ``where``)."""
         with self.read("count records") as conn:
-            return int(conn.execute(select(func.count()).select_from(records)).scalar() or 0)
+            return count_records(conn, where or RecordFilter())
 
     def count_zone_records(self) -> int:
         with self.read("count zone records") as conn:
@@ -355,7 +341,7 @@ class SQLRecordStore:
     def origins(self) -> dict[str, int]:
         """origin → record count: what `onshore residency check` scans."""
         with self.read("scan origins") as conn:
-            rows = conn.execute(select(records.c.origin, func.count()).group_by(records.c.origin)).all()
+            rows = group_counts(conn, RecordFilter(), ("origin",))
         return {origin: int(n) for origin, n in rows}
 
     def dispose(self) -> None:
@@ -381,16 +367,12 @@ class _ReadConnection:
         return self._translate.__exit__(*exc)
 
 
-def _count_categories(rows: Sequence[tuple[Any, ...]]) -> dict[str, int]:
+def _count_categories(categories: Sequence[str]) -> dict[str, int]:
     result: dict[str, int] = {}
-    for row in rows:
-        for c in row[5].split(","):
+    for cats in categories:
+        for c in cats.split(","):
             result[c] = result.get(c, 0) + 1
     return result
-
-
-def _with_store_idx(rows: Sequence[tuple[Any, ...]], store_idx: int | None) -> list[tuple[Any, ...]]:
-    return [(*row, store_idx) for row in rows]
 
 
 def _with_store_counts(event_: LifecycleEvent, accepted: int, duplicate: int, content: str) -> LifecycleEvent:

@@ -12,7 +12,9 @@ from sqlalchemy import delete, select, update
 from onshore.errors import ConflictError
 from onshore.model import LifecycleEvent
 from onshore.storage.content import CONTENT_EVENT_VERSION, delete_records
-from onshore.storage.schema import bindings, consents, records, subjects
+from onshore.storage.predicates import RecordFilter
+from onshore.storage.records import select_records
+from onshore.storage.schema import bindings, consents, subjects
 from onshore.storage.sql import SQLRecordStore
 
 
@@ -157,14 +159,10 @@ class SubjectStore:
     # -- access and erasure -----------------------------------------------------------------------
 
     def records_of(self, subject_ref: str, *, after_id: int = 0, limit: int = 10_000) -> list[dict[str, Any]]:
+        """A page of the subject's records in id order (``after_id`` is the cursor), as mappings."""
         with self.store.read("read subject records") as conn:
-            rows = conn.execute(
-                select(records)
-                .where(records.c.subject_ref == subject_ref, records.c.id > after_id)
-                .order_by(records.c.id)
-                .limit(limit)
-            ).all()
-        return [dict(r._mapping) for r in rows]
+            rows = select_records(conn, RecordFilter(subject=subject_ref, after_id=after_id), limit=limit)
+        return [r._asdict() for r in rows]
 
     def purge(self, subject_ref: str, now_ms: int, events: Iterable[LifecycleEvent]) -> PurgeResult:
         """Delete the subject's rows and consents, end their bindings, mark them erased; one transaction.
@@ -200,9 +198,7 @@ class SubjectStore:
                     version=CONTENT_EVENT_VERSION,
                 )
 
-            n_records, index = delete_records(
-                conn, records.c.subject_ref == subject_ref, self.store.journal, make_event
-            )
+            n_records, index = delete_records(conn, RecordFilter(subject=subject_ref), self.store.journal, make_event)
             if index is None:  # nothing stored: the delete event still records the consents and bindings ended
                 index = self.store.journal.append(conn, [make_event(0, None).to_bytes()])
             index = first if first is not None else index

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -30,11 +31,15 @@ from onshore.pipeline.process import Processor
 from onshore.pipeline.store import RegionRouter
 from onshore.rules.loader import RuleBook
 from onshore.storage.crypto import decrypt_blob
+from onshore.storage.predicates import RecordFilter
+from onshore.storage.records import find_record, group_counts, iter_records, select_records
 from onshore.storage.region import Region
-from onshore.storage.schema import frame_drops, records
+from onshore.storage.schema import frame_drops
 from onshore.vision.admit import POSITION_HEADER, FrameMeta, admit_frame, parse_frame_meta
 from onshore.vision.frames import JPEG, PNG, FrameProcessor
 from onshore.vision.stages import VisionStages, blob_stem, frame_key, raw_key
+
+_FRAMES = RecordFilter(signals=(FRAME_SIGNAL,))
 
 __all__ = [
     "FRAME_SIGNAL",
@@ -114,16 +119,10 @@ class FrameService:
 
     def _frame_row(self, region: Region, vehicle_ref: str, msg_id: str) -> dict[str, Any]:
         with region.store.read("frame lookup") as conn:
-            row = conn.execute(
-                select(records).where(
-                    records.c.vehicle_ref == vehicle_ref,
-                    records.c.msg_id == msg_id,
-                    records.c.signal == FRAME_SIGNAL,
-                )
-            ).first()
-        if row is None:
+            row = find_record(conn, vehicle_ref, msg_id)
+        if row is None or row.signal != FRAME_SIGNAL:
             raise NotFoundError(f"region {region.name} holds no frame with that vehicle and message id")
-        opened = region.open_rows([dict(row._mapping)])[0]
+        opened = region.open_rows([row._asdict()])[0]
         if opened["value"] is None:
             raise NotFoundError(f"region {region.name}: that frame's subject was erased")
         return opened
@@ -174,11 +173,7 @@ class FrameService:
     def stats(self, region: Region) -> dict[str, Any]:
         """Frames of ``region``: stored (by category and camera rule) and dropped (by reason), for /v1/stats."""
         with region.store.read("frame stats") as conn:
-            by = conn.execute(
-                select(records.c.categories, records.c.rule_id, func.count())
-                .where(records.c.signal == FRAME_SIGNAL)
-                .group_by(records.c.categories, records.c.rule_id)
-            ).all()
+            by = group_counts(conn, _FRAMES, ("categories", "rule_id"))
             drops = conn.execute(
                 select(frame_drops.c.reason, func.sum(frame_drops.c.frames)).group_by(frame_drops.c.reason)
             ).all()
@@ -204,11 +199,7 @@ class FrameService:
         is destroyed and before the rows are purged. Returns the number of blobs deleted.
         """
         with region.store.read("frames of a subject") as conn:
-            frames = conn.execute(
-                select(records.c.vehicle_ref, records.c.msg_id).where(
-                    records.c.subject_ref == subject_ref, records.c.signal == FRAME_SIGNAL
-                )
-            ).all()
+            frames = [(r.vehicle_ref, r.msg_id) for r in select_records(conn, replace(_FRAMES, subject=subject_ref))]
         deleted = 0
         for vehicle_ref, msg_id in frames:
             for media_type in (JPEG, PNG):
@@ -226,12 +217,7 @@ class FrameService:
         pack = self.rulebook.for_jurisdiction(region.jurisdiction)
         raw_days = pack.pack.frames.raw.retention_days if pack.pack.frames is not None else 0
         with region.store.read("frame sweep") as conn:
-            live = {
-                blob_stem(ref, msg)
-                for ref, msg in conn.execute(
-                    select(records.c.vehicle_ref, records.c.msg_id).where(records.c.signal == FRAME_SIGNAL)
-                )
-            }
+            live = {blob_stem(r.vehicle_ref, r.msg_id) for chunk in iter_records(conn, _FRAMES) for r in chunk}
         counts = {"frames_removed": 0, "raw_removed": 0, "temporary_removed": 0}
         for store_, prefix, name in (
             (region.blobs, "frames/", "frames_removed"),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from alembic import context
 
+from onshore.storage.migrate import for_dialect
+
 config = context.config
 if context.is_offline_mode():
     raise RuntimeError("onshore runs its migrations online only: use `onshore db upgrade`")
@@ -19,6 +21,7 @@ context.configure(
     # SQLite alters tables by copy-and-move; batch operations do that there and plain ALTERs on PostgreSQL.
     render_as_batch=True,
     compare_type=True,
+    include_object=for_dialect(config.attributes["connection"].dialect.name),
 )
 with context.begin_transaction():
     context.run_migrations()
