@@ -10,8 +10,8 @@ A route names the roles it admits once, in its signature::
 The dependency authenticates the bearer token (401), checks the role (403), and, where the route names a region
 or a subject parameter, that an analyst stays in their region and a subject speaks for themselves only (403).
 It runs before the route's parameters and body are validated, so a caller without the right token learns
-nothing about them. Each dependency carries its declaration (:func:`guard_of`): the OpenAPI document lists the
-roles of each operation (``x-onshore-roles``) and the route x role test reads them from there.
+nothing about them. Each dependency carries its declaration (:func:`guard_of` finds it on a route): the route x
+role test reads it there, and the OpenAPI document lists it per operation (``x-onshore-roles``).
 """
 
 from __future__ import annotations
