@@ -18,27 +18,28 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from onshore.auth import Principal, Role
 from onshore.border.bases import BasisSpec
 from onshore.border.dates import LegalDate, LegalDateTime
 from onshore.border.requests import ExportRequest
 from onshore.border.service import BorderService
 from onshore.errors import NotFoundError, TransferDeniedError
+from onshore.web.auth import AnalystOrOfficer, Officer, OfficerOrAuditor, require
 
 router = APIRouter(prefix="/v1/border", tags=["border"])
 
 _TRANSFER_ID = re.compile(r"^xf-[0-9a-f]{20}$")
+# An export request names its region in the body: an analyst may ask only for their own region's data.
+Requester = Annotated[Principal, Depends(require(Role.ANALYST, Role.OFFICER, region_param="region"))]
 
 
-def _service(request: Request, *roles: str) -> tuple[BorderService, Any]:
-    state = request.app.state
-    principal = state.auth.principal(request)
-    principal.require(*roles)
-    border: BorderService = state.runtime.border
-    return border, principal
+def _border(request: Request) -> BorderService:
+    border: BorderService = request.app.state.runtime.border
+    return border
 
 
 class ApproveBody(BaseModel):
@@ -50,17 +51,18 @@ class ApproveBody(BaseModel):
 @router.get("/bases", summary="Transfer bases with their status and validity on a date")
 def list_bases(
     request: Request,
+    _principal: OfficerOrAuditor,
     region: str | None = Query(default=None, description="only this region's bases"),
     date: Annotated[LegalDate | None, Query(description="status as of this date (default: today)")] = None,
 ) -> dict[str, Any]:
-    border, _ = _service(request, "officer", "auditor")
+    border = _border(request)
     bases = border.bases.list_bases(region)
     return {"bases": [b.to_dict(date or border.today(b.spec.region)) for b in bases]}
 
 
 @router.post("/bases", status_code=201, summary="Record a transfer basis as a draft (officer)")
-def add_basis(request: Request, body: BasisSpec) -> dict[str, Any]:
-    border, principal = _service(request, "officer")
+def add_basis(request: Request, principal: Officer, body: BasisSpec) -> dict[str, Any]:
+    border = _border(request)
     basis = border.add_basis(body, actor_role=principal.role)
     return basis.to_dict(border.today(basis.spec.region))
 
@@ -68,17 +70,18 @@ def add_basis(request: Request, body: BasisSpec) -> dict[str, Any]:
 @router.get("/bases/{basis_id}", summary="One transfer basis")
 def get_basis(
     request: Request,
+    _principal: OfficerOrAuditor,
     basis_id: str,
     date: Annotated[LegalDate | None, Query(description="status as of this date (default: today)")] = None,
 ) -> dict[str, Any]:
-    border, _ = _service(request, "officer", "auditor")
+    border = _border(request)
     basis = border.bases.get(basis_id)
     return basis.to_dict(date or border.today(basis.spec.region))
 
 
 @router.post("/bases/{basis_id}/approve", summary="Approve a draft basis (officer)")
-def approve_basis(request: Request, basis_id: str, body: ApproveBody) -> dict[str, Any]:
-    border, principal = _service(request, "officer")
+def approve_basis(request: Request, principal: Officer, basis_id: str, body: ApproveBody) -> dict[str, Any]:
+    border = _border(request)
     region = border.bases.get(basis_id).spec.region
     approved_on = body.approved_on or border.today(region)
     basis = border.approve_basis(basis_id, approved_on=approved_on, actor_role=principal.role, reference=body.reference)
@@ -86,34 +89,34 @@ def approve_basis(request: Request, basis_id: str, body: ApproveBody) -> dict[st
 
 
 @router.post("/bases/{basis_id}/revoke", summary="Revoke a basis (officer)")
-def revoke_basis(request: Request, basis_id: str) -> dict[str, Any]:
-    border, principal = _service(request, "officer")
+def revoke_basis(request: Request, principal: Officer, basis_id: str) -> dict[str, Any]:
+    border = _border(request)
     basis = border.revoke_basis(basis_id, actor_role=principal.role)
     return basis.to_dict(border.today(basis.spec.region))
 
 
-def _authorised(request: Request, body: ExportRequest) -> tuple[BorderService, ExportRequest, str]:
-    border, principal = _service(request, "analyst", "officer")
-    principal.require_region(body.region)
-    return border, body.model_copy(update={"requester": principal.role}), principal.role
+def _as_requested_by(body: ExportRequest, principal: Principal) -> ExportRequest:
+    """The request as the token's role made it, whatever the body says."""
+    return body.model_copy(update={"requester": principal.role.value})
 
 
 @router.post("/exports/decide", summary="Dry run: the decision per data class, releasing and counting nothing")
 def decide_export(
     request: Request,
+    principal: Requester,
     body: ExportRequest,
     at: Annotated[LegalDateTime | None, Query(description="decide as of this moment (with offset)")] = None,
 ) -> dict[str, Any]:
-    border, export, _ = _authorised(request, body)
+    border, export = _border(request), _as_requested_by(body, principal)
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=dt.UTC)
     return border.decide(export, at=at).to_dict()
 
 
 @router.post("/exports", status_code=201, summary="Decide and release: a bundle with its manifest, or a denial")
-def run_export(request: Request, body: ExportRequest) -> dict[str, Any]:
-    border, export, role = _authorised(request, body)
-    result = border.run(export, None, actor_role=role)
+def run_export(request: Request, principal: Requester, body: ExportRequest) -> dict[str, Any]:
+    border, export = _border(request), _as_requested_by(body, principal)
+    result = border.run(export, None, actor_role=principal.role.value)
     if not result.released:
         raise TransferDeniedError(
             "the border gate denied every data class of this request; the denial is in the ledger",
@@ -126,12 +129,13 @@ def run_export(request: Request, body: ExportRequest) -> dict[str, Any]:
     return {"transfer_id": result.transfer_id, "ledger_indexes": result.ledger_indexes, "manifest": result.manifest}
 
 
-def _bundle(request: Request, transfer_id: str) -> tuple[Path, dict[str, Any]]:
-    border, principal = _service(request, "analyst", "officer")
+def _bundle(request: Request, principal: Principal, transfer_id: str) -> tuple[Path, dict[str, Any]]:
+    """The folder and manifest of a released bundle in a region ``principal`` may reach."""
+    border = _border(request)
     if not _TRANSFER_ID.match(transfer_id):
         raise NotFoundError(f"no export {transfer_id!r}")
     for name, region in border.regions.items():
-        if principal.role == "analyst" and principal.region != name:
+        if not principal.may_reach(name):  # the transfer id names no region: an analyst searches only their own
             continue
         folder = border.exports_dir(region) / transfer_id
         manifest = folder / "manifest.json"
@@ -141,13 +145,13 @@ def _bundle(request: Request, transfer_id: str) -> tuple[Path, dict[str, Any]]:
 
 
 @router.get("/exports/{transfer_id}/manifest", summary="The manifest of a released bundle")
-def get_manifest(request: Request, transfer_id: str) -> dict[str, Any]:
-    return _bundle(request, transfer_id)[1]
+def get_manifest(request: Request, principal: AnalystOrOfficer, transfer_id: str) -> dict[str, Any]:
+    return _bundle(request, principal, transfer_id)[1]
 
 
 @router.get("/exports/{transfer_id}/files/{name:path}", summary="A data file of a released bundle")
-def get_file(request: Request, transfer_id: str, name: str) -> FileResponse:
-    folder, manifest = _bundle(request, transfer_id)
+def get_file(request: Request, principal: AnalystOrOfficer, transfer_id: str, name: str) -> FileResponse:
+    folder, manifest = _bundle(request, principal, transfer_id)
     listed = {f["name"] for f in manifest.get("files", [])}
     if name not in listed:  # only files the manifest names: no path outside the bundle
         raise NotFoundError(f"bundle {transfer_id} has no file {name!r}; files: {', '.join(sorted(listed))}")

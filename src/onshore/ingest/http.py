@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
+from onshore.web.auth import VehicleCaller
 from onshore.web.limits import read_body
 
 router = APIRouter(tags=["ingest"])
@@ -70,10 +71,8 @@ INGEST_EXAMPLE = {
         }
     },
 )
-async def ingest(request: Request) -> dict[str, Any]:
+async def ingest(request: Request, principal: VehicleCaller) -> dict[str, Any]:
     state = request.app.state
-    principal = state.auth.principal(request)
-    principal.require("vehicle")
     limits = state.runtime.settings.ingest
     with state.limits.uploading(principal.vehicle.ref):
         body = await read_body(

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request
 from onshore.errors import InputError
 from onshore.ledger.service import MAX_EVENTS_PER_PAGE, LedgerService
 from onshore.pipeline.admit import INT64_MAX
+from onshore.web.auth import OfficerOrAuditor
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 
@@ -21,14 +22,12 @@ _DEFAULT_PAGE = 1000
 
 
 def _ledger(request: Request) -> LedgerService:
-    state = request.app.state
-    state.auth.principal(request).require("auditor", "officer")
-    ledger: LedgerService = state.runtime.ledger
+    ledger: LedgerService = request.app.state.runtime.ledger
     return ledger
 
 
 @router.get("/{region}/checkpoint", summary="The signed checkpoint of the whole log, and the latest witnessed one")
-def get_checkpoint(request: Request, region: str) -> dict[str, Any]:
+def get_checkpoint(request: Request, _principal: OfficerOrAuditor, region: str) -> dict[str, Any]:
     """The current tree head as a C2SP signed note (re-used while the log has not grown), plus the latest
     checkpoint a witness cosigned (``witnessed_note``, or null)."""
     ledger = _ledger(request)
@@ -40,6 +39,7 @@ def get_checkpoint(request: Request, region: str) -> dict[str, Any]:
 @router.get("/{region}/proof/inclusion", summary="Inclusion proof of one event in a tree size")
 def get_inclusion_proof(
     request: Request,
+    _principal: OfficerOrAuditor,
     region: str,
     index: int = Query(ge=0, le=INT64_MAX, description="leaf index of the event"),
     size: int = Query(ge=1, le=INT64_MAX, description="tree size of the checkpoint to prove against"),
@@ -50,6 +50,7 @@ def get_inclusion_proof(
 @router.get("/{region}/proof/consistency", summary="Consistency proof between two tree sizes")
 def get_consistency_proof(
     request: Request,
+    _principal: OfficerOrAuditor,
     region: str,
     size1: int = Query(alias="from", ge=1, le=INT64_MAX, description="the older tree size"),
     size2: int = Query(alias="to", ge=1, le=INT64_MAX, description="the newer tree size"),
@@ -60,6 +61,7 @@ def get_consistency_proof(
 @router.get("/{region}/events", summary=f"Events [start, end) of the log, at most {MAX_EVENTS_PER_PAGE:,} a page")
 def get_events(
     request: Request,
+    _principal: OfficerOrAuditor,
     region: str,
     start: int = Query(default=0, ge=0, le=INT64_MAX, description="first leaf index"),
     end: int | None = Query(
@@ -85,7 +87,7 @@ def get_events(
 
 
 @router.get("/{region}/keys", summary="The log's public keys (every version); pin them out of band")
-def get_keys(request: Request, region: str) -> dict[str, Any]:
+def get_keys(request: Request, _principal: OfficerOrAuditor, region: str) -> dict[str, Any]:
     ledger = _ledger(request)
     return {
         "region": region,

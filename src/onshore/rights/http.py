@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from onshore.errors import ForbiddenError
-from onshore.web.auth import Principal
+from onshore.auth import Principal, Role
+from onshore.web.auth import SubjectCaller, require
 
 router = APIRouter(tags=["subject rights"])
+# The subject themselves (their token names them), or the officer acting on their behalf.
+SubjectOrOfficer = Annotated[Principal, Depends(require(Role.SUBJECT, Role.OFFICER, subject_param="subject_ref"))]
 
 
 class SubjectConsentRequest(BaseModel):
@@ -21,23 +23,8 @@ class SubjectConsentRequest(BaseModel):
     validity: str | None = Field(default=None, max_length=16, description="trip, 7d, 90d, 365d; omit: until withdrawn")
 
 
-def _self(request: Request) -> Principal:
-    principal: Principal = request.app.state.auth.principal(request)
-    principal.require("subject")
-    return principal
-
-
-def _subject_or_officer(request: Request, subject_ref: str) -> Principal:
-    principal: Principal = request.app.state.auth.principal(request)
-    principal.require("subject", "officer")
-    if principal.role == "subject" and principal.subject_ref != subject_ref:
-        raise ForbiddenError("a subject may make requests about themselves only")
-    return principal
-
-
 @router.get("/v1/subjects/me/consents", summary="My consents in force")
-def my_consents(request: Request) -> dict[str, Any]:
-    principal = _self(request)
+def my_consents(request: Request, principal: SubjectCaller) -> dict[str, Any]:
     return {
         "subject": principal.subject_ref,
         "consents": request.app.state.runtime.consents.active(principal.subject_ref),
@@ -45,8 +32,7 @@ def my_consents(request: Request) -> dict[str, Any]:
 
 
 @router.post("/v1/subjects/me/consents", summary="Grant a consent (owner's app)")
-def grant_my_consent(request: Request, body: SubjectConsentRequest) -> dict[str, Any]:
-    principal = _self(request)
+def grant_my_consent(request: Request, principal: SubjectCaller, body: SubjectConsentRequest) -> dict[str, Any]:
     change = request.app.state.runtime.consents.grant(
         principal.subject_ref, body.purpose, body.level, body.validity, actor_role="subject"
     )
@@ -59,22 +45,19 @@ def grant_my_consent(request: Request, body: SubjectConsentRequest) -> dict[str,
 
 
 @router.delete("/v1/subjects/me/consents/{purpose}", summary="Withdraw a consent (owner's app)")
-def withdraw_my_consent(request: Request, purpose: str) -> dict[str, Any]:
-    principal = _self(request)
+def withdraw_my_consent(request: Request, principal: SubjectCaller, purpose: str) -> dict[str, Any]:
     change = request.app.state.runtime.consents.withdraw(principal.subject_ref, purpose, actor_role="subject")
     return {"purpose": change.purpose, "withdrawn": True, "ledger_index": change.ledger_index}
 
 
 @router.post("/v1/subjects/{subject_ref}/access", summary="Access request: a copy of all data held about the subject")
-async def access(request: Request, subject_ref: str) -> dict[str, Any]:
-    principal = _subject_or_officer(request, subject_ref)
+async def access(request: Request, principal: SubjectOrOfficer, subject_ref: str) -> dict[str, Any]:
     requests = request.app.state.runtime.requests
     return await run_in_threadpool(requests.access_bundle, subject_ref, actor_role=principal.role)
 
 
 @router.post("/v1/subjects/{subject_ref}/erasure", summary="Erasure request: destroy keys, purge data, report")
-async def erasure(request: Request, subject_ref: str) -> dict[str, Any]:
-    principal = _subject_or_officer(request, subject_ref)
+async def erasure(request: Request, principal: SubjectOrOfficer, subject_ref: str) -> dict[str, Any]:
     requests = request.app.state.runtime.requests
     report = await run_in_threadpool(requests.erase, subject_ref, actor_role=principal.role)
     return report.to_dict()

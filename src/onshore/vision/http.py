@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from onshore import clock
+from onshore.auth import Principal, Role
 from onshore.errors import NotFoundError, UnsupportedMediaTypeError
 from onshore.vision.ingest import POSITION_HEADER, parse_frame_meta
+from onshore.web.auth import VehicleCaller, require
 from onshore.web.limits import read_body
 
 router = APIRouter(tags=["frames"])
+FrameReader = Annotated[Principal, Depends(require(Role.ANALYST, Role.OFFICER, region_param="region"))]
+RawFrameReader = Annotated[Principal, Depends(require(Role.OFFICER, region_param="region"))]
 
 FRAME_EXAMPLE = {
     "region": "cn",
@@ -80,10 +84,8 @@ _IMAGE_TYPES = ("image/jpeg", "image/png")
         },
     },
 )
-async def upload_frame(request: Request) -> dict[str, Any]:
+async def upload_frame(request: Request, principal: VehicleCaller) -> dict[str, Any]:
     state = request.app.state
-    principal = state.auth.principal(request)
-    principal.require("vehicle")
     runtime = state.runtime
     media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if media not in _IMAGE_TYPES:
@@ -107,11 +109,8 @@ async def upload_frame(request: Request) -> dict[str, Any]:
     return result.to_dict()
 
 
-async def _image(request: Request, region: str, roles: tuple[str, ...], read: Any, *args: Any, **kw: Any) -> Response:
-    """Authorise ``roles`` on ``region``, then answer the image ``read(region, *args)`` returns, uncached."""
-    principal = request.app.state.auth.principal(request)
-    principal.require(*roles)
-    principal.require_region(region)
+async def _image(request: Request, region: str, read: Any, *args: Any, **kw: Any) -> Response:
+    """The image ``read(region, *args)`` returns, uncached (the route's dependency has authorised the caller)."""
     regions = request.app.state.runtime.regions
     if region not in regions:
         raise NotFoundError(f"region {region!r} is not configured; configured: {', '.join(regions)}")
@@ -129,9 +128,11 @@ _MSG = Path(pattern=r"^[A-Za-z0-9._:\-]{1,128}$", description="the frame's messa
     response_class=Response,
     responses={200: {"content": {t: {} for t in _IMAGE_TYPES}}, 404: {"description": "no such frame"}},
 )
-async def get_frame(request: Request, region: str, vehicle_ref: str = _VEHICLE, msg_id: str = _MSG) -> Response:
+async def get_frame(
+    request: Request, _principal: FrameReader, region: str, vehicle_ref: str = _VEHICLE, msg_id: str = _MSG
+) -> Response:
     frames = request.app.state.runtime.frames
-    return await _image(request, region, ("analyst", "officer"), frames.frame, vehicle_ref, msg_id)
+    return await _image(request, region, frames.frame, vehicle_ref, msg_id)
 
 
 @router.get(
@@ -140,6 +141,8 @@ async def get_frame(request: Request, region: str, vehicle_ref: str = _VEHICLE, 
     response_class=Response,
     responses={200: {"content": {t: {} for t in _IMAGE_TYPES}}, 404: {"description": "no raw frame kept"}},
 )
-async def get_raw_frame(request: Request, region: str, vehicle_ref: str = _VEHICLE, msg_id: str = _MSG) -> Response:
+async def get_raw_frame(
+    request: Request, _principal: RawFrameReader, region: str, vehicle_ref: str = _VEHICLE, msg_id: str = _MSG
+) -> Response:
     frames = request.app.state.runtime.frames
-    return await _image(request, region, ("officer",), frames.raw_frame, vehicle_ref, msg_id, actor_role="officer")
+    return await _image(request, region, frames.raw_frame, vehicle_ref, msg_id, actor_role="officer")

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import onshore
+from onshore.auth import Authenticator
 from onshore.border.http import router as border_router
 from onshore.errors import ClientDisconnectedError, OnshoreError, PayloadTooLargeError, RequestTimeoutError
 from onshore.ingest.http import router as ingest_router
@@ -22,7 +23,7 @@ from onshore.ledger.http import router as ledger_router
 from onshore.rights.http import router as rights_router
 from onshore.runtime import Runtime
 from onshore.vision.http import router as frames_router
-from onshore.web.auth import Authenticator
+from onshore.web.auth import document_roles
 from onshore.web.limits import BodyGuard, VehicleLimits
 from onshore.web.logs import AccessLogMiddleware
 from onshore.web.routes import router as main_router
@@ -72,7 +73,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     settings = runtime.settings
     app.state.runtime = runtime
     app.state.limits = VehicleLimits(settings.limits)
-    app.state.auth = Authenticator(settings.tokens, runtime.vehicles, runtime.subjects, limits=app.state.limits)
+    app.state.auth = Authenticator(
+        settings.tokens, runtime.vehicles, runtime.subjects, limits=app.state.limits, regions=runtime.regions
+    )
     app.add_middleware(
         BodyGuard,
         max_bytes=settings.server.max_body_bytes,
@@ -115,4 +118,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(ledger_router)
     app.include_router(border_router)
     app.include_router(frames_router)
+    document_roles(app)
     return app

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from onshore import clock
+from onshore.auth import Principal, Role
 from onshore.errors import NotFoundError
 from onshore.model import LifecycleEvent
 from onshore.pipeline.admit import INT64_MAX
+from onshore.web.auth import OfficerOrAuditor, VehicleCaller, require
 
 router = APIRouter()
+RegionReader = Annotated[Principal, Depends(require(Role.ANALYST, Role.OFFICER, region_param="region"))]
 
 
 @router.get("/v1/health", tags=["meta"], summary="Liveness and the regions served")
@@ -26,6 +29,7 @@ def health(request: Request) -> dict[str, Any]:
 @router.get("/v1/records", tags=["records"], summary="Query one region's stored records")
 def get_records(
     request: Request,
+    principal: RegionReader,
     region: str = Query(description="the region to read; an analyst may read only their own"),
     signal: str | None = Query(default=None, max_length=200),
     category: Literal["personal", "sensitive_personal", "important", "general"] | None = None,
@@ -35,13 +39,9 @@ def get_records(
     limit: int = Query(default=100, ge=1, le=1000),
     purpose: str = Query(default="analysis", pattern=r"^[a-z][a-z0-9_]{0,63}$", description="why you query"),
 ) -> dict[str, Any]:
-    state = request.app.state
-    principal = state.auth.principal(request)
-    principal.require("analyst", "officer")
-    regions = state.runtime.regions
+    regions = request.app.state.runtime.regions
     if region not in regions:
         raise NotFoundError(f"region {region!r} is not configured; configured: {', '.join(regions)}")
-    principal.require_region(region)
     store = regions[region].store
     rows = regions[region].open_rows(
         store.query_records(
@@ -80,19 +80,15 @@ class ConsentRequest(BaseModel):
 
 
 @router.get("/v1/consents", tags=["consent"], summary="What this vehicle may collect now (vehicle token)")
-def list_consents(request: Request, profile: str | None = Query(default=None, max_length=64)) -> dict[str, Any]:
-    state = request.app.state
-    principal = state.auth.principal(request)
-    principal.require("vehicle")
-    return {"consents": state.runtime.consents.collection(principal.vehicle, profile)}
+def list_consents(
+    request: Request, principal: VehicleCaller, profile: str | None = Query(default=None, max_length=64)
+) -> dict[str, Any]:
+    return {"consents": request.app.state.runtime.consents.collection(principal.vehicle, profile)}
 
 
 @router.post("/v1/consents", tags=["consent"], summary="Grant consent from the vehicle's screen")
-def grant_consent(request: Request, body: ConsentRequest) -> dict[str, Any]:
-    state = request.app.state
-    principal = state.auth.principal(request)
-    principal.require("vehicle")
-    consents = state.runtime.consents
+def grant_consent(request: Request, principal: VehicleCaller, body: ConsentRequest) -> dict[str, Any]:
+    consents = request.app.state.runtime.consents
     subject = consents.subject_at_vehicle(principal.vehicle, body.profile)
     change = consents.grant(subject, body.purpose, body.level, body.validity, actor_role="vehicle")
     return {
@@ -105,22 +101,16 @@ def grant_consent(request: Request, body: ConsentRequest) -> dict[str, Any]:
 
 @router.delete("/v1/consents/{purpose}", tags=["consent"], summary="Withdraw consent from the vehicle's screen")
 def withdraw_consent(
-    request: Request, purpose: str, profile: str | None = Query(default=None, max_length=64)
+    request: Request, principal: VehicleCaller, purpose: str, profile: str | None = Query(default=None, max_length=64)
 ) -> dict[str, Any]:
-    state = request.app.state
-    principal = state.auth.principal(request)
-    principal.require("vehicle")
-    consents = state.runtime.consents
+    consents = request.app.state.runtime.consents
     change = consents.withdraw(consents.subject_at_vehicle(principal.vehicle, profile), purpose, actor_role="vehicle")
     return {"purpose": change.purpose, "withdrawn": True, "ledger_index": change.ledger_index}
 
 
 @router.get("/v1/stats", tags=["records"], summary="Records per region and category (officer)")
-async def stats(request: Request) -> dict[str, Any]:
-    state = request.app.state
-    principal = state.auth.principal(request)
-    principal.require("officer", "auditor")
-    return await run_in_threadpool(region_stats, state.runtime)
+async def stats(request: Request, _principal: OfficerOrAuditor) -> dict[str, Any]:
+    return await run_in_threadpool(region_stats, request.app.state.runtime)
 
 
 def region_stats(runtime: Any) -> dict[str, Any]:
