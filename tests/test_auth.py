@@ -120,3 +120,19 @@ def test_no_route_fetches_or_checks_a_principal_by_hand() -> None:
         if by_hand.search(line)
     ]
     assert not found, "\n".join(found)
+
+
+def test_an_api_token_is_accepted_through_its_last_day_and_refused_after(workspace: Workspace) -> None:
+    import datetime as dt
+
+    from onshore import clock
+
+    officer = next(t for t in workspace.settings.tokens if t.name == "officer")
+    expiring = officer.model_copy(update={"expires": dt.date(2027, 6, 30)})
+    runtime = workspace.runtime
+    auth = Authenticator([expiring], runtime.vehicles, runtime.subjects, regions=runtime.regions)
+    last_day = int(dt.datetime(2027, 6, 30, 23, 59, tzinfo=dt.UTC).timestamp() * 1000)
+    with clock.frozen(last_day):
+        assert auth.authenticate(workspace.token("officer")).role is Role.OFFICER
+    with clock.frozen(last_day + 60_000), pytest.raises(AuthError, match="expired on 2027-06-30"):
+        auth.authenticate(workspace.token("officer"))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
+from onshore import clock
 from onshore.errors import AuthError, ForbiddenError, NotFoundError
 from onshore.rights.subjects import SUBJECT_TOKEN_PREFIX
 from onshore.vehicles import VEHICLE_TOKEN_PREFIX
@@ -163,6 +164,8 @@ class Authenticator:
         found = self._api_token(token)
         if found is None:
             raise AuthError("unknown token")
+        if found.expires is not None and clock.now().date() > found.expires:
+            raise AuthError(f"token {found.name!r} expired on {found.expires.isoformat()}; ask for a new one")
         return Principal(role=Role(found.role), name=found.name, region=found.region)
 
     def authenticate_bearer(self, authorization: str | None) -> Principal:

@@ -8,6 +8,7 @@ Relative paths in store URLs are resolved against the folder holding the config 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tomllib
@@ -138,6 +139,10 @@ class TokenSettings(_Frozen):
     role: Role = Field(description="vehicle, analyst (one region), officer, auditor or subject")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the token; the token itself is never stored")
     region: str | None = Field(default=None, description="the one region an analyst may read")
+    expires: dt.date | None = Field(
+        default=None,
+        description="last day (UTC) the token is accepted; from the next day it answers 401. None: until removed",
+    )
 
 
 class Settings(_Frozen):
