@@ -20,7 +20,7 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -112,6 +112,23 @@ def env_key(region: str, name: str) -> bytes | None:
         raise ConfigError(f"{var} must be hex") from None
 
 
+def named_key(cache: dict[str, bytes], region: str, name: str, load: Callable[[str], bytes]) -> bytes:
+    """A named key of ``region``: from ``cache``, else its environment override, else ``load(name)``; cached.
+
+    Both backends read named keys this way (only ``load`` differs: the folder creates a missing file, the shared
+    store refuses a key that was not provisioned).
+    """
+    check_key_name(name)
+    cached = cache.get(name)
+    if cached is not None:
+        return cached
+    key = env_key(region, name)
+    if key is None:
+        key = load(name)
+    cache[name] = key
+    return key
+
+
 def provision_hint(config_file: Path | None, region: str) -> str:
     """The command that provisions ``region``'s keys, for error messages."""
     config = f" -c {config_file}" if config_file is not None else ""
@@ -148,15 +165,7 @@ class FolderKeyStore:
         return self.ensure(name)
 
     def ensure(self, name: str) -> bytes:
-        check_key_name(name)
-        cached = self._cache.get(name)
-        if cached is not None:
-            return cached
-        key = env_key(self.region, name)
-        if key is None:
-            key = self._load_or_create_file(name)
-        self._cache[name] = key
-        return key
+        return named_key(self._cache, self.region, name, self._load_or_create_file)
 
     def provision(self, names: Sequence[str] = REGION_KEYS) -> dict[str, ProvisionAction]:
         done: dict[str, ProvisionAction] = {}

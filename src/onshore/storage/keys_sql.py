@@ -49,6 +49,7 @@ from onshore.storage.keys import (
     ProvisionAction,
     check_key_name,
     env_key,
+    named_key,
     not_provisioned,
 )
 
@@ -146,17 +147,13 @@ class SQLKeyStore:
     # -- named keys -------------------------------------------------------------------------------
 
     def key(self, name: str) -> bytes:
-        check_key_name(name)
-        cached = self._cache.get(name)
-        if cached is not None:
-            return cached
-        key = env_key(self.region, name)
+        return named_key(self._cache, self.region, name, self._provisioned_key)
+
+    def _provisioned_key(self, name: str) -> bytes:
+        with self._translate("read a key", name) as conn:
+            key = self._stored_key(conn, name)
         if key is None:
-            with self._translate("read a key", name) as conn:
-                key = self._stored_key(conn, name)
-            if key is None:
-                raise not_provisioned(self.region, name, self.hint)
-        self._cache[name] = key
+            raise not_provisioned(self.region, name, self.hint)
         return key
 
     def ensure(self, name: str) -> bytes:
