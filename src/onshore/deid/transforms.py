@@ -203,10 +203,7 @@ def suppress_sensitive_positions(cols: Columns, params: Mapping[str, Any], ctx: 
         for (i, _), hit in zip(points, hits, strict=True):
             if hit is not None:
                 drop[i] = True
-    if drop.any():
-        ctx.tally(cols.cls[0], "suppressed_sensitive_positions", int(drop.sum()))
-        cols = cols.where(~drop)
-    return cols
+    return _without(cols, drop, ctx, "suppressed_sensitive_positions")
 
 
 def anonymise_faces_plates(cols: Columns, params: Mapping[str, Any], ctx: TransformContext) -> Columns:
@@ -217,10 +214,15 @@ def anonymise_faces_plates(cols: Columns, params: Mapping[str, Any], ctx: Transf
         value = orjson.loads(text)
         if any(k in value for k in _IMAGE_KEYS) and value.get("anonymised") is not True:
             drop[i] = True
-    if drop.any():
-        ctx.tally(cols.cls[0], "dropped_unanonymised_images", int(drop.sum()))
-        cols = cols.where(~drop)
-    return cols
+    return _without(cols, drop, ctx, "dropped_unanonymised_images")
+
+
+def _without(cols: Columns, drop: np.ndarray, ctx: TransformContext, tally: str) -> Columns:
+    """``cols`` without the records marked in ``drop``, counted under ``tally`` in the class's statistics."""
+    if not drop.any():
+        return cols
+    ctx.tally(cols.cls[0], tally, int(drop.sum()))
+    return cols.where(~drop)
 
 
 def aggregate(cols: Columns, params: Mapping[str, Any], ctx: TransformContext) -> Columns:
