@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from onshore.cli import app
 from onshore.config import load_settings
 from onshore.runtime import Runtime
-from onshore.storage.content import content_row, row_digest
+from onshore.storage.content import batch_digest, content_row, row_digest, set_digest
 from tests.conftest import CN_VIN, CN_VIN_2, Workspace, fresh_pg_database, now_ms
 
 runner = CliRunner()
@@ -187,3 +187,16 @@ def test_the_operator_check_needs_no_key_and_refuses_an_unknown_region(deploymen
     assert unknown.exit_code == 2 and "region 'mars' is not configured" in unknown.output
     no_key = runner.invoke(app, ["ledger", "verify", "--bundle", "x.json"])
     assert no_key.exit_code == 2 and "--key" in no_key.output
+
+
+def test_the_ingest_batch_digest_is_the_set_digest_of_its_row_digests() -> None:
+    """The hot path's one-pass digest commits to exactly what verification re-derives row by row."""
+    import hashlib
+
+    columns = [["vref"] * 3, ["m2", "m1", "m3"], [3, 1, 2], ["Speed"] * 3, ['{"v":1}', None, "enc:x"], ["general"] * 3]
+    rows = list(zip(*columns, strict=True))
+    digests = sorted(row_digest(row) for row in rows)
+    assert batch_digest(columns) == set_digest(reversed(digests))  # the order rows come in does not matter
+    assert batch_digest(columns) == hashlib.sha256(b"".join(digests)).hexdigest()
+    edited = [*columns[:2], [3, 1, 4], *columns[3:]]
+    assert batch_digest(edited) != batch_digest(columns)

@@ -153,7 +153,7 @@ def test_the_migrations_head_equals_the_metadata(backend: str, tmp_path: Path) -
             assert schema_diff(engine, full_metadata()) == []
             # the comparison can fail: what the metadata declares and the store lacks is a difference
             with engine.begin() as conn:
-                conn.execute(text("DROP INDEX ix_records_ts_ms"))
+                conn.execute(text("DROP INDEX ix_records_category_ts"))
             assert [d[0] for d in schema_diff(engine, full_metadata())] == ["add_index"]
         finally:
             engine.dispose()
@@ -204,7 +204,9 @@ def test_a_store_at_0001_upgrades_through_the_cli_with_its_data_intact(deploymen
         assert again.exit_code == 0 and f"already at revision {head}" in again.output  # idempotent
 
         assert _snapshot(engine) == before
-        assert "ix_records_ts_ms" in _indexes(engine, "records")
+        # 0002 made it, 0005 dropped it again: (category_bits, ts_ms) serves time ranges
+        assert "ix_records_ts_ms" not in _indexes(engine, "records")
+        assert "ix_records_category_ts" in _indexes(engine, "records")
         assert schema_diff(engine, full_metadata()) == []
         assert deployment.cli("db", "status", "-c", str(deployment.config)).exit_code == 0
     finally:
@@ -297,7 +299,7 @@ def test_serve_refuses_a_store_behind_head(tmp_path: Path) -> None:
     engine = make_engine(settings.regions["cn"].record_store, base_dir=settings.base_dir)
     try:
         with engine.begin() as conn:  # back to 0001 as an older onshore left it
-            conn.execute(text("DROP INDEX ix_records_ts_ms"))
+            conn.execute(text("DROP INDEX ix_records_category_ts"))
             conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
     finally:
         engine.dispose()

@@ -156,10 +156,11 @@ def test_postgresql_serves_a_category_over_a_time_range_and_a_tag_from_an_index(
                 insert_records(conn, RecordColumns.from_rows(rows), None)
                 conn.execute(text("ANALYZE records"))
             window = RecordFilter(categories=("sensitive_personal",), since_ms=T0, until_ms=T0 + 3_600_000)
+            hour = RecordFilter(since_ms=T0, until_ms=T0 + 3_600_000)  # a time range alone: no index on ts_ms
             tagged = RecordFilter(tags=("trajectory",))
             with engine.begin() as conn:
                 conn.execute(text("SET LOCAL enable_seqscan = off"))  # the index must be usable, not merely cheaper
-                category_plan, tag_plan = _plan(conn, window), _plan(conn, tagged)
+                category_plan, tag_plan, hour_plan = _plan(conn, window), _plan(conn, tagged), _plan(conn, hour)
                 # the old comma-text filter: even with sequential scans off, nothing but a scan can answer it
                 like = conn.execute(
                     text(
@@ -167,11 +168,37 @@ def test_postgresql_serves_a_category_over_a_time_range_and_a_tag_from_an_index(
                         " WHERE ',' || categories || ',' LIKE '%,important,%'"
                     )
                 ).scalar()
-            assert '"Index Name": "ix_records_category_ts"' in category_plan or "ix_records_ts_ms" in category_plan
-            assert "Seq Scan" not in category_plan
+            assert '"Index Name": "ix_records_category_ts"' in category_plan and "Seq Scan" not in category_plan
+            assert '"Index Name": "ix_records_category_ts"' in hour_plan and "Seq Scan" not in hour_plan
+            assert "ts_ms" in hour_plan  # the time bound is an index condition, not a filter over every entry
             assert '"Index Name": "ix_records_tag_set"' in tag_plan and "Seq Scan" not in tag_plan
             assert "Seq Scan" in json.dumps(like)
             with engine.connect() as conn:
                 assert count_records(conn, window) == len(_expected(RecordColumns.from_rows(rows), window)) > 0
+                assert count_records(conn, hour) == len(_expected(RecordColumns.from_rows(rows), hour)) == 60
         finally:
             engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        RecordFilter(since_ms=T0, until_ms=T0 + 3_600_000),
+        RecordFilter(until_ms=T0 + 3_600_000),
+        RecordFilter(tags=("location",), since_ms=T0),
+        RecordFilter(categories=("personal",), since_ms=T0, until_ms=T0 + 3_600_000),
+    ],
+)
+def test_sqlite_serves_a_time_range_from_the_category_time_index(tmp_path: Path, where: RecordFilter) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.sqlite'}", base_dir=tmp_path)
+    try:
+        upgrade(engine, region="cn")
+        with engine.begin() as conn:
+            insert_records(conn, _batch(), None)
+            stmt = select(records.c.id).where(where.where("sqlite"))
+            sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+            plan = " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+            assert "INDEX ix_records_category_ts (category_bits=? AND ts_ms" in plan, plan
+            assert len(select_records(conn, where)) == len(_expected(_batch(), where)) > 0
+    finally:
+        engine.dispose()

@@ -43,10 +43,17 @@ def row_digest(values: Sequence[Any]) -> bytes:
 
 def set_digest(digests: Iterable[bytes]) -> str:
     """Hex SHA-256 over a set of row digests, sorted (so the order rows are read back in does not matter)."""
-    h = hashlib.sha256()
-    for digest in sorted(digests):
-        h.update(digest)
-    return h.hexdigest()
+    # hashing the concatenation is hashing them one by one in that order, in one call
+    return hashlib.sha256(b"".join(sorted(digests))).hexdigest()
+
+
+def batch_digest(columns: Sequence[Sequence[Any]]) -> str:
+    """``set_digest`` of the row digests of a column batch (``CONTENT_COLUMNS`` order): the ingest hot path.
+
+    The same digest as ``set_digest(map(row_digest, zip(*columns)))``, without a Python call per row.
+    """
+    sha256, dumps = hashlib.sha256, orjson.dumps
+    return set_digest([sha256(dumps(row)).digest() for row in zip(*columns, strict=True)])
 
 
 def content_row(row: Any) -> tuple[Any, ...]:

@@ -117,8 +117,10 @@ class RecordFilter:
             clauses.append(c.ts_ms >= self.since_ms)
         if self.until_ms is not None:
             clauses.append(c.ts_ms < self.until_ms)
+        masked = False  # whether a category_bits condition is ANDed in (the leading column of the time index)
         if self.with_categories or self.without_categories:
             clauses.append(_in_masks(category_masks((), self.with_categories, self.without_categories)))
+            masked = True
         labels: list[ColumnElement[bool]] = []
         if self.categories:
             labels.append(_in_masks(category_masks(self.categories)))
@@ -126,6 +128,11 @@ class RecordFilter:
             labels.append(tags_any(dialect, self.tags))
         if labels:
             clauses.append(or_(*labels))
+            masked = masked or not self.tags
+        if not masked and (self.since_ms is not None or self.until_ms is not None):
+            # Every row's bits are one of these, so this matches everything; it lets ix_records_category_ts
+            # (category_bits, ts_ms) serve a time range alone, one probe per mask (there is no index on ts_ms).
+            clauses.append(records.c.category_bits.in_(list(_ALL_MASKS)))
         if self.purposes:
             clauses.append(c.purpose.in_(self.purposes))
         if self.signals:

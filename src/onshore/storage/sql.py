@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from onshore.errors import ConfigError, ConflictError, ResidencyError, StorageError, WriteConflictError
 from onshore.model import LifecycleEvent, StoredRows
-from onshore.storage.content import CONTENT_EVENT_VERSION, row_digest, set_digest
+from onshore.storage.content import CONTENT_EVENT_VERSION, batch_digest
 from onshore.storage.predicates import RecordFilter
 from onshore.storage.records import count_records, group_counts, insert_records, select_records, stored_msg_ids
 from onshore.storage.schema import (
@@ -216,7 +216,7 @@ class SQLRecordStore:
         by_category = stored.by_category if not duplicate else _count_categories(fresh.categories)
         if stored.unclassified_signals:
             self._note_unclassified(conn, stored.unclassified_signals, stored.received_ms)
-        content = set_digest(map(row_digest, zip(*fresh.columns(), strict=True)))
+        content = batch_digest(fresh.columns())
         entries = [_with_store_counts(e, len(fresh), duplicate, content) for e in events]
         index = self.journal.append(conn, [e.to_bytes() for e in entries]) if entries else None
         return CommitResult(accepted=len(fresh), duplicate=duplicate, ledger_index=index, by_category=by_category)

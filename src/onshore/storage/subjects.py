@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 
 from onshore.errors import ConflictError
 from onshore.model import LifecycleEvent
@@ -16,6 +16,30 @@ from onshore.storage.predicates import RecordFilter
 from onshore.storage.records import select_records
 from onshore.storage.schema import bindings, consents, subjects
 from onshore.storage.sql import SQLRecordStore
+
+# A vehicle's bindings, each with the consents in force at ``at_ms`` of its subject (none: one row of nulls); one
+# statement built once, so SQLAlchemy compiles it once (it runs for every ingested batch).
+_in_force = and_(
+    consents.c.subject_ref == bindings.c.subject_ref,
+    consents.c.withdrawn_ms.is_(None),
+    consents.c.granted_ms <= bindparam("at_ms"),
+    or_(consents.c.expires_ms.is_(None), consents.c.expires_ms > bindparam("at_ms")),
+)
+_VEHICLE_CONTEXT = (
+    select(
+        bindings.c.id,
+        bindings.c.subject_ref,
+        bindings.c.vehicle_ref,
+        bindings.c.role,
+        bindings.c.profile,
+        bindings.c.from_ms,
+        bindings.c.until_ms,
+        consents.c.purpose,
+        consents.c.level,
+    )
+    .select_from(bindings.outerjoin(consents, _in_force))
+    .where(bindings.c.vehicle_ref == bindparam("vehicle_ref"))
+)
 
 
 def new_subject_ref() -> str:
@@ -128,12 +152,21 @@ class SubjectStore:
             return self._active_consents(conn, subject_refs, at_ms)
 
     def vehicle_context(self, vehicle_ref: str, at_ms: int) -> tuple[list[Binding], dict[str, dict[str, str]]]:
-        """The vehicle's bindings and the consents of everyone bound to it, in one read (the ingest hot path)."""
+        """The vehicle's bindings and the consents of everyone bound to it, in one query (the ingest hot path).
+
+        Read afresh for every batch (no cache): a consent withdrawn or a binding ended stops the next batch.
+        """
         with self.store.read("read bindings and consents") as conn:
-            rows = conn.execute(select(bindings).where(bindings.c.vehicle_ref == vehicle_ref)).all()
-            found = [Binding(r.subject_ref, r.vehicle_ref, r.role, r.profile, r.from_ms, r.until_ms) for r in rows]
-            refs = sorted({b.subject_ref for b in found})
-            return found, (self._active_consents(conn, refs, at_ms) if refs else {})
+            rows = conn.execute(_VEHICLE_CONTEXT, {"vehicle_ref": vehicle_ref, "at_ms": at_ms}).all()
+        found: dict[int, Binding] = {}
+        result: dict[str, dict[str, str]] = {}
+        for binding_id, subject_ref, ref, role, profile, from_ms, until_ms, purpose, level in rows:
+            if binding_id not in found:
+                found[binding_id] = Binding(subject_ref, ref, role, profile, from_ms, until_ms)
+            held = result.setdefault(subject_ref, {})
+            if purpose is not None and held.get(purpose) != "separate":
+                held[purpose] = level
+        return [found[k] for k in sorted(found)], result
 
     @staticmethod
     def _active_consents(conn: Any, subject_refs: Sequence[str], at_ms: int) -> dict[str, dict[str, str]]:
