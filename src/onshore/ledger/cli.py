@@ -15,11 +15,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from onshore.cli_support import ConfigOption, JsonOption, T, cli_errors, console, err_console, print_json
 from onshore.errors import OnshoreError
+from onshore.ledger.verdicts import (
+    EXIT_NOT_VERIFIED,
+    EXIT_UNREADABLE,
+    EXIT_USAGE,
+    EXIT_VERIFIED,
+    print_verdict,
+    run_verify,
+    verify_stores,
+)
+from onshore.ledger.verdicts import usage_error as _usage
 
 ledger_app = typer.Typer(
     help="The region's transparency log: checkpoints, proofs, keys, bundles, and the auditor's verify.",
@@ -28,7 +37,6 @@ ledger_app = typer.Typer(
 keys_app = typer.Typer(help="The log's signing keys: list, rotate; generate a witness key.", no_args_is_help=True)
 ledger_app.add_typer(keys_app, name="keys")
 
-EXIT_VERIFIED, EXIT_NOT_VERIFIED, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
 
 RegionOption = Annotated[
     str | None, typer.Option("--region", "-r", help="region whose log to use (default: the only region)")
@@ -286,7 +294,7 @@ def verify_cmd(
     Example: onshore ledger verify -c onshore.toml --region cn
     """
     if url is None and bundle is None and config is not None:
-        _verify_stores(config, region, json_out=json_out)
+        verify_stores(config, region, json_out=json_out)
     from onshore.ledger.verify import (
         BundleLedgerSource,
         HttpLedgerSource,
@@ -318,7 +326,7 @@ def verify_cmd(
         else:
             assert url is not None and region is not None and token is not None
             source = HttpLedgerSource(url, region, token)
-        verdict = _run_verify(
+        verdict = run_verify(
             verify_ledger,
             source,
             log_keys,
@@ -343,108 +351,5 @@ def verify_cmd(
     if json_out:
         _print_json(verdict.to_dict())
     else:
-        _print_verdict(verdict)
+        print_verdict(verdict)
     raise typer.Exit(EXIT_VERIFIED if verdict.ok else EXIT_NOT_VERIFIED)
-
-
-def _verify_stores(config: Path, region: str | None, *, json_out: bool) -> None:
-    """``verify -c``: each region's tree and content checked from its own stores; exits with the verdict."""
-    from onshore.config import load_settings
-    from onshore.ledger.content_check import check_region_stores
-    from onshore.ledger.store import MerkleLog
-    from onshore.runtime import Runtime
-
-    with _errors():
-        runtime = Runtime(load_settings(config))
-    try:
-        names = [region] if region else list(runtime.regions)
-        if region is not None and region not in runtime.regions:
-            _usage(f"region {region!r} is not configured; configured: {', '.join(runtime.regions)}")
-        verdicts = []
-        for name in names:
-            try:
-                with runtime.regions[name].store.read("verify stores") as conn:
-                    verdicts.append(check_region_stores(MerkleLog(name), conn))
-            except OnshoreError as exc:
-                err_console.print(f"[bold red]could not read region {name}:[/] {exc.message}", highlight=False)
-                raise typer.Exit(EXIT_UNREADABLE) from None
-    finally:
-        runtime.close()
-    ok = all(v.ok for v in verdicts)
-    if json_out:
-        _print_json({"ok": ok, "regions": {v.region: v.to_dict() for v in verdicts}})
-    else:
-        for v in verdicts:
-            mark = "[bold green]VERIFIED[/]" if v.ok else "[bold red]NOT VERIFIED[/]"
-            console.print(
-                f"{mark}  region {v.region}: {v.batches_checked:,} stored batches, {v.rows_checked:,} rows, "
-                f"{v.tombstones_checked:,} tombstones checked against the ledger",
-                highlight=False,
-            )
-            if v.rows_not_covered:
-                console.print(
-                    f"[yellow]warning:[/] {v.rows_not_covered:,} rows were stored before content commitments "
-                    "(schema revision 0003): no content commitment covers them",
-                    highlight=False,
-                )
-            for failure in v.failures:
-                console.print(f"[red]failure:[/] {failure}", highlight=False, soft_wrap=True)
-            if v.failure_count > len(v.failures):
-                console.print(f"[red]... and {v.failure_count - len(v.failures)} more[/]", highlight=False)
-    raise typer.Exit(EXIT_VERIFIED if ok else EXIT_NOT_VERIFIED)
-
-
-def _usage(message: str) -> Any:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(EXIT_USAGE)
-
-
-def _run_verify(
-    verify_ledger: Any,
-    source: Any,
-    log_keys: Any,
-    trusted_note: str | None,
-    witnesses: Any,
-    proofs: int | None,
-    *,
-    quiet: bool,
-) -> Any:
-    def run(progress: Callable[[int, int], None] | None) -> Any:
-        return verify_ledger(
-            source, log_keys, trusted_checkpoint=trusted_note, witnesses=witnesses, proofs=proofs, progress=progress
-        )
-
-    if quiet or not err_console.is_terminal:
-        return run(None)
-    columns = (TextColumn("events"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"))
-    with Progress(*columns, console=err_console, transient=True) as bar:
-        task = bar.add_task("download", total=None)
-        return run(lambda done, total: bar.update(task, completed=done, total=total))
-
-
-def _print_verdict(verdict: Any) -> None:
-    mark = "[bold green]VERIFIED[/]" if verdict.ok else "[bold red]NOT VERIFIED[/]"
-    console.print(f"{mark}  log {verdict.origin} from {verdict.source}", highlight=False)
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="dim")
-    table.add_column()
-    if verdict.tree_size is not None:
-        table.add_row("tree size", f"{verdict.tree_size:,}")
-        table.add_row("root hash", verdict.root_hash or "")
-        table.add_row("signed by", ", ".join(verdict.log_signers) or "-")
-    if verdict.trusted_size is not None:
-        table.add_row("trusted checkpoint", f"size {verdict.trusted_size:,}")
-    if verdict.witnessed_size is not None:
-        table.add_row("witnessed", f"size {verdict.witnessed_size:,} by {', '.join(verdict.witness_signers)}")
-    by_kind = ", ".join(f"{kind} {count:,}" for kind, count in sorted(verdict.events_by_kind.items()))
-    table.add_row("events checked", f"{verdict.events_checked:,}" + (f" ({by_kind})" if by_kind else ""))
-    table.add_row("root recomputed", "yes" if verdict.root_recomputed else "no")
-    table.add_row("inclusion proofs", f"{verdict.inclusion_proofs_checked:,} checked")
-    table.add_row("consistency proofs", f"{verdict.consistency_proofs_checked:,} checked")
-    console.print(table)
-    for warning in verdict.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
-    for failure in verdict.failures:
-        console.print(f"[red]failure:[/] {failure}", highlight=False, soft_wrap=True)
-    if not verdict.ok:
-        console.print(f"[bold red]{verdict.failure_count} check(s) failed[/]")
