@@ -1,7 +1,8 @@
 """The box a detector returns, the `Detector` protocol, and how boxes from several passes are combined.
 
 `boxes_from_arrays` turns a model's float corners into clipped pixel `Box` es; `non_maximum_suppression`
-is the usual greedy suppression by score within one pass.
+is the usual greedy suppression by score within one pass; `merge_by_geometry` combines the boxes of
+several passes over the same frame (at different input sizes) by clustering them by overlap.
 """
 
 from __future__ import annotations
@@ -97,3 +98,59 @@ def non_maximum_suppression(corners: np.ndarray, scores: np.ndarray, overlap: fl
         return np.zeros(0, dtype=int)
     rects = [[x1, y1, x2 - x1, y2 - y1] for x1, y1, x2, y2 in corners.tolist()]
     return np.asarray(cv2.dnn.NMSBoxes(rects, scores.tolist(), 0.0, overlap), dtype=int).reshape(-1)
+
+
+def _overlaps(corners: np.ndarray, seed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """IoU and containment (intersection over the smaller area) of every row of ``corners`` with ``seed``."""
+    inter_w = np.clip(np.minimum(corners[:, 2], seed[2]) - np.maximum(corners[:, 0], seed[0]), 0, None)
+    inter_h = np.clip(np.minimum(corners[:, 3], seed[3]) - np.maximum(corners[:, 1], seed[1]), 0, None)
+    inter = inter_w * inter_h
+    areas = (corners[:, 2] - corners[:, 0]) * (corners[:, 3] - corners[:, 1])
+    seed_area = (seed[2] - seed[0]) * (seed[3] - seed[1])
+    union = areas + seed_area - inter
+    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    smaller = np.minimum(areas, seed_area)
+    containment = np.divide(inter, smaller, out=np.zeros_like(inter), where=smaller > 0)
+    return iou, containment
+
+
+def merge_by_geometry(
+    corners: np.ndarray, scores: np.ndarray, overlap: float = 0.3, containment: float = 0.7
+) -> tuple[np.ndarray, np.ndarray]:
+    """One box per object from the boxes of several passes: clusters by geometry, fused by score.
+
+    Boxes are taken strongest first; each still unclaimed box seeds a cluster of every unclaimed box
+    that overlaps it at IoU above ``overlap`` or lies at least ``containment`` inside it (or it inside
+    them: a partial box within a whole one, a plate within a car). The cluster becomes one box: the
+    score-weighted mean of the corners of the seed and the boxes that overlap it by IoU (contained
+    boxes of another size are absorbed, not averaged, so a car-sized box cannot stretch a plate), with
+    the seed's score. A detector's score swings with the input scale, so a
+    shifted box from an enlarged pass can outscore the well-placed one; averaging the cluster keeps
+    either from winning alone (plate recall frame_sizes 0.88 -> 0.93, bench/README.md).
+
+    Args:
+        corners: ``(n, 4)`` float ``x1, y1, x2, y2``.
+        scores: ``(n,)`` confidences, higher is better.
+        overlap: IoU above which two boxes are one object.
+        containment: share of the smaller box inside the larger from which two boxes are one object.
+
+    Returns:
+        ``(m, 4)`` corners and ``(m,)`` scores, ``m <= n``, strongest first.
+    """
+    if len(corners) == 0:
+        return corners.reshape(0, 4).astype(np.float32), scores.reshape(0).astype(np.float32)
+    order = np.argsort(-scores, kind="stable")
+    corners, scores = corners[order].astype(np.float64), scores[order].astype(np.float64)
+    free = np.ones(len(corners), dtype=bool)
+    merged_corners, merged_scores = [], []
+    for seed in range(len(corners)):
+        if not free[seed]:
+            continue
+        iou, inside = _overlaps(corners, corners[seed])
+        alike = free & (iou > overlap)
+        alike[seed] = True
+        free &= ~(alike | (inside >= containment))
+        weights = scores[alike]
+        merged_corners.append((corners[alike] * weights[:, None]).sum(axis=0) / max(weights.sum(), 1e-12))
+        merged_scores.append(scores[seed])
+    return np.asarray(merged_corners, dtype=np.float32), np.asarray(merged_scores, dtype=np.float32)
