@@ -4,11 +4,14 @@ Usage:
     python bench/vision_eval.py            # a table
     python bench/vision_eval.py --json     # one JSON line: {"sets": {NAME: {...}}}
 
-Sets: ``ccpd_samples`` and ``dlib_faces`` as labelled, plus three harder sets built here at run time from
-those same images (nothing is written to disk): ``street_small`` (1280x720 scenes with small and
-frame-cut faces and plates composited onto CCPD street backgrounds), ``street_night`` (the same scenes
-darkened with sensor noise) and ``street_motion`` (the same scenes with linear motion blur). See
-bench/README.md, section "Vision".
+Sets: ``ccpd_samples`` and ``dlib_faces`` as labelled, plus harder sets built here at run time from
+those same images (nothing is written to disk unless ``--dump DIR`` asks): ``street_small`` (1280x720
+scenes with small and frame-cut faces and plates composited onto CCPD street backgrounds),
+``street_night`` (the same scenes darkened with sensor noise), ``street_motion`` (the same scenes with
+linear motion blur), ``frame_sizes`` (frames 320-1920 px wide scaled and cropped out of larger scenes
+and the photos, plates 30-500 px wide, faces 10-300 px) and the European sets ``eu_photos``,
+``eu_street`` and ``eu_sizes`` (the same with synthesised EU plates, bench/vision_sets.py). See
+bench/README.md, section "Vision". ``--json`` adds recall and coverage per label-width band.
 
 A labelled box counts as found when a detection of the same kind overlaps it at IoU >= 0.5 (greedy, one
 detection per label); coverage is the fraction of a labelled box's pixels inside the anonymisation mask,
@@ -21,27 +24,19 @@ import argparse
 import csv
 import json
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from onshore.vision.anonymize import DEFAULT_PADDING, masked_regions
 from onshore.vision.detectors import Box, Detector, build_detector
+from vision_sets import FACE_BANDS, PLATE_BANDS, LabelledFrame, build_size_frames, eu_photos
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "images"
 SCENE_SIZE = (1280, 720)
 IOU_MATCH = 0.5
-
-
-@dataclass
-class LabelledFrame:
-    """A BGR image and its ground-truth boxes ``(kind, x1, y1, x2, y2)`` in pixels."""
-
-    name: str
-    image: np.ndarray
-    labels: list[tuple[str, float, float, float, float]] = field(default_factory=list)
 
 
 def load_labelled_set(folder: Path) -> list[LabelledFrame]:
@@ -59,6 +54,21 @@ def load_labelled_set(folder: Path) -> list[LabelledFrame]:
         if image is not None:
             frames.append(LabelledFrame(name, image, labels[name]))
     return frames
+
+
+def load_plate_corners(folder: Path) -> dict[str, np.ndarray]:
+    """``file -> (4, 2)`` plate corners (top-left, top-right, bottom-right, bottom-left) from ``labels.csv``.
+
+    CCPD lists its corners bottom-right, bottom-left, top-left, top-right.
+    """
+    corners = {}
+    with open(folder / "labels.csv", encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            points = [float(value) for value in row.get("poly", "").split()]
+            if row["kind"] == "plate" and len(points) == 8:
+                br, bl, tl, tr = np.array(points, dtype=np.float32).reshape(4, 2)
+                corners[row["file"]] = np.stack([tl, tr, br, bl])
+    return corners
 
 
 # ---------------------------------------------------------------- harder synthetic sets
@@ -167,7 +177,11 @@ def _add_background_photo(
 
 
 def build_street_scenes(
-    plate_frames: list[LabelledFrame], face_frames: list[LabelledFrame], count: int, seed: int
+    plate_frames: list[LabelledFrame],
+    face_frames: list[LabelledFrame],
+    count: int,
+    seed: int,
+    size: tuple[int, int] = SCENE_SIZE,
 ) -> list[LabelledFrame]:
     """``count`` 1280x720 scenes: a CCPD street background plus small and frame-cut faces and plates.
 
@@ -175,12 +189,13 @@ def build_street_scenes(
     stay labelled, 60-210 px wide; one cut by the right edge is labelled by its visible part if at least
     30 % of it shows). Pasted on it: 3-4 plates from other CCPD photos with their car around them, 40-130 px wide,
     and 5-7 faces from the dlib photos with some head and shoulders, 20-64 px wide (dlib boxes span
-    eyebrows to chin). About one object in four is cut by the frame edge.
+    eyebrows to chin). About one object in four is cut by the frame edge. ``size`` (width, height) makes
+    larger scenes, the sources of the frame-size sets.
     """
     rng = np.random.default_rng(seed)
     plate_labels = [(frame, label) for frame in plate_frames for label in frame.labels if label[0] == "plate"]
     face_labels = [(frame, label) for frame in face_frames for label in frame.labels if label[0] == "face"]
-    scene_width, scene_height = SCENE_SIZE
+    scene_width, scene_height = size
     scenes = []
     for index in range(count):
         scene = LabelledFrame(f"street_{index:03d}", np.zeros((scene_height, scene_width, 3), dtype=np.uint8))
@@ -236,10 +251,15 @@ def _iou(label: tuple[float, float, float, float], box: Box) -> float:
 
 def score_set(
     detector: Detector, frames: list[LabelledFrame], padding: dict | None = None
-) -> tuple[dict[str, float], dict[str, int]]:
-    """Recall and precision at IoU >= 0.5 and mask coverage per kind present, and the label counts."""
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """Recall and precision at IoU >= 0.5 and mask coverage per kind present, and the label counts.
+
+    The metrics also hold ``labels`` (count per kind) and ``bands``: recall and coverage per kind and
+    label-width band (`width_band`).
+    """
     padding = dict(DEFAULT_PADDING) if padding is None else padding
     totals: dict[str, dict[str, float]] = {}
+    bands: dict[str, dict[str, dict[str, float]]] = {}
     for frame in frames:
         height, width = frame.image.shape[:2]
         boxes = detector.detect([frame.image])[0]
@@ -263,32 +283,116 @@ def score_set(
             total["labels"] += len(labels)
             total["found"] += len(found)
             total["matched"] += len(used_labels)
-            for x1, y1, x2, y2 in labels:
+            for li, (x1, y1, x2, y2) in enumerate(labels):
                 cells = mask[int(y1) : int(np.ceil(y2)), int(x1) : int(np.ceil(x2))]
-                total["coverage"] += float(cells.mean()) if cells.size else 1.0
-    metrics: dict[str, float] = {}
+                coverage = float(cells.mean()) if cells.size else 1.0
+                total["coverage"] += coverage
+                band = bands.setdefault(kind, {}).setdefault(
+                    width_band(kind, x2 - x1), {"labels": 0, "matched": 0, "coverage": 0.0}
+                )
+                band["labels"] += 1
+                band["matched"] += li in used_labels
+                band["coverage"] += coverage
+    metrics: dict[str, Any] = {}
     counts: dict[str, int] = {}
     for kind, total in sorted(totals.items()):
         metrics[f"{kind}_recall"] = round(total["matched"] / total["labels"], 4)
         metrics[f"{kind}_precision"] = round(total["matched"] / total["found"], 4) if total["found"] else 1.0
         metrics[f"{kind}_coverage"] = round(total["coverage"] / total["labels"], 4)
         counts[kind] = int(total["labels"])
+    metrics["labels"] = counts
+    metrics["bands"] = {
+        kind: {
+            name: {
+                "labels": int(band["labels"]),
+                "recall": round(band["matched"] / band["labels"], 4),
+                "coverage": round(band["coverage"] / band["labels"], 4),
+            }
+            for name, band in sorted(per_kind.items(), key=lambda item: _band_order(kind, item[0]))
+        }
+        for kind, per_kind in sorted(bands.items())
+    }
     return metrics, counts
 
 
-def build_sets(data_dir: Path, scenes: int, seed: int) -> dict[str, list[LabelledFrame]]:
-    """The two labelled sets and the three synthetic ones derived from them."""
+def _band_names(kind: str) -> list[str]:
+    edges = [high for _, high in (PLATE_BANDS if kind == "plate" else FACE_BANDS)][:-1]
+    return [f"<{edges[0]:g}"] + [f"{a:g}-{b:g}" for a, b in zip(edges, edges[1:], strict=False)] + [f">={edges[-1]:g}"]
+
+
+def _band_order(kind: str, name: str) -> int:
+    return _band_names(kind).index(name)
+
+
+def width_band(kind: str, width: float) -> str:
+    """The width band of a labelled box: plates <50, 50-100, 100-200, >=200 px; faces <24, 24-64, 64-160, >=160."""
+    edges = [high for _, high in (PLATE_BANDS if kind == "plate" else FACE_BANDS)][:-1]
+    names = _band_names(kind)
+    for edge, name in zip(edges, names, strict=False):
+        if width < edge:
+            return name
+    return names[-1]
+
+
+SET_NAMES = (
+    "ccpd_samples",
+    "dlib_faces",
+    "street_small",
+    "street_night",
+    "street_motion",
+    "frame_sizes",
+    "eu_photos",
+    "eu_street",
+    "eu_sizes",
+)
+BIG_SCENE_SIZE = (2560, 1440)
+
+
+def build_sets(
+    data_dir: Path, scenes: int, seed: int, names: tuple[str, ...] = SET_NAMES, size_frames: int = 80
+) -> dict[str, list[LabelledFrame]]:
+    """The labelled sets and the synthetic ones derived from them (bench/README.md), those in ``names``.
+
+    The seeds of the shipped sets are those they had before the frame-size and EU sets were added, so
+    their pixels are unchanged; every new set has its own seed derived from ``seed``.
+    """
     plates = load_labelled_set(data_dir / "ccpd_samples")
     faces = load_labelled_set(data_dir / "dlib_faces")
     street = build_street_scenes(plates, faces, scenes, seed)
     rng = np.random.default_rng(seed + 1)
-    return {
+    sets = {
         "ccpd_samples": plates,
         "dlib_faces": faces,
         "street_small": street,
         "street_night": [darken_for_night(scene, rng) for scene in street],
         "street_motion": [add_motion_blur(scene, rng) for scene in street],
     }
+    if "frame_sizes" in names:
+        big = build_street_scenes(plates, faces, 12, seed + 2, size=BIG_SCENE_SIZE)
+        sets["frame_sizes"] = build_size_frames([*big, *plates, *faces], size_frames, seed + 3, "size")
+    if {"eu_photos", "eu_street", "eu_sizes"} & set(names):
+        european = eu_photos(load_plate_corners(data_dir / "ccpd_samples"), plates, seed + 4)
+        sets["eu_photos"] = european
+        sets["eu_street"] = build_street_scenes(european, faces, scenes, seed + 5)
+        if "eu_sizes" in names:
+            big = build_street_scenes(european, faces, 12, seed + 6, size=BIG_SCENE_SIZE)
+            sets["eu_sizes"] = build_size_frames([*big, *european, *faces], size_frames, seed + 7, "eu_size")
+    return {name: frames for name, frames in sets.items() if name in names}
+
+
+def dump_set(folder: Path, frames: list[LabelledFrame]) -> None:
+    """Write ``frames`` as PNG files and a ``labels.csv`` (the shared sets' columns) into ``folder``.
+
+    For looking at a set or running ``onshore vision detect`` on it; never commit what it writes.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "labels.csv", "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "kind", "x1", "y1", "x2", "y2", "poly", "text", "extra"])
+        for frame in frames:
+            cv2.imwrite(str(folder / f"{frame.name}.png"), frame.image)
+            for kind, x1, y1, x2, y2 in frame.labels:
+                writer.writerow([f"{frame.name}.png", kind, *(round(v, 1) for v in (x1, y1, x2, y2)), "", "", ""])
 
 
 def main() -> int:
@@ -298,21 +402,37 @@ def main() -> int:
     parser.add_argument("--scenes", type=int, default=40, help="synthetic street scenes per harder set")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--detector", default="faces-and-plates")
+    parser.add_argument("--sets", default="", help="comma-separated set names (default: all)")
+    parser.add_argument("--size-frames", type=int, default=80, help="frames per frame-size set")
+    parser.add_argument("--dump", type=Path, help="also write every frame and its labels here (for a look)")
     args = parser.parse_args()
     if not (args.data / "ccpd_samples" / "labels.csv").is_file():
         print(f"evaluation images not found under {args.data}; pass --data", file=sys.stderr)
         return 2
+    names = tuple(args.sets.split(",")) if args.sets else SET_NAMES
+    unknown = sorted(set(names) - set(SET_NAMES))
+    if unknown:
+        print(f"unknown set(s) {', '.join(unknown)}; choose from {', '.join(SET_NAMES)}", file=sys.stderr)
+        return 2
     detector = build_detector(args.detector, threads=2)
     results = {}
     counts = {}
-    for name, frames in build_sets(args.data, args.scenes, args.seed).items():
+    for name, frames in build_sets(args.data, args.scenes, args.seed, names, args.size_frames).items():
+        if args.dump:
+            dump_set(args.dump / name, frames)
         results[name], counts[name] = score_set(detector, frames)
     if args.json:
         print(json.dumps({"sets": results}))
         return 0
     for name, metrics in results.items():
         labelled = ", ".join(f"{count} {kind}s" for kind, count in counts[name].items())
-        print(f"{name:14s} ({labelled}) " + "  ".join(f"{key}={value}" for key, value in metrics.items()))
+        flat = {key: value for key, value in metrics.items() if key not in ("labels", "bands")}
+        print(f"{name:14s} ({labelled}) " + "  ".join(f"{key}={value}" for key, value in flat.items()))
+        for kind, per_band in metrics["bands"].items():
+            cells = "  ".join(
+                f"{band}: n={v['labels']} r={v['recall']:.3f} c={v['coverage']:.3f}" for band, v in per_band.items()
+            )
+            print(f"{'':14s}   {kind:5s} {cells}")
     return 0
 
 

@@ -1,0 +1,212 @@
+"""Licence plates with HyperLPR's mininet SSD from the ``hyperlpr2`` wheel, run with OpenCV DNN.
+
+HyperLPR's own Python code is not used: it does not import under OpenCV 5, returns at most one plate per
+image and its boxes drift with the input size. Here every box above the threshold is kept, frames are
+letterboxed into input sizes chosen from their own size (`plate_input_sizes`) and the boxes of the passes
+are merged by geometry (`onshore.vision.boxes.merge_by_geometry`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+
+import cv2
+import numpy as np
+
+from onshore.vision.boxes import Box, BoxKind, boxes_from_arrays, merge_by_geometry, non_maximum_suppression
+from onshore.vision.conditions import (
+    BLURRED_INDEX,
+    LOW_LIGHT_LUMA,
+    NOISY_SIGMA,
+    blur_index,
+    mean_luma,
+    noise_sigma,
+    unsharp,
+)
+from onshore.vision.wheels import wheel_file
+
+# ImageNet statistics in RGB order, which the plate SSD was trained with (HyperLPR's detect_ssd).
+_PLATE_MEAN_RGB = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+_PLATE_STD_RGB = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+# Plate widths, in input pixels, that the SSD finds at IoU >= 0.5 nine times in ten or more on the
+# Chinese-plate sets (measured per pass over 0.22-2.5x, bench/README.md); EU plates from ~100 px.
+SSD_PLATE_WIDTHS = (80.0, 300.0)
+_NET_CACHE = 8
+
+
+def plate_input_sizes(
+    frame_width: int,
+    frame_height: int,
+    *,
+    smallest_plate: float = 30.0,
+    largest_share: float = 0.9,
+    max_enlargement: float = 2.5,
+    max_input_area: float = 1600 * 900,
+    plate_widths: tuple[float, float] = SSD_PLATE_WIDTHS,
+    step: float = 0.5,
+    min_side: int = 96,
+) -> tuple[tuple[int, int], ...]:
+    """The SSD input sizes, largest first, that together cover every plate width a frame can hold.
+
+    The first pass enlarges the frame just enough for a ``smallest_plate`` wide plate to reach the
+    SSD's range (``plate_widths[0]`` input px), but never more than ``max_enlargement`` times (enlarged
+    small frames give shifted boxes) nor past ``max_input_area`` pixels (1280x720 at 1.25x). Each
+    further pass is ``step`` times the previous one, until a plate ``largest_share`` of the frame wide
+    (a close-up) fits inside the range (``plate_widths[1]``), while its shorter side stays at least
+    ``min_side`` px. Sides are rounded up to multiples of 32.
+
+    Raises:
+        ValueError: a frame side is not positive.
+    """
+    if frame_width <= 0 or frame_height <= 0:
+        raise ValueError(f"frame size {frame_width}x{frame_height} has a side that is not positive")
+    scale = min(
+        max_enlargement,
+        plate_widths[0] / smallest_plate,
+        math.sqrt(max_input_area / (frame_width * frame_height)),
+    )
+    scales = [scale]
+    while largest_share * frame_width * scales[-1] > plate_widths[1]:
+        following = scales[-1] * step
+        if min(frame_width, frame_height) * following < min_side:
+            break
+        scales.append(following)
+    sizes = []
+    for value in scales:
+        size = (
+            max(32, math.ceil(frame_width * value / 32) * 32),
+            max(32, math.ceil(frame_height * value / 32) * 32),
+        )
+        if size not in sizes:
+            sizes.append(size)
+    return tuple(sizes)
+
+
+class PlateSSDDetector:
+    """Licence plates with HyperLPR's mininet SSD (``hyperlpr2/models/dnn/mininet_ssd_v1``) on OpenCV DNN.
+
+    Each frame is letterboxed (aspect kept, neutral padding) into several input sizes, one SSD pass
+    each. The SSD finds plates reliably only when they are ~80-300 px wide in its input, so by default
+    the sizes are chosen from the frame's own size (`plate_input_sizes`: for 1280x720, 1600x928,
+    800x480, 416x256 and 224x128; a small frame is enlarged at most 2.5x). The SSD's confidence swings
+    with scale (a plate scored 0.6 at one size can score 0.1 at the next, and an enlarged pass can score a
+    shifted box ~1.0), so the passes' boxes are merged by geometry (`merge_by_geometry`), not by score.
+
+    Args:
+        threshold: minimum SSD confidence (0-1); every box above it is kept.
+        input_sizes: fixed ``(width, height)`` sizes every frame is letterboxed into, one pass each;
+            ``None`` (the default) chooses them per frame with `plate_input_sizes`.
+        box_padding: fraction of width/height added on every side, because the SSD's boxes sit slightly
+            inside the plate and drift with scale.
+        nms_overlap: IoU above which two boxes of the passes are one plate (with fixed ``input_sizes``
+            the weaker is dropped, as before; chosen sizes merge them by geometry).
+        low_light_luma: frames whose mean luma (0-255) is below this get local contrast equalisation
+            (CLAHE) before inference, which brings dark plates back into the range the SSD knows; if
+            their `noise_sigma` is at least ``noisy_sigma`` they are smoothed (sigma 1 px) first
+            (street_night recall 0.85 -> 0.87 with the smoothing and sharpening).
+        sharpen: ``(amount, sigma)`` of the unsharp mask applied to other frames: the SSD finds small
+            plates more often when their characters' edges are crisper (street_small recall 0.93 -> 0.95).
+        blurred_sharpen: the stronger unsharp mask for frames whose `blur_index` is at least
+            ``blurred_index`` (motion blur: plate recall 0.34 -> 0.73 on street_motion).
+        blurred_index: the `blur_index` from which a frame counts as blurred (sharp street frames score
+            0.25-0.50, motion-blurred ones 0.45-0.70).
+    """
+
+    kinds: tuple[BoxKind, ...] = ("plate",)
+
+    def __init__(
+        self,
+        threshold: float = 0.1,
+        input_sizes: tuple[tuple[int, int], ...] | None = None,
+        box_padding: float = 0.05,
+        nms_overlap: float = 0.3,
+        low_light_luma: float = LOW_LIGHT_LUMA,
+        sharpen: tuple[float, float] | None = (1.5, 2.0),
+        blurred_sharpen: tuple[float, float] | None = (3.0, 4.0),
+        blurred_index: float = BLURRED_INDEX,
+        noisy_sigma: float = NOISY_SIGMA,
+    ) -> None:
+        self.threshold = threshold
+        self.low_light_luma = low_light_luma
+        self.noisy_sigma = noisy_sigma
+        self.sharpen = sharpen
+        self.blurred_sharpen = blurred_sharpen
+        self.blurred_index = blurred_index
+        self._equaliser = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
+        self.input_sizes = input_sizes
+        self.box_padding = box_padding
+        self.nms_overlap = nms_overlap
+        self._model_files = (
+            str(wheel_file("hyperlpr2", "models/dnn/mininet_ssd_v1.prototxt")),
+            str(wheel_file("hyperlpr2", "models/dnn/mininet_ssd_v1.caffemodel")),
+        )
+        # One net per input size: OpenCV DNN reallocates every layer when the input shape changes. The
+        # few most recent sizes are kept (a camera sends one frame size).
+        self._nets: OrderedDict[tuple[int, int], cv2.dnn.Net] = OrderedDict()
+        for size in input_sizes or plate_input_sizes(1280, 720):
+            self._net(size)
+        self._padding_bgr = tuple(float(v) * 255 for v in _PLATE_MEAN_RGB[::-1])
+        self._blob_params = cv2.dnn.Image2BlobParams()
+        self._blob_params.scalefactor = (*(1 / (255 * _PLATE_STD_RGB)).tolist(), 0.0)
+        self._blob_params.mean = (*(255 * _PLATE_MEAN_RGB).tolist(), 0.0)
+        self._blob_params.swapRB = True
+
+    def detect(self, frames: list[np.ndarray]) -> list[list[Box]]:
+        """Return the plates in each BGR frame."""
+        return [self._detect_one(frame) for frame in frames]
+
+    def _detect_one(self, frame: np.ndarray) -> list[Box]:
+        frame_height, frame_width = frame.shape[:2]
+        blurred = self.blurred_sharpen is not None and blur_index(frame) >= self.blurred_index
+        if mean_luma(frame) < self.low_light_luma:
+            # Smooth visible sensor noise first, or equalisation and sharpening amplify it.
+            if noise_sigma(frame) >= self.noisy_sigma:
+                frame = cv2.GaussianBlur(frame, (0, 0), 1.0)
+            lab = cv2.cvtColor(frame, cv2.COLOR_BGR2LAB)
+            lab[:, :, 0] = self._equaliser.apply(lab[:, :, 0])
+            frame = cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
+        mask = self.blurred_sharpen if blurred else self.sharpen
+        if mask is not None:
+            frame = unsharp(frame, *mask)
+        sizes = self.input_sizes or plate_input_sizes(frame_width, frame_height)
+        detections = np.concatenate([self._detect_letterboxed(frame, size) for size in sizes])
+        corners, scores = detections[:, :4], detections[:, 4]
+        if self.input_sizes is None:
+            corners, scores = merge_by_geometry(corners, scores, self.nms_overlap)
+        else:
+            keep = non_maximum_suppression(corners, scores, self.nms_overlap)
+            corners, scores = corners[keep], scores[keep]
+        extent = np.concatenate([corners[:, 2:] - corners[:, :2]] * 2, axis=1)
+        corners = corners + extent * self.box_padding * np.array([-1, -1, 1, 1], dtype=np.float32)
+        return boxes_from_arrays("plate", corners, scores, frame_width, frame_height)
+
+    def _net(self, size: tuple[int, int]) -> cv2.dnn.Net:
+        """The net for ``size``, loaded on first use; the least recently used beyond a few is dropped."""
+        net = self._nets.get(size)
+        if net is None:
+            net = self._nets[size] = cv2.dnn.readNetFromCaffe(*self._model_files)
+            while len(self._nets) > _NET_CACHE:
+                self._nets.popitem(last=False)
+        self._nets.move_to_end(size)
+        return net
+
+    def _detect_letterboxed(self, frame: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
+        """``(n, 5)`` corners and scores of the plates found with ``frame`` letterboxed into ``input_size``."""
+        input_width, input_height = input_size
+        frame_height, frame_width = frame.shape[:2]
+        scale = min(input_width / frame_width, input_height / frame_height)
+        resized_width = max(1, round(frame_width * scale))
+        resized_height = max(1, round(frame_height * scale))
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        canvas = np.empty((input_height, input_width, 3), dtype=np.uint8)
+        canvas[:] = self._padding_bgr
+        canvas[:resized_height, :resized_width] = cv2.resize(
+            frame, (resized_width, resized_height), interpolation=interpolation
+        )
+        net = self._net(input_size)
+        net.setInput(cv2.dnn.blobFromImageWithParams(canvas, self._blob_params))
+        detections = net.forward()[0, 0]
+        detections = detections[detections[:, 2] > self.threshold]
+        corners = detections[:, 3:7] * np.array([input_width, input_height] * 2, dtype=np.float32) / scale
+        return np.concatenate([corners, detections[:, 2:3]], axis=1).astype(np.float32)
