@@ -9,6 +9,12 @@ Prints one JSON line:
                           sqlite3.executemany, one transaction per batch, same journal mode and
                           synchronous setting, no governance
   ratio                   pipeline / baseline
+  schema_floor_records_per_s
+                          the rows the pipeline stored, read back and inserted again by plain sqlite3.executemany into
+                          a fresh database with onshore's own records table and indexes (one transaction per stored
+                          batch, same synchronous): what the schema alone costs, with no Python stage at all
+  schema_floor_ratio      schema_floor / baseline (the insert's own share of the gap)
+  stored_share            rows stored / records sent (the rest were dropped at the consent gate or duplicates)
   postgres_records_per_s  the library path with every region's record store on PostgreSQL (throw-away databases)
   postgres_baseline_records_per_s
                           the same NDJSON bytes decoded and inserted by a plain psycopg executemany into a
@@ -179,6 +185,47 @@ def bench_baseline(folder: Path, batches: list[tuple[Any, bytes]], synchronous: 
     return elapsed, n
 
 
+def bench_schema_floor(folder: Path, config: Path, synchronous: str) -> tuple[float, int]:
+    """Re-insert every stored row of the pipeline run by plain executemany into onshore's own records schema.
+
+    Rows go in the batches they were stored in (by ``store_idx``), one transaction each, into a fresh database per
+    region with the records table and its indexes as the region's own store declares them.
+    """
+    runtime = Runtime(load_settings(config, env={}))
+    paths = {name: str(region.store.engine.url.database) for name, region in runtime.regions.items()}
+    runtime.close()
+    elapsed, n = 0.0, 0
+    for name, path in paths.items():
+        source = sqlite3.connect(path)
+        ddl = [
+            sql
+            for (sql,) in source.execute(
+                "SELECT sql FROM sqlite_schema WHERE tbl_name = 'records' AND sql IS NOT NULL ORDER BY type DESC"
+            )
+        ]
+        cols = [r[1] for r in source.execute("PRAGMA table_info(records)") if r[1] != "id"]
+        rows = source.execute(f"SELECT store_idx, {', '.join(cols)} FROM records ORDER BY id").fetchall()
+        source.close()
+        target = sqlite3.connect(folder / f"floor-{name}.sqlite", isolation_level=None)
+        target.execute("PRAGMA journal_mode=WAL")
+        target.execute(f"PRAGMA synchronous={synchronous}")
+        for sql in ddl:
+            target.execute(sql)
+        insert = f"INSERT INTO records ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        batches: dict[Any, list[tuple[Any, ...]]] = {}
+        for row in rows:
+            batches.setdefault(row[0], []).append(row[1:])
+        start = time.perf_counter()
+        for batch in batches.values():
+            target.execute("BEGIN IMMEDIATE")
+            target.executemany(insert, batch)
+            target.execute("COMMIT")
+        elapsed += time.perf_counter() - start
+        n += len(rows)
+        target.close()
+    return elapsed, n
+
+
 @contextlib.contextmanager
 def throwaway_pg_database(admin_url: str) -> Iterator[str]:
     """A new, empty PostgreSQL database (its SQLAlchemy URL), dropped afterwards (as the tests' fresh_pg_database)."""
@@ -322,6 +369,10 @@ def main() -> None:
             "baseline_records_per_s": round(base_n / base_s),
             "ratio": round((pipe_n / pipe_s) / (base_n / base_s), 3),
         }
+        floor_s, floor_n = bench_schema_floor(folder, config, synchronous)
+        result["schema_floor_records_per_s"] = round(floor_n / floor_s)
+        result["schema_floor_ratio"] = round((floor_n / floor_s) / (base_n / base_s), 3)
+        result["stored_share"] = round(floor_n / pipe_n, 3)
         if args.compare_ledger and not args.no_ledger:
             # Alternate runs with and without the ledger (fresh workspaces, same batches) and keep the best
             # of each: on a noisy machine the best run is the least disturbed one.
