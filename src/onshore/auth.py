@@ -11,6 +11,7 @@ Roles:
     ``officer``: the data security officer (every region; bases, raw frames, subject requests).
     ``auditor``: reads the ledger and the bases.
     ``subject``: a driver or owner (their own consents and requests).
+    ``monitor``: a metrics scraper (Prometheus): ``GET /metrics`` only, which holds no personal data.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Role(StrEnum):
     OFFICER = "officer"
     AUDITOR = "auditor"
     SUBJECT = "subject"
+    MONITOR = "monitor"
 
 
 # Roles bound to one region: their tokens name it, and they reach no other region's data.

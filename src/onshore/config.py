@@ -24,7 +24,7 @@ from onshore.errors import ConfigError
 ENV_PREFIX = "ONSHORE_"
 DEFAULT_CONFIG_NAME = "onshore.toml"
 
-Role = Literal["vehicle", "analyst", "officer", "auditor", "subject"]
+Role = Literal["vehicle", "analyst", "officer", "auditor", "subject", "monitor"]
 
 
 class _Frozen(BaseModel):
@@ -136,7 +136,7 @@ class RegionSettings(_Frozen):
 
 class TokenSettings(_Frozen):
     name: str = Field(description="who holds the token (no personal data: a role name or team)")
-    role: Role = Field(description="vehicle, analyst (one region), officer, auditor or subject")
+    role: Role = Field(description="vehicle, analyst (one region), officer, auditor, subject or monitor (metrics only)")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the token; the token itself is never stored")
     region: str | None = Field(default=None, description="the one region an analyst may read")
     expires: dt.date | None = Field(

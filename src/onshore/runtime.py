@@ -7,6 +7,7 @@ from onshore.config import Settings
 from onshore.ingest.bus import InProcessBus
 from onshore.ledger.service import LedgerService
 from onshore.ledger.store import MerkleLog
+from onshore.metrics import Metrics
 from onshore.pipeline.process import Processor
 from onshore.pipeline.service import IngestService
 from onshore.pipeline.store import RegionRouter
@@ -39,7 +40,8 @@ class Runtime:
         self.router = RegionRouter(self.regions)
         # Embedded mode: admit and process in this process, the bus a direct call between them.
         stages = VisionStages(settings.frames)
-        self.processor = Processor(self.rulebook, self.router, frames=stages)
+        self.metrics = Metrics()
+        self.processor = Processor(self.rulebook, self.router, frames=stages, metrics=self.metrics)
         self.bus = InProcessBus(self.processor)
         self.ingest = IngestService(settings.ingest, self.bus)
         self.vehicles = VehicleRegistry(self.regions)

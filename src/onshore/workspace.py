@@ -79,6 +79,7 @@ def init_workspace(
         ("auditor", "auditor", None),
         ("analyst-cn", "analyst", "cn"),
         ("analyst-eu", "analyst", "eu"),
+        ("monitor", "monitor", None),
     ):
         token, digest = new_api_token()
         issued.append(IssuedApiToken(name=name, role=role, region=region, token=token))

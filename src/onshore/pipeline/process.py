@@ -23,10 +23,12 @@ resends, the same key is rewritten with the same bytes, and the frame sweep remo
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import TYPE_CHECKING, Protocol
 
 from onshore.errors import ConfigError
 from onshore.ingest.batch import Batch, FrameBatch, RecordBatch
+from onshore.metrics import Metrics
 from onshore.model import FrameResult, IngestResult, LifecycleEvent
 from onshore.pipeline.classify import FrameSource, classify, classify_frame, classify_frame_source
 from onshore.pipeline.minimize import CONSENT_LEVELS, consent_allows, minimize
@@ -75,20 +77,34 @@ class Processor:
 
     Args:
         frames: the frame stages; without them a frame batch is refused (a signal-only worker).
+        metrics: the process's metrics (records in and out, drops, processing and commit times); a fresh set if
+            not given.
     """
 
-    def __init__(self, rulebook: RuleBook, router: RegionRouter, *, frames: FrameStages | None = None) -> None:
+    def __init__(
+        self,
+        rulebook: RuleBook,
+        router: RegionRouter,
+        *,
+        frames: FrameStages | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.rulebook = rulebook
         self.router = router
         self.frames = frames
+        self.metrics = metrics or Metrics()
         # Personal values are encrypted under their subject's key; only benchmarks switch this off.
         self.encrypt = True
 
     def process(self, batch: Batch) -> IngestResult | FrameResult:
         """Process either kind of batch (see `process_records` and `process_frame`)."""
         if isinstance(batch, RecordBatch):
-            return self.process_records(batch)
-        return self.process_frame(batch)
+            with self.metrics.in_flight("records"):
+                return self.process_records(batch)
+        with self.metrics.in_flight("frame"):
+            result = self.process_frame(batch)
+        self.metrics.frame(result)
+        return result
 
     def process_records(self, batch: RecordBatch) -> IngestResult:
         """Classify, minimise and store a batch of signal records. All-or-nothing.
@@ -112,8 +128,10 @@ class Processor:
             "zone_hits": minimised.zone_hits,
             "unclassified_signals": len(minimised.unclassified_signals),
         }
+        started = time.perf_counter()
         region, result = store(minimised, _events(region.name, now_ms, counts), self.router, encrypt=self.encrypt)
-        return IngestResult(
+        commit_s = time.perf_counter() - started
+        ingested = IngestResult(
             region=region.name,
             received=batch.received,
             accepted=result.accepted,
@@ -124,6 +142,8 @@ class Processor:
             unclassified_signals=minimised.unclassified_signals,
             ledger_index=result.ledger_index,
         )
+        self.metrics.records(ingested, commit_s)
+        return ingested
 
     def process_frame(self, frame: FrameBatch) -> FrameResult:
         """Classify, anonymise and store one camera frame (the steps of this module's docstring).

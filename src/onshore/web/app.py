@@ -84,8 +84,11 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.add_middleware(AccessLogMiddleware)
 
+    metrics = runtime.metrics
+
     @app.exception_handler(OnshoreError)
     async def _onshore_error(_request: Request, exc: OnshoreError) -> JSONResponse:
+        metrics.refusal(exc.status, exc.code)
         headers: dict[str, str] = {}
         retry_after = getattr(exc, "retry_after_s", None)
         if retry_after is not None:
@@ -100,6 +103,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             {"field": ".".join(str(p) for p in e.get("loc", ())), "reason": e.get("msg", "")} for e in exc.errors()
         ]
         first = details[0] if details else {"field": "", "reason": "invalid request"}
+        metrics.refusal(422, "validation_failed")
         return _error(422, "validation_failed", f"{first['field']}: {first['reason']}", details)
 
     @app.exception_handler(StarletteHTTPException)
@@ -110,6 +114,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             408: "request_timeout",
             413: "payload_too_large",
         }.get(exc.status_code, "http_error")
+        metrics.refusal(exc.status_code, code)
         return _error(exc.status_code, code, str(exc.detail))
 
     app.include_router(ingest_router)

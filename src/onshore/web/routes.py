@@ -5,18 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from onshore import clock
 from onshore.auth import Principal, Role
 from onshore.errors import NotFoundError
+from onshore.metrics import CONTENT_TYPE
 from onshore.model import LifecycleEvent
 from onshore.pipeline.admit import INT64_MAX
 from onshore.web.auth import OfficerOrAuditor, VehicleCaller, require
 
 router = APIRouter()
+Monitor = Annotated[Principal, Depends(require(Role.MONITOR, Role.OFFICER))]
 RegionReader = Annotated[Principal, Depends(require(Role.ANALYST, Role.OFFICER, region_param="region"))]
 
 
@@ -24,6 +26,16 @@ RegionReader = Annotated[Principal, Depends(require(Role.ANALYST, Role.OFFICER, 
 def health(request: Request) -> dict[str, Any]:
     runtime = request.app.state.runtime
     return {"status": "ok", "regions": {n: r.jurisdiction for n, r in runtime.regions.items()}}
+
+
+@router.get(
+    "/metrics",
+    tags=["meta"],
+    summary="Prometheus metrics: records in and out, drops by reason, refusals, queue depth, latencies",
+    response_class=Response,
+)
+def metrics(request: Request, _principal: Monitor) -> Response:
+    return Response(request.app.state.runtime.metrics.render(), media_type=CONTENT_TYPE)
 
 
 @router.get("/v1/records", tags=["records"], summary="Query one region's stored records")
