@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from onshore.border.cli import bases_app, export_app
@@ -179,7 +180,7 @@ def config_cmd(json_out: JsonOption = False) -> None:
         return
     table = Table("setting", "meaning")
     for key, text in docs.items():
-        table.add_row(key, text)
+        table.add_row(key, escape(text))  # descriptions hold brackets ("[/prefix]") that are not Rich markup
     console.print(table)
 
 

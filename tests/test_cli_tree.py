@@ -1,0 +1,51 @@
+"""Every command of the CLI answers --help, and `onshore config` (plain and --json) runs, without a traceback."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from onshore.cli import app
+from onshore.config import settings_documentation
+
+
+def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix]
+    for name, command in sorted(group.commands.items()):
+        if hasattr(command, "commands"):  # a group (typer's groups are not click.Group subclasses)
+            found += _commands(command, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+COMMANDS = _commands(typer.main.get_command(app))
+
+
+def test_the_tree_is_walked() -> None:
+    # a command tree of a dozen groups: if the walk found only the root, the test below would prove nothing
+    assert len(COMMANDS) > 30
+    assert ("config",) in COMMANDS and ("ledger", "verify") in COMMANDS
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "onshore")
+def test_every_command_answers_help(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(app, [*path, "--help"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert "Usage:" in result.output
+
+
+def test_config_prints_every_setting_with_and_without_json() -> None:
+    docs = settings_documentation()
+    plain = CliRunner().invoke(app, ["config"], catch_exceptions=False, terminal_width=200)
+    assert plain.exit_code == 0, plain.output
+    assert all(key in plain.output for key in docs)
+    as_json = CliRunner().invoke(app, ["config", "--json"], catch_exceptions=False)
+    assert as_json.exit_code == 0
+    assert json.loads(as_json.output) == docs
+    assert any(key.startswith("frames.") for key in docs)
