@@ -49,3 +49,11 @@ def test_config_prints_every_setting_with_and_without_json() -> None:
     assert as_json.exit_code == 0
     assert json.loads(as_json.output) == docs
     assert any(key.startswith("frames.") for key in docs)
+
+
+def test_version() -> None:
+    import onshore
+
+    result = CliRunner().invoke(app, ["--version"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert result.output.strip() == f"onshore {onshore.__version__}"

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+import onshore
 from onshore.border.cli import bases_app, export_app
 from onshore.cli_support import (
     ConfigOption,
@@ -47,6 +48,21 @@ app.add_typer(bases_app, name="bases")
 app.add_typer(export_app, name="export")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"onshore {onshore.__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Keeps connected-vehicle data in the country that collected it."""
 
 
 def _errors() -> Any:
