@@ -24,6 +24,7 @@ from onshore.rights.http import router as rights_router
 from onshore.runtime import Runtime
 from onshore.vision.http import router as frames_router
 from onshore.web.auth import document_roles
+from onshore.web.docs import add_docs
 from onshore.web.limits import BodyGuard, VehicleLimits
 from onshore.web.logs import AccessLogMiddleware
 from onshore.web.routes import router as main_router
@@ -69,6 +70,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         title="onshore",
         version=onshore.__version__,
         description="Keeps connected-vehicle data in the country that collected it.",
+        docs_url=None,  # served from the package by web/docs.py, never from a CDN
+        redoc_url=None,
     )
     settings = runtime.settings
     app.state.runtime = runtime
@@ -124,4 +127,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(border_router)
     app.include_router(frames_router)
     document_roles(app)
+    add_docs(app)
     return app
