@@ -342,7 +342,9 @@ def rules_classify(
 
 @residency_app.command("check")
 def residency_check(config: ConfigOption = None, json_out: JsonOption = False) -> None:
-    """Scan every store for data whose origin differs from the store's jurisdiction; exit 1 on any.
+    """Scan every store for data whose origin differs from the store's jurisdiction.
+
+    Exit 0: every datum is in its own country; 1: data of another origin found; 3: a store could not be read.
 
     Example: onshore residency check --json
     """
@@ -362,7 +364,7 @@ def residency_check(config: ConfigOption = None, json_out: JsonOption = False) -
                     )
         return findings
 
-    with _errors():
+    with cli_errors(check=True):
         findings = _with_runtime(config, run)
     problems = [
         f"region {f['region']} ({f['jurisdiction']}) holds {f['records']} record(s) of origin {f['origin']}"

@@ -14,6 +14,12 @@ from rich.console import Console
 
 from onshore.errors import OnshoreError
 
+# The exit codes of every checking command (residency check, db status, export verify, ledger verify):
+EXIT_OK = 0  # checked, nothing wrong
+EXIT_FOUND = 1  # checked, and a violation or mismatch was found
+EXIT_USAGE = 2  # the command, its arguments or the configuration are wrong
+EXIT_UNCHECKED = 3  # could not check: a store or file could not be read (unreachable database, unreadable bundle)
+
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
@@ -30,14 +36,19 @@ def print_json(obj: Any) -> None:
 
 
 @contextmanager
-def cli_errors(usage_exit: int = 2) -> Iterator[None]:
-    """Turn an OnshoreError into a one-line message: exit ``usage_exit`` for user errors, 1 for internal ones."""
+def cli_errors(usage_exit: int = EXIT_USAGE, *, check: bool = False) -> Iterator[None]:
+    """Turn an OnshoreError into a one-line message: exit ``usage_exit`` for user errors, 1 for internal ones.
+
+    Args:
+        check: a checking command, whose exit 1 means "violation found": an internal error (a store that cannot
+            be reached or read) exits ``EXIT_UNCHECKED`` instead, so a script tells the two apart.
+    """
     try:
         yield
     except OnshoreError as exc:
         err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
         user_error = exc.status < 500 or exc.code in ("config_invalid", "rule_pack_invalid", "schema_version")
-        raise typer.Exit(usage_exit if user_error else 1) from None
+        raise typer.Exit(usage_exit if user_error else EXIT_UNCHECKED if check else 1) from None
 
 
 def with_runtime(config: Path | None, fn: Callable[[Any], T]) -> T:
@@ -53,7 +64,8 @@ def with_runtime(config: Path | None, fn: Callable[[Any], T]) -> T:
 
 
 def finish_check(json_out: bool, payload: dict[str, Any], problems: list[str], ok_message: str) -> None:
-    """End a checking command: ``payload`` as JSON, or each problem in red, or ``ok_message``; exit 1 on problems."""
+    """End a checking command: ``payload`` as JSON, or each problem in red, or ``ok_message``; exit 1 on problems
+    (`EXIT_FOUND`)."""
     if json_out:
         print_json(payload)
     elif problems:
@@ -62,4 +74,4 @@ def finish_check(json_out: bool, payload: dict[str, Any], problems: list[str], o
     else:
         console.print(ok_message, highlight=False)
     if problems:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FOUND)

@@ -15,10 +15,11 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
-from onshore.cli_support import cli_errors, console, err_console, print_json
+from onshore.cli_support import EXIT_FOUND, EXIT_OK, EXIT_UNCHECKED, cli_errors, console, err_console, print_json
+from onshore.cli_support import EXIT_USAGE as EXIT_USAGE
 from onshore.errors import OnshoreError
 
-EXIT_VERIFIED, EXIT_NOT_VERIFIED, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
+EXIT_VERIFIED, EXIT_NOT_VERIFIED, EXIT_UNREADABLE = EXIT_OK, EXIT_FOUND, EXIT_UNCHECKED  # the CLI's check codes
 
 
 def usage_error(message: str) -> Any:
