@@ -49,7 +49,7 @@ def db_status(config: ConfigOption = None, region: RegionOption = None, json_out
     from onshore.storage.migrate import head_revision, region_states
     from onshore.storage.region import upgrade_command
 
-    with cli_errors():
+    with cli_errors(check=True):
         settings = load_settings(config)
         states = region_states(settings, only=region)
     head = head_revision()

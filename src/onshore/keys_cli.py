@@ -106,7 +106,7 @@ def status(config: ConfigOption = None, region: RegionOption = None, json_out: J
     """
     from onshore.config import load_settings
 
-    with cli_errors():
+    with cli_errors(check=True):
         settings = load_settings(config)
         found = key_status(settings, region)
     if json_out:
