@@ -50,13 +50,20 @@ class Runtime:
         self.subjects = SubjectService(self.regions, self.vehicles)
         self.frames = FrameService(self.rulebook, self.router, settings.frames, bus=self.bus, stages=stages)
         self.retention = RetentionService(self.rulebook, self.regions, blob_sweeper=self.frames.sweep)
-        self.border = BorderService(self.rulebook, self.regions, base_dir=settings.base_dir)
+        self.border = BorderService(
+            self.rulebook, self.regions, base_dir=settings.base_dir, checkpoint_at=self._checkpoint_at
+        )
         self.requests = SubjectRequests(
             self.subjects,
             self.rulebook,
             blob_eraser=self.frames.erase_subject,
             transfers_of=self.border.transfers_of_subject,
         )
+
+    def _checkpoint_at(self, region: str, size: int) -> tuple[str, str]:
+        """The log's origin and its signed checkpoint note at ``size`` (what an export bundle carries)."""
+        signed = self.ledger.checkpoint_at(region, size)
+        return signed.origin, signed.note
 
     def close(self) -> None:
         self.frames.close()

@@ -9,7 +9,7 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from onshore.border.bundles import verify_bundle
+from onshore.border.bundles import terms_digest, verify_bundle
 from onshore.border.tables import border_provided
 from onshore.errors import ConflictError, InputError
 from onshore.ledger import MerkleLog, leaf_hash, verify_inclusion
@@ -65,7 +65,7 @@ def test_release_writes_bundle_counts_people_and_logs_a_verifiable_event(workspa
     assert not refs & {r["subject"] for r in table} and not refs & {r["vehicle"] for r in table}
     events = [_assert_logged(workspace, "cn", i, "provide_abroad") for i in result.ledger_indexes]
     assert {e["basis_id"] for e in events} == {None, "cn-scc-1"}
-    assert all(e["digest"] == manifest["content_sha256"] for e in events)
+    assert all(e["digest"] == terms_digest(manifest) for e in events)  # the events commit to the manifest's terms
     assert sum(e["counts"]["records"] for e in events) == 60
     with rt.regions["cn"].store.read("test") as conn:
         kinds = conn.execute(border_provided.select()).mappings().all()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from onshore.deid.transforms import Columns
-from onshore.errors import ConflictError, InputError
+from onshore.errors import CheckpointError, ConflictError, InputError
+from onshore.ledger.checkpoint import NoteVerifier, verify_checkpoint
 from onshore.ledger.merkle import ProofError, leaf_hash, verify_inclusion
 
-FORMAT = "onshore-export/1"
+# 2: the provide_abroad events commit to the manifest's terms (`terms_digest`), not only to the data files (1).
+FORMAT = "onshore-export/2"
+FORMATS = ("onshore-export/1", FORMAT)
 RECORD_SCHEMA = pa.schema(
     [
         ("class", pa.string()),
@@ -80,6 +84,15 @@ def content_digest(files: list[BundleFile]) -> str:
     """SHA-256 over ``name sha256`` lines, sorted by name: what the ledger event's digest is."""
     lines = "".join(f"{f.name} {f.sha256}\n" for f in sorted(files, key=lambda f: f.name))
     return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def terms_digest(manifest: dict[str, Any]) -> str:
+    """SHA-256 of a manifest's terms (all but its ``ledger`` section) as sorted-key JSON: what the ledger commits to.
+
+    The same bytes come out of the dict a release builds and of ``manifest.json`` read back (JSON round-trips).
+    """
+    terms = {k: v for k, v in manifest.items() if k != "ledger"}
+    return hashlib.sha256(orjson.dumps(terms, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 class BundleWriter:
@@ -190,19 +203,25 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def verify_bundle(folder: Path) -> list[str]:
-    """Check a bundle offline: file hashes, the content digest, and every ledger event's inclusion proof.
+def verify_bundle(folder: Path, log_keys: Sequence[NoteVerifier] = ()) -> list[str]:
+    """Check a bundle offline: file hashes, the content digest, the terms, and every ledger event's inclusion proof.
 
-    Returns the problems found (empty when the bundle verifies). The tree head (size, root) in the manifest
-    should itself be checked against a signed checkpoint of the region's log (``onshore ledger verify``).
+    With ``log_keys`` (the region log's public keys), also the signed checkpoint the bundle carries: its signature,
+    and that it names the tree head the proofs are against. Without them, that head should be checked against a
+    signed checkpoint of the region's log some other way (``onshore ledger verify``).
+
+    Returns the problems found (empty when the bundle verifies).
     """
     try:
         manifest = orjson.loads((folder / "manifest.json").read_bytes())
     except (OSError, orjson.JSONDecodeError) as exc:
         return [f"manifest.json unreadable ({exc.__class__.__name__})"]
+    if not isinstance(manifest, dict):
+        return ["manifest.json is not a JSON object"]
     problems: list[str] = []
-    if manifest.get("format") != FORMAT:
-        problems.append(f"format is not {FORMAT}")
+    fmt = manifest.get("format")
+    if fmt not in FORMATS:
+        problems.append(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
     files = []
     for f in manifest.get("files", []):
         path = folder / f["name"]
@@ -215,6 +234,8 @@ def verify_bundle(folder: Path) -> list[str]:
         files.append(BundleFile(f["name"], actual, path.stat().st_size, f.get("rows", 0)))
     if content_digest(files) != manifest.get("content_sha256"):
         problems.append("the content digest does not match the files")
+    # format 2 commits to the terms (purpose, destination, bases, decisions, counts, files); format 1 to the files
+    committed = terms_digest(manifest) if fmt == FORMAT else manifest.get("content_sha256")
     ledger = manifest.get("ledger") or {}
     size = ledger.get("tree_size", 0)
     try:
@@ -227,12 +248,29 @@ def verify_bundle(folder: Path) -> list[str]:
     for event in events:
         entry = base64.b64decode(event["entry"])
         decoded = orjson.loads(entry)
-        if decoded.get("kind") == "provide_abroad" and decoded.get("digest") != manifest.get("content_sha256"):
-            problems.append(f"ledger event {event['index']} does not carry the bundle's content digest")
+        if decoded.get("kind") == "provide_abroad" and decoded.get("digest") != committed:
+            what = "the manifest's terms were changed" if fmt == FORMAT else "it does not carry the content digest"
+            problems.append(f"ledger event {event['index']} does not match the bundle: {what}")
         try:
             verify_inclusion(
                 leaf_hash(entry), event["index"], size, [base64.b64decode(p) for p in event["proof"]], root
             )
         except ProofError as exc:
             problems.append(f"ledger event {event['index']}: {exc}")
+    if log_keys:
+        problems += _checkpoint_problems(ledger, size, root, log_keys)
     return problems
+
+
+def _checkpoint_problems(ledger: dict[str, Any], size: int, root: bytes, log_keys: Sequence[NoteVerifier]) -> list[str]:
+    """The bundle's checkpoint: signed by one of ``log_keys`` and naming the tree head of the proofs."""
+    checkpoint = ledger.get("checkpoint")
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("note"), str):
+        return ["the bundle carries no signed checkpoint to check against the log's key"]
+    try:
+        verified = verify_checkpoint(checkpoint["note"], log_keys, origin=str(checkpoint.get("origin", "")))
+    except (CheckpointError, InputError) as exc:
+        return [f"the bundle's checkpoint does not verify: {exc.message}"]
+    if verified.checkpoint.tree_size != size or verified.checkpoint.root_hash != root:
+        return ["the bundle's proofs are not against the tree head its signed checkpoint names"]
+    return []

@@ -320,20 +320,31 @@ def export_run(
 @export_app.command("verify")
 def export_verify(
     bundle: Annotated[Path, typer.Argument(help="a bundle folder", exists=True, file_okay=False)],
+    key: Annotated[
+        list[str] | None,
+        typer.Option("--key", "-k", help="the region log's public key (vkey text or a file of vkeys); repeatable"),
+    ] = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Check a bundle offline: file hashes, content digest, and the inclusion proof of its ledger events.
+    """Check a bundle offline: file hashes, the manifest's terms against the ledger event that committed to them,
+    the inclusion proof of every ledger event, and with --key the log's signed checkpoint the proofs are against.
 
-    Example: onshore export verify ./bundle-2024-06
+    Exit codes: 0 verified, 1 not verified, 2 bad usage (a malformed key).
+
+    Example: onshore export verify ./bundle-2024-06 --key cn-log.vkey
     """
     from onshore.border.bundles import verify_bundle
+    from onshore.ledger.verify import parse_vkeys
 
-    problems = verify_bundle(bundle)
+    with cli_errors():
+        log_keys = parse_vkeys(key or [])
+    problems = verify_bundle(bundle, log_keys)
     finish_check(
         json_out,
         {"ok": not problems, "problems": problems},
         problems,
-        "bundle verified: files match the manifest, ledger events are included in the stated tree",
+        "bundle verified: files and terms match the ledger's events, which are included in the stated tree"
+        + (", signed by the log's key" if key else ""),
     )
 
 

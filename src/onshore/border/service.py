@@ -24,18 +24,17 @@ from sqlalchemy import Connection
 from onshore import clock
 from onshore.border import dates
 from onshore.border.bases import BasisRegistry, BasisSpec, TransferBasis
-from onshore.border.bundles import FORMAT, BundleWriter, archive, b64, content_digest, write_manifest
+from onshore.border.bundles import BundleWriter, archive, content_digest, terms_digest, write_manifest
 from onshore.border.counters import BorderCounters
 from onshore.border.decisions import ExportDecision
 from onshore.border.exporter import Progress, export_classes
 from onshore.border.gate import BorderGate
+from onshore.border.manifest import CheckpointAt, ledger_section, manifest_terms
 from onshore.border.requests import ExportRequest
 from onshore.border.selection import DataClass, RecordSelection
 from onshore.border.tables import border_transfer_bases, border_transfers
 from onshore.deid.transforms import TRANSFORM_NAMES
 from onshore.errors import ConflictError, InputError, NotFoundError
-from onshore.ledger.merkle import leaf_hash
-from onshore.ledger.store import MerkleLog
 from onshore.model import LifecycleEvent
 from onshore.rules.loader import RuleBook
 from onshore.storage.blobs import FolderBlobStore
@@ -77,10 +76,20 @@ def _signature(decision: ExportDecision) -> list[tuple[str, str, str | None, tup
 class BorderService:
     """Bases, decisions and releases for every region of a runtime."""
 
-    def __init__(self, rulebook: RuleBook, regions: Mapping[str, Region], *, base_dir: Path) -> None:
+    def __init__(
+        self,
+        rulebook: RuleBook,
+        regions: Mapping[str, Region],
+        *,
+        base_dir: Path,
+        checkpoint_at: CheckpointAt | None = None,
+    ) -> None:
+        """``checkpoint_at``: signs the log at a tree size, for the checkpoint every bundle carries (the runtime
+        passes the ledger's; without it bundles carry proofs but no signed checkpoint)."""
         self.rulebook = rulebook
         self.regions = regions
         self.base_dir = base_dir
+        self.checkpoint_at = checkpoint_at
         self.bases = BasisRegistry(rulebook, regions, TRANSFORM_NAMES)
         self._gates: dict[str, BorderGate] = {}
 
@@ -226,11 +235,15 @@ class BorderService:
             output = export_classes(region, pack, request, allowed, writer, progress)
             files = writer.close(output.flows)
             bundle = {"files": files, "stats": output.stats, "provided": output.provided, "flows": len(output.flows)}
+            used = sorted({c.basis_id for c in decision.classes if c.basis_id and c.decision != "deny"})
+            bases = [self.bases.get(b).to_dict(decision.day) for b in used]
+            terms = manifest_terms(region, request, decision, transfer_id, at, bundle, bases)
+            bundle["terms_sha256"] = terms_digest(terms)  # what every provide_abroad event commits to
             logged = self._commit(region, request, decision, transfer_id, at, actor_role, bundle)
         except BaseException:
             writer.abort()
             raise
-        manifest = self._manifest(region, request, decision, transfer_id, at, bundle, logged)
+        manifest = {**terms, "ledger": ledger_section(region, logged, self.checkpoint_at)}
         write_manifest(out, manifest)
         return ExportResult(
             transfer_id,
@@ -269,7 +282,7 @@ class BorderService:
                 for triples in bundle["provided"].values():
                     counters.record_release(conn, transfer_id, at_ms, triples)
                 by_basis = _groups_by_basis(decision, bundle)
-                digest = content_digest(bundle["files"])
+                digest = bundle["terms_sha256"]
                 for basis_id, group in sorted(by_basis.items(), key=lambda kv: kv[0] or ""):
                     people = len(group["pi"] | group["sensitive"])
                     records_out += group["records"]
@@ -338,74 +351,6 @@ class BorderService:
             digest=digest,
             basis_id=basis_id,
         )
-
-    def _manifest(
-        self,
-        region: Region,
-        request: ExportRequest,
-        decision: ExportDecision,
-        transfer_id: str,
-        at: dt.datetime,
-        bundle: dict[str, Any],
-        logged: list[tuple[int, LifecycleEvent]],
-    ) -> dict[str, Any]:
-        indexes = [i for i, _ in logged]
-        log = MerkleLog(region.name)
-        with region.store.read("ledger proofs") as conn:
-            size = log.tree_size(conn)
-            root = log.root(conn, size)
-            entries = [log.entries(conn, i, i + 1)[0] for i in indexes]
-            proofs = [log.inclusion_proof(conn, i, size) for i in indexes]
-        used = sorted({c.basis_id for c in decision.classes if c.basis_id and c.decision != "deny"})
-        files = bundle["files"]
-        by_class = {
-            c.data_class.key: {
-                "decision": c.decision,
-                "records_selected": c.data_class.records,
-                "people": c.data_class.people,
-                **bundle["stats"].get(c.data_class.key, {"records_released": 0}),
-            }
-            for c in decision.classes
-        }
-        return {
-            "format": FORMAT,
-            "transfer_id": transfer_id,
-            "created_at": at.isoformat(),
-            "region": region.name,
-            "origin_jurisdiction": region.jurisdiction,
-            "request": request.public_dict(),
-            "bases": [self.bases.get(b).to_dict(decision.day) for b in used],
-            "decision": decision.to_dict(),
-            "counts": {
-                "records": sum(v["records_released"] for v in by_class.values()),
-                "flow_rows": bundle["flows"],
-                "by_class": by_class,
-            },
-            "transforms": {
-                c.data_class.key: [t.model_dump() for t in c.transforms]
-                for c in decision.classes
-                if c.decision != "deny"
-            },
-            "pseudonyms": "vehicle and subject are HMAC-SHA-256 pseudonyms under a key for this recipient only",
-            "files": [f.to_dict() for f in files],
-            "content_sha256": content_digest(files),
-            "ledger": {
-                "region": region.name,
-                "tree_size": size,
-                "root": b64(root),
-                "events": [
-                    {
-                        "index": i,
-                        "kind": ev.kind,
-                        "basis_id": ev.basis_id,
-                        "entry": b64(entry),
-                        "leaf_hash": b64(leaf_hash(entry)),
-                        "proof": [b64(p) for p in proof],
-                    }
-                    for (i, ev), entry, proof in zip(logged, entries, proofs, strict=True)
-                ],
-            },
-        }
 
 
 def _groups_by_basis(decision: ExportDecision, bundle: dict[str, Any]) -> dict[str | None, dict[str, Any]]:
