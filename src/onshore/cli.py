@@ -13,10 +13,12 @@ import onshore
 from onshore.border.cli import bases_app, export_app
 from onshore.cli_support import (
     ConfigOption,
+    EnvOption,
     JsonOption,
     cli_errors,
     console,
     finish_check,
+    print_env,
     print_json,
     with_runtime,
 )
@@ -78,10 +80,15 @@ def init(
     folder: Annotated[Path, typer.Argument(help="where to write onshore.toml")] = Path("."),
     force: Annotated[bool, typer.Option(help="overwrite an existing onshore.toml")] = False,
     json_out: JsonOption = False,
+    env: EnvOption = False,
 ) -> None:
     """Write a commented onshore.toml (regions cn and eu) and create their stores.
 
-    Example: onshore init ./deploy && onshore -c ./deploy/onshore.toml serve
+    The API tokens are printed once (with --env as OFFICER_TOKEN, ANALYST_CN_TOKEN, ... shell variables).
+
+    Example: onshore init ./deploy && onshore serve -c ./deploy/onshore.toml
+
+    Example: eval "$(onshore init ./deploy --env)"
     """
     from onshore.runtime import Runtime
     from onshore.workspace import init_workspace
@@ -91,6 +98,9 @@ def init(
         Runtime(load_settings(path), create=True).close()  # creates the stores (at the head revision) and keys
     if json_out:
         _print_json({"config": str(path), "tokens": [t.__dict__ for t in tokens]})
+        return
+    if env:
+        print_env({"ONSHORE_CONFIG": str(path.resolve()), **{f"{t.name}_token": t.token for t in tokens}})
         return
     console.print(f"wrote [bold]{path}[/] and created the stores of regions cn and eu")
     table = Table("name", "role", "region", "token (shown once)")
@@ -207,15 +217,24 @@ def vehicle_add(
     rotate: Annotated[bool, typer.Option(help="issue a new token for a registered vehicle")] = False,
     config: ConfigOption = None,
     json_out: JsonOption = False,
+    env: EnvOption = False,
 ) -> None:
     """Register a vehicle and print its token (shown once, stored hashed).
 
+    With --env: VEHICLE_TOKEN, VEHICLE_REF and VEHICLE_REGION as shell variables.
+
     Example: onshore vehicle add LSIM0000000000001 --market CN
+
+    Example: eval "$(onshore vehicle add LSIM0000000000001 --market CN --env)"
     """
     with _errors():
         issued = _with_runtime(config, lambda rt: rt.vehicles.add(vin, market, rotate=rotate))
     if json_out:
         _print_json({"token": issued.token, "region": issued.vehicle.region, "vehicle_ref": issued.vehicle.ref})
+    elif env:
+        print_env(
+            {"vehicle_token": issued.token, "vehicle_ref": issued.vehicle.ref, "vehicle_region": issued.vehicle.region}
+        )
     else:
         console.print(
             f"vehicle registered in region [bold]{issued.vehicle.region}[/] as vehicle_ref {issued.vehicle.ref}; "

@@ -29,10 +29,21 @@ ConfigOption = Annotated[
     typer.Option("--config", "-c", envvar="ONSHORE_CONFIG", help="path to onshore.toml (default ./onshore.toml)"),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object instead of tables")]
+EnvOption = Annotated[
+    bool,
+    typer.Option("--env", help='print what was issued as shell variables, for eval "$(onshore ... --env)"'),
+]
 
 
 def print_json(obj: Any) -> None:
     sys.stdout.write(orjson.dumps(obj).decode() + "\n")
+
+
+def print_env(variables: dict[str, str]) -> None:
+    """``export NAME='value'`` lines a POSIX shell can eval (names upper-cased, ``-`` as ``_``)."""
+    for name, value in variables.items():
+        quoted = "'" + value.replace("'", "'\\''") + "'"
+        sys.stdout.write(f"export {name.upper().replace('-', '_')}={quoted}\n")
 
 
 @contextmanager

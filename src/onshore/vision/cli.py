@@ -162,3 +162,26 @@ def _write_result(path: Path, target: Path, outcome: Future[AnonymizedFrame] | O
         return {"image": str(path), "error": {"code": error.code, "message": error.message}}
     target.write_bytes(frame.image)
     return {"image": str(path), "output": str(target), "faces": frame.faces, "plates": frame.plates}
+
+
+@vision_app.command()
+def sample(
+    out: Annotated[Path, typer.Argument(dir_okay=False, help="the JPEG file to write")],
+    cabin: Annotated[bool, typer.Option(help="a cabin interior instead of a road scene")] = False,
+    seed: Annotated[int, typer.Option(help="another seed draws another scene")] = 1,
+) -> None:
+    """Write a drawn camera frame (a road scene, or a cabin), to try the frame path with.
+
+    The picture is drawn (sky, road, lane marks, cars as boxes): it holds no real person or plate, so the
+    detectors find nothing to hide in it; `bench/vision_eval.py` measures them on labelled photos.
+
+    Example: onshore vision sample street.jpg
+    """
+    from onshore.sim.cameras import synthetic_frame
+
+    try:
+        out.write_bytes(synthetic_frame(seed, cabin=cabin))
+    except OSError as exc:
+        typer.echo(f"error: cannot write {out}: {exc.strerror}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {out} (1280x720, drawn: no person or plate)")
