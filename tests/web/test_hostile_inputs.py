@@ -428,6 +428,7 @@ FLEET_TELEMETRY = [
     _ft("ft text/plain", b"x", 415, "unsupported_media_type", headers={"Content-Type": "text/plain"}),
     _ft("ft record type unknown", _pb([_SPEED]), 422, "validation_failed", params={"type": "bogus"}),
     _ft("ft txtype contradicts type", _pb([_SPEED]), 400, "bad_request", params={"type": "V"}, headers={**PROTOBUF, "txtype": "alerts"}),
+    _ft("ft vin header contradicts the payload", _pb([_SPEED]), 400, "bad_request", headers={**PROTOBUF, "vin": CN_VIN_2}),
     _ft("ft V bytes sent as alerts", _pb([_SPEED]), 422, "validation_failed", params={"type": "alerts"}),
     _ft("ft json malformed", "{", 400, "bad_request", headers={"Content-Type": "application/json"}),
     _ft("ft json unknown field", _json_ft({**_GOOD_JSON, "extraField": 1}), 422, "validation_failed", headers={"Content-Type": "application/json"}),

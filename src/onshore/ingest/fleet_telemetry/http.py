@@ -2,7 +2,7 @@
 
 The request is what upstream's HTTP dispatcher (``datastore/http``) posts: the record type in the ``type`` query
 parameter (``V``, ``alerts``, ``errors``, ``connectivity``; its ``txtype`` header is read when the parameter is
-absent; ``namespace`` is accepted and not used), the message as ``application/x-protobuf`` or, with
+absent; ``namespace`` is accepted and not used; its ``vin`` header must agree with the message's VIN), the message as ``application/x-protobuf`` or, with
 ``transmit_decoded_records``, as ``application/json``. A gateway (a fleet-telemetry server, a TSP) authenticates
 with its token, as a bearer token or as the password of HTTP Basic credentials (the dispatcher's ``address`` can
 carry them: ``https://NAME:TOKEN@host/v1/ingest/fleet-telemetry``); a vehicle may send its own records with its
@@ -21,6 +21,7 @@ from onshore.auth import Principal, Role
 from onshore.errors import InputError
 from onshore.ingest.fleet_telemetry.batches import by_vehicle
 from onshore.ingest.fleet_telemetry.decode import PROTOBUF_TYPES, decode_request, media_type
+from onshore.ingest.fleet_telemetry.records import VehicleMessage
 from onshore.ingest.fleet_telemetry.schema import RecordType
 from onshore.model import IngestResult
 from onshore.web.auth import require
@@ -110,7 +111,8 @@ async def ingest_fleet_telemetry(
     with place:
         body = await read_body(request, limit, setting, limits.body_timeout_s, "ingest.body_timeout_s")
         messages = await run_in_threadpool(decode_request, body, content_type, kind, limits)
-        vehicles = await run_in_threadpool(runtime.vehicles.speaking_for, principal, [m.vin for m in messages])
+        vins = _vins(messages, request.headers.get("vin"))
+        vehicles = await run_in_threadpool(runtime.vehicles.speaking_for, principal, vins)
         batches = [b for b in by_vehicle(messages, vehicles) if b.records]
         results: list[IngestResult] = await run_in_threadpool(
             runtime.ingest.ingest_vehicles, [(b.vehicle, b.records) for b in batches]
@@ -122,6 +124,21 @@ async def ingest_fleet_telemetry(
         {"messages": batch.messages, **result.to_dict()} for batch, result in zip(batches, results, strict=True)
     ]
     return answer
+
+
+def _vins(messages: list[VehicleMessage], header: str | None) -> list[str]:
+    """The VIN of each message: its own, else the ``vin`` header upstream's dispatcher sends (its metadata).
+
+    Raises:
+        InputError (400): a message names another VIN than the header (the message never echoes either).
+    """
+    if header is None:
+        return [m.vin for m in messages]
+    named = header.strip().upper()
+    for m in messages:
+        if m.vin and m.vin.strip().upper() != named:
+            raise InputError(f"message {m.index} names another VIN than the vin header: send one vehicle's VIN")
+    return [m.vin or named for m in messages]
 
 
 def _record_type(query: RecordType | None, header: str | None) -> RecordType:
