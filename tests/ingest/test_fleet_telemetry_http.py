@@ -308,3 +308,17 @@ def test_a_vehicle_may_send_its_own_records_without_a_vin(workspace: Workspace, 
     # a vehicle is not a gateway: /v1/ingest with another vehicle's VIN is refused
     other = client.post("/v1/ingest", json=[], headers={**auth(token), "Onshore-Vin": CN_VIN_2})
     assert other.status_code == 403 and other.json()["error"]["code"] == "vehicle_not_registered"
+
+
+def test_a_request_as_upstream_s_dispatcher_posts_it(workspace: Workspace, client: TestClient) -> None:
+    """The record type in the txtype header, the VIN in the vin header, the JSON form without a vin of its own."""
+    workspace.runtime.vehicles.add(CN_VIN, "CN", gateway="gateway")
+    _grant_all(workspace, CN_VIN)  # connection events are personal data under cn-auto
+    message = ft.as_json(ft.connectivity("", ft.now_ms() - 1000, status=2))
+    del message["vin"]
+    headers = {**auth(workspace.token("gateway")), **JSON, "txtype": "connectivity", "vin": CN_VIN, "txid": "t-1"}
+    response = client.post(PATH, params={"namespace": "cn"}, content=orjson.dumps(message), headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["record_type"] == "connectivity" and response.json()["accepted"] == 1
+    (row,) = _rows(workspace, CN_VIN)
+    assert row[2] == "VehicleConnectivity" and orjson.loads(row[3])["status"] == "DISCONNECTED"
