@@ -3,10 +3,12 @@
 The request is what upstream's HTTP dispatcher (``datastore/http``) posts: the record type in the ``type`` query
 parameter (``V``, ``alerts``, ``errors``, ``connectivity``; its ``txtype`` header is read when the parameter is
 absent; ``namespace`` is accepted and not used; its ``vin`` header must agree with the message's VIN), the
-message as ``application/x-protobuf`` or, with ``transmit_decoded_records``, as ``application/json``. A gateway
-(a fleet-telemetry server, a TSP) authenticates with its token, as a bearer token or as the password of HTTP Basic credentials (the dispatcher's ``address`` can
-carry them: ``https://NAME:TOKEN@host/v1/ingest/fleet-telemetry``); a vehicle may send its own records with its
-own token. Every VIN is checked against the registry before anything is stored (`VehicleRegistry.speaking_for`).
+message as ``application/x-protobuf`` or, with ``transmit_decoded_records``, as ``application/json``.
+
+A gateway (a fleet-telemetry server, a TSP) authenticates with its token, as a bearer token or as the password
+of HTTP Basic credentials (the dispatcher's ``address`` can carry them:
+``https://NAME:TOKEN@host/v1/ingest/fleet-telemetry``); a vehicle may send its own records with its own token.
+Every VIN is checked against the registry before anything is stored (`VehicleRegistry.speaking_for`).
 """
 
 from __future__ import annotations
