@@ -180,6 +180,7 @@ BOTH_BACKENDS = (
     "tests/border/test_bases.py",
     "tests/vision/test_frame_ingest.py",
     "tests/web/test_ingest_http.py",
+    "tests/ingest/test_fleet_telemetry_http.py",
     "tests/web/test_records_http.py",
 )
 

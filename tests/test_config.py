@@ -20,7 +20,7 @@ def test_init_writes_two_regions_and_hashed_tokens(tmp_path: Path) -> None:
     assert settings.regions["cn"].location == "cn-guizhou"
     text = path.read_text()
     assert all(t.token not in text for t in tokens)
-    assert {t.role for t in settings.tokens} == {"officer", "auditor", "analyst", "monitor"}
+    assert {t.role for t in settings.tokens} == {"officer", "auditor", "analyst", "monitor", "gateway"}
 
 
 def test_init_refuses_to_overwrite(tmp_path: Path) -> None:

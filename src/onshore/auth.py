@@ -6,7 +6,7 @@ way. Tokens are kept only as SHA-256 hashes; a secret compared in memory is comp
 
 Roles:
     ``vehicle``: one registered vehicle (its own consents and uploads).
-    ``gateway``: a fleet back-end speaking for the vehicles registered to it (reserved: no route admits it yet).
+    ``gateway``: a fleet back-end speaking for the vehicles registered to it (``VehicleRegistry.speaking_for``).
     ``analyst``: reads one region's data (bound to that region).
     ``officer``: the data security officer (every region; bases, raw frames, subject requests).
     ``auditor``: reads the ledger and the bases.
@@ -16,6 +16,8 @@ Roles:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 from collections.abc import Iterable
@@ -112,6 +114,22 @@ class RateLimit(Protocol):
     def admit(self, key: str) -> None: ...
 
 
+def _basic_password(credentials: str) -> str:
+    """The password of HTTP Basic ``credentials`` (base64 of ``name:password``).
+
+    Raises:
+        AuthError (401): not base64 of a ``name:password`` pair.
+    """
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise AuthError("malformed basic credentials: send base64 of 'name:token'") from None
+    _name, colon, password = decoded.partition(":")
+    if not colon or not password:
+        raise AuthError("malformed basic credentials: send base64 of 'name:token', the token as the password")
+    return password
+
+
 def token_sha256(token: str) -> str:
     """The hex SHA-256 under which a token is stored (the token itself never is)."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -170,13 +188,20 @@ class Authenticator:
             raise AuthError(f"token {found.name!r} expired on {found.expires.isoformat()}; ask for a new one")
         return Principal(role=Role(found.role), name=found.name, region=found.region)
 
-    def authenticate_bearer(self, authorization: str | None) -> Principal:
+    def authenticate_bearer(self, authorization: str | None, *, basic: bool = False) -> Principal:
         """The principal of an ``Authorization: Bearer <token>`` header value (HTTP, MQTT v5 auth data).
+
+        Args:
+            basic: also take ``Authorization: Basic base64(name:token)``, the token as the password: what a client
+                that can only put credentials in its target URL sends (fleet-telemetry's HTTP dispatcher, whose
+                ``address`` may be ``https://gateway-name:TOKEN@onshore.example/...``). The name is not checked.
 
         Raises:
             AuthError (401): no header, another scheme, or what :meth:`authenticate` refuses.
         """
         scheme, _, token = (authorization or "").partition(" ")
+        if basic and scheme.lower() == "basic":
+            return self.authenticate(_basic_password(token))
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthError("missing bearer token: send 'Authorization: Bearer <token>'")
         return self.authenticate(token)

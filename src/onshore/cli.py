@@ -27,6 +27,7 @@ from onshore.db_cli import db_app
 from onshore.keys_cli import keys_app
 from onshore.ledger.cli import ledger_app
 from onshore.rights.cli import consent_app, retention_app, subject_app
+from onshore.vehicles_cli import gateway_app, vehicle_app
 from onshore.vision.cli import vision_app
 
 app = typer.Typer(
@@ -35,10 +36,10 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-vehicle_app = typer.Typer(help="Register vehicles and manage their tokens.", no_args_is_help=True)
 rules_app = typer.Typer(help="Inspect the rule packs in force.", no_args_is_help=True)
 residency_app = typer.Typer(help="Check that every datum sits in its own country.", no_args_is_help=True)
 app.add_typer(vehicle_app, name="vehicle")
+app.add_typer(gateway_app, name="gateway")
 app.add_typer(consent_app, name="consent")
 app.add_typer(rules_app, name="rules")
 app.add_typer(residency_app, name="residency")
@@ -208,55 +209,6 @@ def config_cmd(json_out: JsonOption = False) -> None:
     for key, text in docs.items():
         table.add_row(key, escape(text))  # descriptions hold brackets ("[/prefix]") that are not Rich markup
     console.print(table)
-
-
-@vehicle_app.command("add")
-def vehicle_add(
-    vin: Annotated[str, typer.Argument(help="17-character VIN (never stored; kept as a keyed pseudonym)")],
-    market: Annotated[str, typer.Option(help="market the vehicle was sold into: its data's origin")],
-    rotate: Annotated[bool, typer.Option(help="issue a new token for a registered vehicle")] = False,
-    config: ConfigOption = None,
-    json_out: JsonOption = False,
-    env: EnvOption = False,
-) -> None:
-    """Register a vehicle and print its token (shown once, stored hashed).
-
-    With --env: VEHICLE_TOKEN, VEHICLE_REF and VEHICLE_REGION as shell variables.
-
-    Example: onshore vehicle add LSIM0000000000001 --market CN
-
-    Example: eval "$(onshore vehicle add LSIM0000000000001 --market CN --env)"
-    """
-    with _errors():
-        issued = _with_runtime(config, lambda rt: rt.vehicles.add(vin, market, rotate=rotate))
-    if json_out:
-        _print_json({"token": issued.token, "region": issued.vehicle.region, "vehicle_ref": issued.vehicle.ref})
-    elif env:
-        print_env(
-            {"vehicle_token": issued.token, "vehicle_ref": issued.vehicle.ref, "vehicle_region": issued.vehicle.region}
-        )
-    else:
-        console.print(
-            f"vehicle registered in region [bold]{issued.vehicle.region}[/] as vehicle_ref {issued.vehicle.ref}; "
-            "token (shown once):",
-            highlight=False,
-        )
-        console.print(issued.token, highlight=False, soft_wrap=True)
-
-
-@vehicle_app.command("revoke")
-def vehicle_revoke(
-    vin: Annotated[str, typer.Argument(help="the vehicle's VIN")],
-    market: Annotated[str | None, typer.Option(help="narrow the search to one market")] = None,
-    config: ConfigOption = None,
-) -> None:
-    """Revoke a vehicle's token; its next request is refused.
-
-    Example: onshore vehicle revoke LSIM0000000000001
-    """
-    with _errors():
-        vehicle = _with_runtime(config, lambda rt: rt.vehicles.revoke(vin, market))
-    console.print(f"revoked the vehicle's token in region {vehicle.region}")
 
 
 @rules_app.command("list")

@@ -24,7 +24,7 @@ from onshore.errors import ConfigError
 ENV_PREFIX = "ONSHORE_"
 DEFAULT_CONFIG_NAME = "onshore.toml"
 
-Role = Literal["vehicle", "analyst", "officer", "auditor", "subject", "monitor"]
+Role = Literal["vehicle", "gateway", "analyst", "officer", "auditor", "subject", "monitor"]
 
 
 class _Frozen(BaseModel):
@@ -55,6 +55,12 @@ class IngestSettings(_Frozen):
     )
     body_timeout_s: float = Field(
         default=30, gt=0, le=3600, description="time a vehicle has to send a whole ingest body (408 after)"
+    )
+    max_protobuf_bytes: int = Field(
+        default=1_000_000,
+        ge=1024,
+        description="largest fleet-telemetry protobuf body (one message; upstream refuses vehicle frames over "
+        "1,000,000 bytes); its JSON forms take ingest.max_body_bytes",
     )
 
 
@@ -136,7 +142,10 @@ class RegionSettings(_Frozen):
 
 class TokenSettings(_Frozen):
     name: str = Field(description="who holds the token (no personal data: a role name or team)")
-    role: Role = Field(description="vehicle, analyst (one region), officer, auditor, subject or monitor (metrics only)")
+    role: Role = Field(
+        description="gateway (a fleet back-end speaking for the vehicles registered to it), analyst (one region), "
+        "officer, auditor, monitor (metrics only), or vehicle or subject"
+    )
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the token; the token itself is never stored")
     region: str | None = Field(default=None, description="the one region an analyst may read")
     expires: dt.date | None = Field(

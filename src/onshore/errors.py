@@ -14,7 +14,8 @@ messages quote the bad value (never personal data) and say what to do.
     │   └── ValidationError (422)    well-formed but invalid records (carries per-record reasons)
     ├── AuthError (401)              missing, unknown or revoked token
     ├── ForbiddenError (403)         token valid, role or region does not allow this
-    │   └── TransferDeniedError (403)  the border gate denied every data class of an export request
+    │   ├── TransferDeniedError (403)  the border gate denied every data class of an export request
+    │   └── VehicleNotRegisteredError (403) a record names a vehicle the caller does not speak for
     ├── NotFoundError (404)
     ├── ConflictError (409)          already exists / already done
     ├── ResidencyError (500)         a store was asked to hold a datum of another jurisdiction
@@ -168,6 +169,13 @@ class TransferDeniedError(ForbiddenError):
     """The gate denied every data class of a request (the API's answer; ``details`` holds the decision)."""
 
     code = "transfer_denied"
+
+
+class VehicleNotRegisteredError(ForbiddenError):
+    """A record names a vehicle the caller may not speak for: a VIN not registered to the gateway (or revoked),
+    or another vehicle's VIN on a vehicle's token. The message names the record, never the VIN."""
+
+    code = "vehicle_not_registered"
 
 
 class BatchFormatError(OnshoreError):

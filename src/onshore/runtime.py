@@ -44,7 +44,7 @@ class Runtime:
         self.processor = Processor(self.rulebook, self.router, frames=stages, metrics=self.metrics)
         self.bus = InProcessBus(self.processor)
         self.ingest = IngestService(settings.ingest, self.bus)
-        self.vehicles = VehicleRegistry(self.regions)
+        self.vehicles = VehicleRegistry(self.regions, gateways=(t.name for t in settings.tokens if t.role == "gateway"))
         self.consents = ConsentService(self.rulebook, self.regions)
         self.ledger = LedgerService(self.regions)
         self.subjects = SubjectService(self.regions, self.vehicles)

@@ -60,7 +60,7 @@ def token_toml(name: str, role: str, sha256: str, region: str | None) -> str:
 def init_workspace(
     folder: Path, *, force: bool = False, data_dir: str = "onshore-data"
 ) -> tuple[Path, list[IssuedApiToken]]:
-    """Write ``folder/onshore.toml`` with two regions (cn, eu) and one token per role.
+    """Write ``folder/onshore.toml`` with two regions (cn, eu) and one token per API role (a gateway's included).
 
     Provisions every region's keys in its key store (``onshore keys provision``). Returns the config path and
     the issued tokens (shown once; only hashes are stored).
@@ -77,6 +77,7 @@ def init_workspace(
     for name, role, region in (
         ("officer", "officer", None),
         ("auditor", "auditor", None),
+        ("gateway", "gateway", None),
         ("analyst-cn", "analyst", "cn"),
         ("analyst-eu", "analyst", "eu"),
         ("monitor", "monitor", None),

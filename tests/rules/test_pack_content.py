@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from onshore.ingest.fleet_telemetry.records import RECORD_TYPE_SIGNALS
 from onshore.rules.schema import Category, Confidence, RulePack, SignalRule
 
 REPO_ROOT = Path(__file__).parents[2]
@@ -159,7 +160,7 @@ def test_undocumented_fields_are_classified_like_the_conservative_default(name: 
 
 @pytest.mark.parametrize("name", PACK_NAMES)
 def test_rules_name_only_real_fleet_telemetry_fields_or_vss_paths(name: str) -> None:
-    known = set(fleet_field_names())
+    known = set(fleet_field_names()) | set(RECORD_TYPE_SIGNALS)  # the alerts, errors and connectivity records
     flat_names = {s for rule in load_pack(name).signals for s in rule.signals if "." not in s}
     assert flat_names <= known, f"{name}: not fleet-telemetry fields: {sorted(flat_names - known)}"
 

@@ -119,14 +119,15 @@ def _snapshot(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
         "ledger_leaves": "idx",
         "ledger_nodes": "level, idx",
     }
-    # the columns 0001 had: later revisions may add columns (records.store_idx in 0003) but keep these intact
-    records_0001 = "id, " + ", ".join(RECORD_COLUMNS)
+    # the columns 0001 had: later revisions may add columns (records.store_idx in 0003, vehicles.gateway in 0008)
+    # but keep these intact
+    columns_0001 = {
+        "records": "id, " + ", ".join(RECORD_COLUMNS),
+        "vehicles": "ref, market, token_sha256, created_ms, revoked_ms",
+    }
     with engine.connect() as conn:
         return {
-            t: [
-                tuple(r)
-                for r in conn.execute(text(f"SELECT {records_0001 if t == 'records' else '*'} FROM {t} ORDER BY {o}"))
-            ]
+            t: [tuple(r) for r in conn.execute(text(f"SELECT {columns_0001.get(t, '*')} FROM {t} ORDER BY {o}"))]
             for t, o in tables.items()
         }
 

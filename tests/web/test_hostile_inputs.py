@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from onshore.ledger import MerkleLog
 from onshore.web.app import create_app
 from tests.conftest import CN_VIN, CN_VIN_2, Workspace, auth, now_ms
+from tests.ingest import ft_payloads as ft
 
 BIG = 2**70
 NOW = now_ms() - 1000
@@ -87,7 +88,7 @@ class Case:
     id: str
     method: str
     path: str
-    who: str  # vehicle | officer | analyst | auditor | subject | none
+    who: str  # vehicle | gateway | officer | analyst | auditor | subject | none
     status: int
     code: str | None = None
     json: Any = None
@@ -389,7 +390,96 @@ CONSENTS = [
     Case("subject consent with a forged token", "GET", "/v1/subjects/me/consents", "forged", 401),
 ]
 
-CASES = INGEST + RECORDS + LEDGER + FRAMES + BASES + EXPORTS + CONSENTS
+FT_PATH = "/v1/ingest/fleet-telemetry"
+PROTOBUF = {"Content-Type": "application/x-protobuf"}
+JSON_TYPE = {"Content-Type": "application/json"}
+_SPEED = ft.datum("VehicleSpeed", "double_value", 42.5)
+
+
+def _ft(id: str, content: bytes | str, status: int, code: str, who: str = "gateway", **extra: Any) -> Case:
+    headers = extra.pop("headers", PROTOBUF)
+    return Case(id, "POST", FT_PATH, who, status, code, content=content, headers=headers, **extra)
+
+
+def _ft_json(id: str, message: Any, status: int = 422, code: str = "validation_failed") -> Case:
+    return _ft(
+        id, message if isinstance(message, str) else orjson.dumps(message).decode(), status, code, headers=JSON_TYPE
+    )
+
+
+def _pb(data: list[ft.Datum], vin: str = CN_VIN, **kw: Any) -> bytes:
+    return ft.payload(data, vin=vin, created_ms=NOW, **kw).SerializeToString()
+
+
+def _gateway_ingest(id: str, status: int, code: str, vin: str | None) -> Case:
+    headers = {"Content-Type": "application/json", **({"Onshore-Vin": vin} if vin is not None else {})}
+    return Case(id, "POST", "/v1/ingest", "gateway", status, code, content=f"[{_record()}]", headers=headers)
+
+
+_GOOD = ft.as_json(ft.payload([_SPEED], vin=CN_VIN, created_ms=NOW))
+_VALUE_60 = b"\xe2\x03\x01A"  # a Value with field number 60: a value case this schema lacks
+_DATUM_60 = b"\x08\x04\x12" + bytes([len(_VALUE_60)]) + _VALUE_60
+
+
+def _with_datum(value: dict[str, Any], key: str = "VehicleSpeed") -> dict[str, Any]:
+    return {**_GOOD, "data": [{"key": key, "value": value}]}
+
+
+FLEET_TELEMETRY = [
+    _ft("ft garbage bytes", b"\xff\xff\xff\xff", 400, "bad_request"),
+    _ft("ft empty protobuf body", b"", 400, "bad_request"),
+    _ft("ft unknown payload field number", ft.with_unknown_field(_pb([_SPEED]), 9), 422, "validation_failed"),
+    _ft("ft unknown value case", _pb([_SPEED]) + b"\x0a\x08" + _DATUM_60, 422, "validation_failed"),
+    _ft("ft unknown field enum number", _pb([ft.datum(300, "double_value", 1.0)]), 422, "validation_failed"),
+    _ft("ft NaN double", _pb([ft.datum("VehicleSpeed", "double_value", float("nan"))]), 422, "validation_failed"),
+    _ft("ft a datum with an empty value", _pb([]) + b"\x0a\x04\x08\x04\x12\x00", 422, "validation_failed"),
+    _ft("ft no created_at", b"\x1a\x11" + CN_VIN.encode(), 422, "validation_failed"),
+    _ft("ft vin not registered to the gateway", _pb([_SPEED], vin=CN_VIN_2), 403, "vehicle_not_registered"),
+    _ft("ft gateway payload without a vin", _pb([_SPEED], vin=""), 400, "bad_request"),
+    _ft("ft malformed vin", _pb([_SPEED], vin="LSVM0TEST0000000I"), 400, "bad_request"),
+    _ft("ft a vehicle sending another vin", _pb([_SPEED], vin=CN_VIN_2), 403, "vehicle_not_registered", "vehicle"),
+    _ft("ft protobuf over 1,000,000 bytes", b"\x00" * 1_000_001, 413, "payload_too_large"),
+    _ft("ft text/plain", b"x", 415, "unsupported_media_type", headers={"Content-Type": "text/plain"}),
+    _ft("ft record type unknown", _pb([_SPEED]), 422, "validation_failed", params={"type": "bogus"}),
+    _ft(
+        "ft txtype contradicts type",
+        _pb([_SPEED]),
+        400,
+        "bad_request",
+        params={"type": "V"},
+        headers={**PROTOBUF, "txtype": "alerts"},
+    ),
+    _ft(
+        "ft vin header contradicts the payload",
+        _pb([_SPEED]),
+        400,
+        "bad_request",
+        headers={**PROTOBUF, "vin": CN_VIN_2},
+    ),
+    _ft("ft V bytes sent as alerts", _pb([_SPEED]), 422, "validation_failed", params={"type": "alerts"}),
+    _ft_json("ft json malformed", "{", 400, "bad_request"),
+    _ft_json("ft json unknown field", {**_GOOD, "extraField": 1}),
+    _ft_json("ft json unknown enum name", _with_datum({"doubleValue": 1}, key="NoSuchField")),
+    _ft_json("ft json number as a vin", {**_GOOD, "vin": 12345678901234567}),
+    _ft_json("ft json not an object", [1]),
+    _ft_json(
+        "ft json second vehicle not registered", [_GOOD, {**_GOOD, "vin": CN_VIN_2}], 403, "vehicle_not_registered"
+    ),
+    _ft_json("ft json number of the wrong type", _with_datum({"doubleValue": "fast"})),
+    _ft_json("ft json value of the wrong shape for its signal", _with_datum({"stringValue": "fast"})),
+    _ft(
+        "ft ndjson broken line",
+        orjson.dumps(_GOOD).decode() + "\n{\n",
+        400,
+        "bad_request",
+        headers={"Content-Type": "application/x-ndjson"},
+    ),
+    _gateway_ingest("ingest by a gateway without Onshore-Vin", 400, "bad_request", None),
+    _gateway_ingest("ingest by a gateway for a vin not registered to it", 403, "vehicle_not_registered", CN_VIN_2),
+    _gateway_ingest("ingest by a gateway with a malformed vin", 400, "bad_request", "nope"),
+]
+
+CASES = INGEST + RECORDS + LEDGER + FRAMES + BASES + EXPORTS + CONSENTS + FLEET_TELEMETRY
 
 
 @pytest.fixture(scope="module")
@@ -404,12 +494,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace
     settings = load_settings(config, env={}, overrides={"limits": {"vehicle_rate_per_s": 1000, "vehicle_burst": 1000}})
     runtime = Runtime(settings, create=True)
     ws = Workspace(folder, config, settings, runtime, {t.name: t for t in issued})
-    vehicle = runtime.vehicles.add(CN_VIN, "CN").token
+    vehicle = runtime.vehicles.add(CN_VIN, "CN", gateway="gateway").token
     _subject, subject_token = runtime.subjects.bind(CN_VIN, "CN", "driver", profile="1")
     body = {"id": "hb-0", "region": "cn", "route": "standard_contract", "scope": _SCOPE}
     tokens = {
         "vehicle": vehicle,
         "officer": ws.token("officer"),
+        "gateway": ws.token("gateway"),
         "analyst": ws.token("analyst-cn"),
         "auditor": ws.token("auditor"),
         "subject": subject_token or "",

@@ -61,6 +61,7 @@ class Caller:
 
 CALLERS = [
     Caller("vehicle", Role.VEHICLE, "cn"),
+    Caller("gateway", Role.GATEWAY),
     Caller("subject", Role.SUBJECT),
     Caller("subject naming another subject", Role.SUBJECT, other_subject=True),
     Caller("officer", Role.OFFICER),
@@ -122,6 +123,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
     headers: dict[str, Callable[[], dict[str, str]]] = {
         "vehicle": const(bearer(vehicle)),
+        "gateway": const(bearer(api["gateway"])),
         "subject": fresh_subject,
         "subject naming another subject": fresh_subject,
         "officer": const(bearer(api["officer"])),

@@ -1,16 +1,22 @@
-"""HTTP ingest: ``POST /v1/ingest`` takes a JSON array or NDJSON batch from an authenticated vehicle."""
+"""HTTP ingest: ``POST /v1/ingest`` takes a JSON array or NDJSON batch from an authenticated vehicle, or from a
+gateway for one vehicle registered to it, named by the ``Onshore-Vin`` header (one vehicle per request)."""
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import nullcontext
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 
-from onshore.web.auth import VehicleCaller
+from onshore.auth import Principal, Role
+from onshore.errors import InputError
+from onshore.web.auth import require
 from onshore.web.limits import read_body
 
 router = APIRouter(tags=["ingest"])
+VIN_HEADER = "Onshore-Vin"
+VehicleOrGateway = Annotated[Principal, Depends(require(Role.VEHICLE, Role.GATEWAY))]
 
 
 INGEST_EXAMPLE = {
@@ -29,14 +35,15 @@ INGEST_EXAMPLE = {
 
 @router.post(
     "/v1/ingest",
-    summary="Ingest a batch of signal records from one vehicle",
+    summary="Ingest a batch of signal records from one vehicle (its token, or a gateway's with Onshore-Vin)",
     responses={
         200: {
             "description": "per-batch counts",
             "content": {"application/json": {"example": INGEST_EXAMPLE}},
         },
-        400: {"description": "malformed JSON or NDJSON"},
+        400: {"description": "malformed JSON or NDJSON; a gateway without the Onshore-Vin header"},
         401: {"description": "missing, unknown or revoked vehicle token"},
+        403: {"description": "the Onshore-Vin vehicle is not registered to this gateway (vehicle_not_registered)"},
         408: {"description": "the body did not arrive within ingest.body_timeout_s"},
         413: {"description": "body or batch over the configured limits"},
         415: {"description": "content type other than JSON or NDJSON"},
@@ -71,14 +78,30 @@ INGEST_EXAMPLE = {
         }
     },
 )
-async def ingest(request: Request, principal: VehicleCaller) -> dict[str, Any]:
+async def ingest(
+    request: Request,
+    principal: VehicleOrGateway,
+    vin: Annotated[
+        str | None,
+        Header(
+            alias=VIN_HEADER,
+            max_length=32,
+            description="gateway tokens: the VIN of the vehicle (registered to the gateway) the batch is from",
+        ),
+    ] = None,
+) -> dict[str, Any]:
     state = request.app.state
-    limits = state.runtime.settings.ingest
-    with state.limits.uploading(principal.vehicle.ref):
+    runtime = state.runtime
+    limits = runtime.settings.ingest
+    if principal.vehicle is None and not vin:
+        raise InputError(f"a gateway names the vehicle of a batch: send the {VIN_HEADER} header")
+    # The vehicle (and so its market and region) from the token, or from the gateway's registry entry.
+    speaking_for = runtime.vehicles.speaking_for
+    vehicle = (await run_in_threadpool(speaking_for, principal, [vin or ""], place=f"the {VIN_HEADER} header"))[0]
+    place = state.limits.uploading(vehicle.ref) if principal.vehicle is not None else nullcontext()
+    with place:
         body = await read_body(
             request, limits.max_body_bytes, "ingest.max_body_bytes", limits.body_timeout_s, "ingest.body_timeout_s"
         )
-        result = await run_in_threadpool(
-            state.runtime.ingest.ingest_body, principal.vehicle, body, request.headers.get("content-type")
-        )
+        result = await run_in_threadpool(runtime.ingest.ingest_body, vehicle, body, request.headers.get("content-type"))
     return result.to_dict()

@@ -38,6 +38,9 @@ vehicles = Table(
     Column("token_sha256", String(64), nullable=False, unique=True),
     Column("created_ms", BigInteger, nullable=False),
     Column("revoked_ms", BigInteger, nullable=True),
+    # 0008: a fleet back-end that speaks for the vehicle (its records are admitted from that gateway's token)
+    Column("gateway", String(64), nullable=True, comment="the gateway that speaks for the vehicle"),
+    Index("ix_vehicles_gateway", "gateway"),
 )
 
 records = Table(

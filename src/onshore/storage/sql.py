@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select, update
+from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -28,8 +28,8 @@ from onshore.storage.records import count_records, group_counts, insert_records,
 from onshore.storage.schema import (
     records,
     unclassified_signals,
-    vehicles,
 )
+from onshore.storage.vehicle_rows import VehicleRows
 from onshore.storage.writes import is_retryable, region_write_lock, upsert_increment
 
 # A write that lost to a concurrent one runs again (this many attempts in all, jittered pauses): under the region
@@ -103,7 +103,7 @@ def make_engine(url: str, *, base_dir: Path, synchronous: str = "FULL") -> Engin
     raise ConfigError(f"record_store {url!r}: only sqlite:/// and postgresql+psycopg:// are supported")
 
 
-class SQLRecordStore:
+class SQLRecordStore(VehicleRows):
     """Rows, vehicles, consents and the event journal of one region."""
 
     def __init__(self, engine: Engine, *, region: str, jurisdiction: str, journal: EventJournal):
@@ -236,56 +236,6 @@ class SQLRecordStore:
                 {"last_seen_ms": now_ms},
                 insert_only={"first_seen_ms": now_ms},
             )
-
-    # -- vehicles -----------------------------------------------------------------------------
-
-    def add_vehicle(self, ref: str, market: str, token_sha256: str, now_ms: int, *, replace: bool) -> None:
-        """Register a vehicle, or give it a new token when ``replace`` (the old token stops working).
-
-        Raises:
-            ConflictError: the vehicle exists and ``replace`` is false.
-        """
-        with self.transaction("add vehicle") as conn:
-            row = conn.execute(select(vehicles.c.ref).where(vehicles.c.ref == ref)).first()
-            if row is not None:
-                if not replace:
-                    raise ConflictError(
-                        "vehicle is already registered; use --rotate to issue a new token", details=None
-                    )
-                conn.execute(
-                    update(vehicles)
-                    .where(vehicles.c.ref == ref)
-                    .values(token_sha256=token_sha256, market=market, revoked_ms=None)
-                )
-            else:
-                conn.execute(
-                    vehicles.insert().values(ref=ref, market=market, token_sha256=token_sha256, created_ms=now_ms)
-                )
-
-    def revoke_vehicle(self, ref: str, now_ms: int) -> bool:
-        """Revoke the vehicle's token; False when no such active vehicle."""
-        with self.transaction("revoke vehicle") as conn:
-            return bool(
-                conn.execute(
-                    update(vehicles)
-                    .where(vehicles.c.ref == ref, vehicles.c.revoked_ms.is_(None))
-                    .values(revoked_ms=now_ms)
-                ).rowcount
-            )
-
-    def vehicle_by_token(self, token_sha256: str) -> tuple[str, str, int | None] | None:
-        """``(ref, market, revoked_ms)`` of the vehicle holding this token hash, or None."""
-        with self.read("authenticate vehicle") as conn:
-            row = conn.execute(
-                select(vehicles.c.ref, vehicles.c.market, vehicles.c.revoked_ms).where(
-                    vehicles.c.token_sha256 == token_sha256
-                )
-            ).first()
-        return None if row is None else (row[0], row[1], row[2])
-
-    def vehicle_exists(self, ref: str) -> bool:
-        with self.read("look up vehicle") as conn:
-            return conn.execute(select(vehicles.c.ref).where(vehicles.c.ref == ref)).first() is not None
 
     # -- reads --------------------------------------------------------------------------------
 

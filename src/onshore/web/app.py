@@ -18,6 +18,8 @@ import onshore
 from onshore.auth import Authenticator
 from onshore.border.http import router as border_router
 from onshore.errors import ClientDisconnectedError, OnshoreError, PayloadTooLargeError, RequestTimeoutError
+from onshore.ingest.fleet_telemetry.http import PATH as FLEET_TELEMETRY_PATH
+from onshore.ingest.fleet_telemetry.http import router as fleet_telemetry_router
 from onshore.ingest.http import router as ingest_router
 from onshore.ledger.http import router as ledger_router
 from onshore.rights.http import router as rights_router
@@ -31,7 +33,7 @@ from onshore.web.routes import router as main_router
 
 logger = logging.getLogger("onshore")
 # Routes that read their own bodies, with their own limits and deadlines (ingest.*, frames.*).
-STREAMING_ROUTES = frozenset({"/v1/ingest", "/v1/frames"})
+STREAMING_ROUTES = frozenset({"/v1/ingest", FLEET_TELEMETRY_PATH, "/v1/frames"})
 # After these the rest of the body may still be on its way: the connection is closed, not reused.
 _CLOSE_AFTER = (PayloadTooLargeError, RequestTimeoutError, ClientDisconnectedError)
 
@@ -121,6 +123,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         return _error(exc.status_code, code, str(exc.detail))
 
     app.include_router(ingest_router)
+    app.include_router(fleet_telemetry_router)
     app.include_router(main_router)
     app.include_router(rights_router)
     app.include_router(ledger_router)

@@ -53,14 +53,18 @@ class RoleGuard:
         region_param: the parameter naming the region an analyst must be bound to (path, query, or a top-level
             field of the JSON body, looked up in that order), or None.
         subject_param: the path parameter naming the subject a subject token must be, or None.
+        basic: whether HTTP Basic credentials (the token as the password) are taken besides a bearer token.
     """
 
-    def __init__(self, roles: tuple[Role, ...], region_param: str | None, subject_param: str | None) -> None:
+    def __init__(
+        self, roles: tuple[Role, ...], region_param: str | None, subject_param: str | None, basic: bool = False
+    ) -> None:
         if not roles:
             raise ValueError("a route must admit at least one role")
         self.roles = roles
         self.region_param = region_param
         self.subject_param = subject_param
+        self.basic = basic
 
     def __repr__(self) -> str:
         return f"require({', '.join(r.value for r in self.roles)}, region_param={self.region_param!r})"
@@ -68,7 +72,9 @@ class RoleGuard:
     async def __call__(self, request: Request) -> Principal:
         auth: Authenticator = request.app.state.auth
         # A token lookup reads a store: off the event loop, like the route's own work.
-        principal = await run_in_threadpool(auth.authenticate_bearer, request.headers.get("authorization"))
+        principal = await run_in_threadpool(
+            auth.authenticate_bearer, request.headers.get("authorization"), basic=self.basic
+        )
         principal.require(*self.roles)
         if self.region_param is not None and principal.region_bound:
             region = await _named(request, self.region_param)
@@ -96,8 +102,10 @@ async def _named(request: Request, name: str) -> Any:
     return body.get(name) if isinstance(body, dict) else None
 
 
-def require(*roles: Role, region_param: str | None = None, subject_param: str | None = None) -> RoleGuard:
-    """A dependency admitting ``roles``; see :class:`RoleGuard` for the region and subject parameters.
+def require(
+    *roles: Role, region_param: str | None = None, subject_param: str | None = None, basic: bool = False
+) -> RoleGuard:
+    """A dependency admitting ``roles``; see :class:`RoleGuard` for the region, subject and basic parameters.
 
     Use it through ``Annotated[Principal, Depends(require(...))]``.
 
@@ -105,7 +113,7 @@ def require(*roles: Role, region_param: str | None = None, subject_param: str | 
     another role, an analyst outside the region named, or a subject naming someone else; RateLimitedError (429)
     for a vehicle over its rate.
     """
-    return RoleGuard(tuple(roles), region_param, subject_param)
+    return RoleGuard(tuple(roles), region_param, subject_param, basic)
 
 
 # The common declarations; a route with another combination writes its own ``Annotated[..., Depends(require(...))]``.
