@@ -24,15 +24,15 @@ def _init(tmp_path: Path) -> Path:
 
 def test_init_then_vehicle_add_and_revoke(tmp_path: Path) -> None:
     config = _init(tmp_path)
-    added = runner.invoke(app, ["vehicle", "add", CN_VIN, "--market", "CN", "-c", str(config), "--json"])
+    added = runner.invoke(app, ["vehicle", "add", "--vin", CN_VIN, "--market", "CN", "-c", str(config), "--json"])
     assert added.exit_code == 0, added.output
     token = json.loads(added.stdout)["token"]
     assert token.startswith("onv_cn_")
-    again = runner.invoke(app, ["vehicle", "add", CN_VIN, "--market", "CN", "-c", str(config)])
+    again = runner.invoke(app, ["vehicle", "add", "--vin", CN_VIN, "--market", "CN", "-c", str(config)])
     assert again.exit_code == 2 and "--rotate" in again.output
-    revoked = runner.invoke(app, ["vehicle", "revoke", CN_VIN, "-c", str(config)])
+    revoked = runner.invoke(app, ["vehicle", "revoke", "--vin", CN_VIN, "-c", str(config)])
     assert revoked.exit_code == 0
-    twice = runner.invoke(app, ["vehicle", "revoke", CN_VIN, "-c", str(config)])
+    twice = runner.invoke(app, ["vehicle", "revoke", "--vin", CN_VIN, "-c", str(config)])
     assert twice.exit_code == 2 and "no active vehicle" in twice.output
     # the VIN itself is written nowhere in the workspace
     for path in tmp_path.rglob("*"):
@@ -42,20 +42,22 @@ def test_init_then_vehicle_add_and_revoke(tmp_path: Path) -> None:
 
 def test_bad_vin_and_market_are_refused_without_echoing_the_vin(tmp_path: Path) -> None:
     config = _init(tmp_path)
-    bad = runner.invoke(app, ["vehicle", "add", "LSVM0TEST0000000I", "--market", "CN", "-c", str(config)])
+    bad = runner.invoke(app, ["vehicle", "add", "--vin", "LSVM0TEST0000000I", "--market", "CN", "-c", str(config)])
     assert bad.exit_code == 2 and "outside that alphabet" in bad.output and "LSVM0TEST0000000I" not in bad.output
-    nowhere = runner.invoke(app, ["vehicle", "add", CN_VIN, "--market", "US", "-c", str(config)])
+    nowhere = runner.invoke(app, ["vehicle", "add", "--vin", CN_VIN, "--market", "US", "-c", str(config)])
     assert nowhere.exit_code == 2 and "no region of jurisdiction US" in nowhere.output
 
 
 def test_missing_config_is_a_clear_error(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["vehicle", "add", CN_VIN, "--market", "CN", "-c", str(tmp_path / "none.toml")])
+    result = runner.invoke(
+        app, ["vehicle", "add", "--vin", CN_VIN, "--market", "CN", "-c", str(tmp_path / "none.toml")]
+    )
     assert result.exit_code == 2 and "onshore init" in result.output
 
 
 def test_ingest_file_through_the_pipeline(tmp_path: Path) -> None:
     config = _init(tmp_path)
-    runner.invoke(app, ["vehicle", "add", CN_VIN, "--market", "CN", "-c", str(config)])
+    runner.invoke(app, ["vehicle", "add", "--vin", CN_VIN, "--market", "CN", "-c", str(config)])
     data = tmp_path / "trip.ndjson"
     data.write_bytes(
         b"\n".join(
@@ -73,7 +75,7 @@ def test_ingest_file_through_the_pipeline(tmp_path: Path) -> None:
 
 def test_consent_grant_and_withdraw_from_cli(tmp_path: Path) -> None:
     config = _init(tmp_path)
-    runner.invoke(app, ["vehicle", "add", CN_VIN, "--market", "CN", "-c", str(config)])
+    runner.invoke(app, ["vehicle", "add", "--vin", CN_VIN, "--market", "CN", "-c", str(config)])
     args = ["--vin", CN_VIN, "--market", "CN", "--purpose", "navigation", "-c", str(config)]
     granted = runner.invoke(app, ["consent", "grant", *args, "--level", "separate", "--validity", "7d"])
     assert granted.exit_code == 0, granted.output

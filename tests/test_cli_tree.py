@@ -57,3 +57,18 @@ def test_version() -> None:
     result = CliRunner().invoke(app, ["--version"], catch_exceptions=False)
     assert result.exit_code == 0
     assert result.output.strip() == f"onshore {onshore.__version__}"
+
+
+def test_one_grammar_people_and_vehicles_are_named_by_options() -> None:
+    """A vehicle is `--vin` (with `--market` where needed), a person `--subject`, a region `--region`, in every
+    command; positional arguments are only the files, ids and names a command acts on."""
+    root = typer.main.get_command(app)
+    offenders = []
+    for path in COMMANDS:
+        command: Any = root
+        for name in path:
+            command = command.commands[name]
+        for param in getattr(command, "params", []):
+            if type(param).__name__.endswith("Argument") and param.name in {"vin", "subject", "region", "market"}:
+                offenders.append(f"onshore {' '.join(path)} takes {param.name} positionally")
+    assert offenders == []

@@ -111,8 +111,10 @@ def test_two_processes_share_keys_and_an_erasure_in_one_shreds_for_both(tmp_path
         _onshore(one, "keys", "provision", "--region", "cn")
 
         # the same vehicle_ref for one VIN: process two re-registers (a token rotation) the vehicle one added
-        ref_one = json.loads(_onshore(one, "vehicle", "add", CN_VIN, "--market", "CN", "--json"))["vehicle_ref"]
-        ref_two = json.loads(_onshore(two, "vehicle", "add", CN_VIN, "--market", "CN", "--rotate", "--json"))
+        ref_one = json.loads(_onshore(one, "vehicle", "add", "--vin", CN_VIN, "--market", "CN", "--json"))[
+            "vehicle_ref"
+        ]
+        ref_two = json.loads(_onshore(two, "vehicle", "add", "--vin", CN_VIN, "--market", "CN", "--rotate", "--json"))
         assert ref_two["vehicle_ref"] == ref_one
         _onshore(one, "consent", "grant", "--vin", CN_VIN, "--market", "CN", "--purpose", "infotainment")
         subject = _onshore(two, "subject", "owner", "--vin", CN_VIN, "--market", "CN").strip()
@@ -123,7 +125,7 @@ def test_two_processes_share_keys_and_an_erasure_in_one_shreds_for_both(tmp_path
         _ingest(two, "b", MARK_B)
         expected = sorted([f"{MARK_A} {i}" for i in range(3)] + [f"{MARK_B} {i}" for i in range(3)])
         for node in (one, two):
-            _onshore(node, "subject", "access", subject, "--out", str(node.parent / "access.json"))
+            _onshore(node, "subject", "access", "--subject", subject, "--out", str(node.parent / "access.json"))
             assert _titles(node.parent / "access.json") == expected
 
         # process two stays open across the erasure, holding a copy of the subject's rows
@@ -146,7 +148,7 @@ def test_two_processes_share_keys_and_an_erasure_in_one_shreds_for_both(tmp_path
                 stored = json.loads(backup.read_text())
                 assert all(row["value"].startswith("e1:") and MARK_A not in row["value"] for row in stored)
 
-                report = json.loads(_onshore(one, "subject", "erase", subject, "--json"))
+                report = json.loads(_onshore(one, "subject", "erase", "--subject", subject, "--json"))
                 assert report["regions"]["cn"]["key_destroyed"] is True
 
                 watcher.stdin.write("go\n")

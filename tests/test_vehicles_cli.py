@@ -36,23 +36,25 @@ def test_a_gateway_added_on_the_cli_speaks_for_the_vehicles_registered_to_it(tmp
     assert _cli("gateway", "add", "fleet-cn", "-c", c)[0] == 2  # a name once
     assert _cli("gateway", "add", "Fleet CN", "-c", c)[0] == 2  # a plain name
 
-    code, out = _cli("vehicle", "add", CN_VIN, "--market", "CN", "--gateway", "fleet-cn", "-c", c, "--json")
+    code, out = _cli("vehicle", "add", "--vin", CN_VIN, "--market", "CN", "--gateway", "fleet-cn", "-c", c, "--json")
     assert code == 0, out
     assert json.loads(out)["gateway"] == "fleet-cn"
-    assert _cli("vehicle", "add", CN_VIN_2, "--market", "CN", "-c", c)[0] == 0
-    assert _cli("vehicle", "add", EU_VIN, "--market", "EU", "--gateway", "fleet-cn", "-c", c)[0] == 0
-    code, out = _cli("vehicle", "add", "LSVM0TEST00000009", "--market", "CN", "--gateway", "nobody", "-c", c)
+    assert _cli("vehicle", "add", "--vin", CN_VIN_2, "--market", "CN", "-c", c)[0] == 0
+    assert _cli("vehicle", "add", "--vin", EU_VIN, "--market", "EU", "--gateway", "fleet-cn", "-c", c)[0] == 0
+    code, out = _cli("vehicle", "add", "--vin", "LSVM0TEST00000009", "--market", "CN", "--gateway", "nobody", "-c", c)
     assert code == 2 and "no gateway token named 'nobody'" in out and "fleet-cn" in out
 
     code, out = _cli("vehicle", "list", "--gateway", "fleet-cn", "-c", c, "--json")
     listed = json.loads(out)["vehicles"]
     assert sorted(v["region"] for v in listed) == ["cn", "eu"] and all(v["gateway"] == "fleet-cn" for v in listed)
     assert CN_VIN not in out and EU_VIN not in out  # pseudonyms only
-    code, out = _cli("vehicle", "assign", CN_VIN_2, "--gateway", "fleet-cn", "-c", c)
+    code, out = _cli("vehicle", "assign", "--vin", CN_VIN_2, "--gateway", "fleet-cn", "-c", c)
     assert code == 0, out
-    assert _cli("vehicle", "assign", EU_VIN, "--no-gateway", "-c", c)[0] == 0
-    assert _cli("vehicle", "assign", EU_VIN, "-c", c)[0] == 2  # neither --gateway nor --no-gateway
-    assert _cli("vehicle", "assign", "LSVM0TEST00000009", "--gateway", "fleet-cn", "-c", c)[0] == 2  # not registered
+    assert _cli("vehicle", "assign", "--vin", EU_VIN, "--no-gateway", "-c", c)[0] == 0
+    assert _cli("vehicle", "assign", "--vin", EU_VIN, "-c", c)[0] == 2  # neither --gateway nor --no-gateway
+    assert (
+        _cli("vehicle", "assign", "--vin", "LSVM0TEST00000009", "--gateway", "fleet-cn", "-c", c)[0] == 2
+    )  # not registered
     code, out = _cli("gateway", "list", "-c", c, "--json")
     counts = {g["name"]: g["vehicles"] for g in json.loads(out)["gateways"]}
     assert counts == {"fleet-cn": 2, "gateway": 0}

@@ -2,7 +2,7 @@
 gateway (if any) that speaks for each vehicle.
 
 The VIN itself is never stored: a vehicle is known by the HMAC pseudonym of its VIN under its
-region's key, so ``onshore vehicle revoke VIN`` recomputes the pseudonym to find it. A gateway's record names a
+region's key, so ``onshore vehicle revoke --vin VIN`` recomputes the pseudonym to find it. A gateway's record names a
 VIN; `VehicleRegistry.speaking_for` finds the vehicle the same way, in every region, and admits it only when it
 is registered to that gateway: the market (the origin of the data) comes from the registration, never from
 the record.
@@ -204,7 +204,8 @@ class VehicleRegistry:
             if vin not in found:
                 raise VehicleNotRegisteredError(
                     f"{place.format(index)}: its VIN is not registered to gateway {principal.name!r} (or the "
-                    f"vehicle is revoked): register it with `onshore vehicle assign VIN --gateway {principal.name}`. "
+                    "vehicle is revoked): register it with "
+                    f"`onshore vehicle assign --vin VIN --gateway {principal.name}`. "
                     "Nothing from this request was stored.",
                     details=[{"place": place.format(index), "reason": "vehicle not registered to this gateway"}],
                 )

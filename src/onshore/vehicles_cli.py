@@ -2,7 +2,7 @@
 (a fleet back-end: a fleet-telemetry server, a TSP) speaks for which vehicle.
 
 A gateway is a token of role ``gateway`` in the config (`onshore gateway add NAME` writes one); a vehicle is
-registered to at most one gateway (`onshore vehicle add VIN --market CN --gateway NAME`, or `onshore vehicle
+registered to at most one gateway (`onshore vehicle add --vin VIN --market CN --gateway NAME`, or `onshore vehicle
 assign VIN --gateway NAME` later). VINs are never stored or printed back: listings show the vehicle's pseudonym.
 """
 
@@ -37,7 +37,7 @@ GatewayOption = Annotated[str | None, typer.Option(help="the gateway (a configur
 
 @vehicle_app.command("add")
 def vehicle_add(
-    vin: Annotated[str, typer.Argument(help="17-character VIN (never stored; kept as a keyed pseudonym)")],
+    vin: Annotated[str, typer.Option(help="17-character VIN (never stored; kept as a keyed pseudonym)")],
     market: Annotated[str, typer.Option(help="market the vehicle was sold into: its data's origin")],
     rotate: Annotated[bool, typer.Option(help="issue a new token for a registered vehicle")] = False,
     gateway: Annotated[str | None, typer.Option(help="register it to this gateway too")] = None,
@@ -49,9 +49,9 @@ def vehicle_add(
 
     With --env: VEHICLE_TOKEN, VEHICLE_REF and VEHICLE_REGION as shell variables.
 
-    Example: onshore vehicle add LSIM0000000000001 --market CN --gateway fleet-cn
+    Example: onshore vehicle add --vin LSIM0000000000001 --market CN --gateway fleet-cn
 
-    Example: eval "$(onshore vehicle add LSIM0000000000001 --market CN --env)"
+    Example: eval "$(onshore vehicle add --vin LSIM0000000000001 --market CN --env)"
     """
     with cli_errors():
         issued = with_runtime(config, lambda rt: rt.vehicles.add(vin, market, rotate=rotate, gateway=gateway))
@@ -81,7 +81,7 @@ def vehicle_add(
 
 @vehicle_app.command("assign")
 def vehicle_assign(
-    vin: Annotated[str, typer.Argument(help="the vehicle's VIN")],
+    vin: Annotated[str, typer.Option(help="the vehicle's VIN")],
     gateway: GatewayOption = None,
     no_gateway: Annotated[bool, typer.Option("--no-gateway", help="no gateway speaks for it any more")] = False,
     market: Annotated[str | None, typer.Option(help="narrow the search to one market")] = None,
@@ -89,7 +89,7 @@ def vehicle_assign(
 ) -> None:
     """Register a vehicle to a gateway (its records may then come from that gateway), or to none.
 
-    Example: onshore vehicle assign LSIM0000000000001 --gateway fleet-cn
+    Example: onshore vehicle assign --vin LSIM0000000000001 --gateway fleet-cn
     """
     with cli_errors():
         if (gateway is None) == (not no_gateway):
@@ -144,13 +144,13 @@ def vehicle_list(
 
 @vehicle_app.command("revoke")
 def vehicle_revoke(
-    vin: Annotated[str, typer.Argument(help="the vehicle's VIN")],
+    vin: Annotated[str, typer.Option(help="the vehicle's VIN")],
     market: Annotated[str | None, typer.Option(help="narrow the search to one market")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Revoke a vehicle's token; its next request is refused, and no gateway may speak for it any more.
 
-    Example: onshore vehicle revoke LSIM0000000000001
+    Example: onshore vehicle revoke --vin LSIM0000000000001
     """
     with cli_errors():
         vehicle = with_runtime(config, lambda rt: rt.vehicles.revoke(vin, market))

@@ -205,5 +205,5 @@ def test_retention_cli_and_subject_cli(workspace: Workspace) -> None:
     assert bound.exit_code == 0, bound.output
     ran = runner.invoke(app, ["retention", "run", *cfg, "--json"])
     assert ran.exit_code == 0 and '"deleted":0' in ran.stdout
-    missing = runner.invoke(app, ["subject", "erase", "sub_nobody", *cfg])
+    missing = runner.invoke(app, ["subject", "erase", "--subject", "sub_nobody", *cfg])
     assert missing.exit_code == 2 and "no such subject" in missing.output

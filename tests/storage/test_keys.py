@@ -187,7 +187,7 @@ def test_cli_provision_and_status_on_postgresql(tmp_path: Path) -> None:
         assert runner.invoke(app, ["db", "upgrade", "-c", str(config)]).exit_code == 0
         status = runner.invoke(app, ["keys", "status", "-c", str(config), "--json"])
         assert status.exit_code == 1, status.output
-        refused = runner.invoke(app, ["vehicle", "add", CN_VIN, "--market", "CN", "-c", str(config)])
+        refused = runner.invoke(app, ["vehicle", "add", "--vin", CN_VIN, "--market", "CN", "-c", str(config)])
         assert refused.exit_code == 1
         assert f"run `onshore keys provision -c {config} --region cn`" in " ".join(refused.output.split())
         first = runner.invoke(app, ["keys", "provision", "-c", str(config), "--region", "cn", "--json"])
@@ -200,7 +200,7 @@ def test_cli_provision_and_status_on_postgresql(tmp_path: Path) -> None:
         with psycopg.connect(keys_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
             secret = conn.execute("SELECT secret FROM named_keys WHERE name = 'pseudonym'").fetchone()[0]
         assert bytes(secret).hex() not in status.stdout  # status never shows key bytes
-        added = runner.invoke(app, ["vehicle", "add", CN_VIN, "--market", "CN", "-c", str(config)])
+        added = runner.invoke(app, ["vehicle", "add", "--vin", CN_VIN, "--market", "CN", "-c", str(config)])
         assert added.exit_code == 0, added.output
         unknown = runner.invoke(app, ["keys", "status", "-c", str(config), "--region", "xx"])
         assert unknown.exit_code == 2 and "'xx' is not configured" in unknown.output

@@ -285,7 +285,7 @@ def test_a_store_upgraded_by_a_newer_onshore_is_refused_and_not_downgraded(tmp_p
             conn.execute(text("UPDATE alembic_version SET version_num = '0999'"))
     finally:
         engine.dispose()
-    for args in (["vehicle", "revoke", "WSVM0TEST00000001", "--market", "EU"], ["db", "upgrade"]):
+    for args in (["vehicle", "revoke", "--vin", "WSVM0TEST00000001", "--market", "EU"], ["db", "upgrade"]):
         result = runner.invoke(app, [*args, "-c", config])
         assert result.exit_code == 2, result.output
         assert "region eu: record store is at revision 0999, unknown to this onshore" in result.output

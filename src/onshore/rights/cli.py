@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +13,9 @@ from rich.table import Table
 
 from onshore.cli_support import ConfigOption, JsonOption, cli_errors, console, print_json, with_runtime
 
-consent_app = typer.Typer(help="Grant and withdraw consent (minimal; per vehicle and purpose).", no_args_is_help=True)
+consent_app = typer.Typer(
+    help="Grant, withdraw and list consents (per subject and purpose; a vehicle names its owner).", no_args_is_help=True
+)
 subject_app = typer.Typer(
     help="Drivers and owners: bind them to vehicles, answer access and erasure requests.", no_args_is_help=True
 )
@@ -24,6 +28,10 @@ def _errors() -> Any:
 
 _with_runtime = with_runtime
 _print_json = print_json
+
+
+def _day(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).date().isoformat()
 
 
 def _subject_for(rt: Any, subject: str | None, vin: str | None, market: str | None) -> str:
@@ -52,6 +60,7 @@ def consent_grant(
         str | None, typer.Option(help="trip, 7d, 90d, 365d (the pack's choices); omit: until withdrawn")
     ] = None,
     config: ConfigOption = None,
+    json_out: JsonOption = False,
 ) -> None:
     """Record a consent the subject gave (the officer acting on their behalf).
 
@@ -64,7 +73,13 @@ def consent_grant(
 
     with _errors():
         change = _with_runtime(config, run)
-    console.print(f"consent for {change.purpose} ({change.level}) recorded at ledger index {change.ledger_index}")
+    if json_out:
+        _print_json(dataclasses.asdict(change))
+        return
+    until = "until withdrawn" if change.expires_ms is None else f"until {_day(change.expires_ms)}"
+    console.print(
+        f"consent for {change.purpose} ({change.level}, {until}) recorded at ledger index {change.ledger_index}"
+    )
 
 
 @consent_app.command("withdraw")
@@ -74,6 +89,7 @@ def consent_withdraw(
     vin: VinOption = None,
     market: MarketOption = None,
     config: ConfigOption = None,
+    json_out: JsonOption = False,
 ) -> None:
     """Withdraw consent for a purpose; collection stops with the next batch.
 
@@ -85,7 +101,43 @@ def consent_withdraw(
 
     with _errors():
         change = _with_runtime(config, run)
+    if json_out:
+        _print_json({"purpose": change.purpose, "withdrawn": True, "ledger_index": change.ledger_index})
+        return
     console.print(f"consent for {change.purpose} withdrawn (ledger index {change.ledger_index})")
+
+
+@consent_app.command("list")
+def consent_list(
+    subject: SubjectOption = None,
+    vin: VinOption = None,
+    market: MarketOption = None,
+    config: ConfigOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Show the consents in force: purpose, what it is for, level, granted and expires.
+
+    Example: onshore consent list --vin LSVM0TEST00000001 --market CN
+    """
+
+    def run(rt: Any) -> Any:
+        ref = _subject_for(rt, subject, vin, market)
+        return ref, rt.consents.in_force(ref)
+
+    with _errors():
+        ref, rows = _with_runtime(config, run)
+    if json_out:
+        _print_json({"subject": ref, "in_force": rows})
+        return
+    if not rows:
+        console.print(f"no consent in force for subject {ref}: nothing that needs consent is collected")
+        return
+    table = Table("purpose", "for", "level", "granted", "expires", title=f"consents of {ref}")
+    for row in rows:
+        table.add_row(
+            row["purpose"], row["description"], row["level"], row["granted"], row["expires"] or "withdrawn only"
+        )
+    console.print(table)
 
 
 @subject_app.command("bind")
@@ -118,6 +170,7 @@ def subject_owner(
     vin: Annotated[str, typer.Option(help="the vehicle's VIN")],
     market: Annotated[str, typer.Option(help="the vehicle's market")],
     config: ConfigOption = None,
+    json_out: JsonOption = False,
 ) -> None:
     """Print the subject id of a vehicle's registered owner.
 
@@ -125,35 +178,42 @@ def subject_owner(
     """
     with _errors():
         ref = _with_runtime(config, lambda rt: rt.vehicles.owner_of(vin, market))
+    if json_out:
+        _print_json({"subject": ref})
+        return
     console.print(ref, highlight=False)
 
 
 @subject_app.command("access")
 def subject_access(
-    subject: Annotated[str, typer.Argument(help="subject id")],
+    subject: Annotated[str, typer.Option(help="subject id (from `onshore subject bind` or `subject owner`)")],
     out: Annotated[Path, typer.Option(help="file to write the bundle to (JSON)")],
     config: ConfigOption = None,
+    json_out: JsonOption = False,
 ) -> None:
     """Answer an access request: write everything held about the subject, region by region.
 
-    Example: onshore subject access sub_0123abcd --out access.json
+    Example: onshore subject access --subject sub_0123abcd --out access.json
     """
     with _errors():
         bundle = _with_runtime(config, lambda rt: rt.requests.access_bundle(subject, actor_role="officer"))
     out.write_bytes(orjson.dumps(bundle, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))  # row keys: quoted_name
     summary = bundle["summary"]
+    if json_out:
+        _print_json({"out": str(out), "summary": summary})
+        return
     console.print(f"wrote {out}: {summary['records']} records in {len(summary['stored_in'])} region(s)")
 
 
 @subject_app.command("erase")
 def subject_erase(
-    subject: Annotated[str, typer.Argument(help="subject id")],
+    subject: Annotated[str, typer.Option(help="subject id (from `onshore subject bind` or `subject owner`)")],
     config: ConfigOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Answer an erasure request: destroy the subject's keys in every region, purge their data, report.
 
-    Example: onshore subject erase sub_0123abcd --json
+    Example: onshore subject erase --subject sub_0123abcd --json
     """
     with _errors():
         report = _with_runtime(config, lambda rt: rt.requests.erase(subject, actor_role="officer"))

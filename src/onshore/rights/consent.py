@@ -9,7 +9,9 @@ event, and the pipeline reads consents per batch, so a withdrawal stops collecti
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from onshore import clock
 from onshore.errors import InputError, NotFoundError
@@ -125,6 +127,32 @@ class ConsentService:
                     merged[purpose] = level
         return merged
 
+    def in_force(self, subject_ref: str) -> list[dict[str, Any]]:
+        """The subject's consents in force now, one per purpose (the strongest level, then the latest expiry):
+        purpose, what the pack says it is for, level, granted and expires (ISO 8601 UTC; expires None: until
+        withdrawn)."""
+        now = clock.now_ms()
+        best: dict[str, dict[str, Any]] = {}
+        described: dict[str, str] = {}
+        for region in self._subject_regions(subject_ref):
+            pack = self.rulebook.for_jurisdiction(region.jurisdiction).pack
+            described.update({p.id: p.description for p in pack.purposes})
+            for row in region.subjects.consents_in_force(subject_ref, now):
+                held = best.get(row["purpose"])
+                rank = (list(LEVELS).index(row["level"]), row["expires_ms"] is None, row["expires_ms"] or 0)
+                if held is None or rank > held["_rank"]:
+                    best[row["purpose"]] = {**row, "_rank": rank}
+        return [
+            {
+                "purpose": purpose,
+                "description": described.get(purpose, ""),
+                "level": row["level"],
+                "granted": _iso(row["granted_ms"]),
+                "expires": None if row["expires_ms"] is None else _iso(row["expires_ms"]),
+            }
+            for purpose, row in sorted(best.items())
+        ]
+
     def subject_at_vehicle(self, vehicle: Vehicle, profile: str | None) -> str:
         """The subject a vehicle's screen speaks for: the driver of ``profile``, else the owner."""
         region = self.regions[vehicle.region]
@@ -141,3 +169,7 @@ class ConsentService:
             return self.active(self.subject_at_vehicle(vehicle, profile))
         except NotFoundError:
             return {}
+
+
+def _iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

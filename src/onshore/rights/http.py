@@ -25,9 +25,11 @@ class SubjectConsentRequest(BaseModel):
 
 @router.get("/v1/subjects/me/consents", summary="My consents in force")
 def my_consents(request: Request, principal: SubjectCaller) -> dict[str, Any]:
+    consents = request.app.state.runtime.consents
     return {
         "subject": principal.subject_ref,
-        "consents": request.app.state.runtime.consents.active(principal.subject_ref),
+        "consents": consents.active(principal.subject_ref),  # purpose -> level
+        "in_force": consents.in_force(principal.subject_ref),  # each with what it is for, level, granted, expires
     }
 
 

@@ -17,14 +17,16 @@ from onshore.storage.records import select_records
 from onshore.storage.schema import bindings, consents, subjects
 from onshore.storage.sql import SQLRecordStore
 
-# A vehicle's bindings, each with the consents in force at ``at_ms`` of its subject (none: one row of nulls); one
-# statement built once, so SQLAlchemy compiles it once (it runs for every ingested batch).
-_in_force = and_(
-    consents.c.subject_ref == bindings.c.subject_ref,
+# A consent in force at ``at_ms`` (a bound parameter): not withdrawn, granted, not expired (expired counts as
+# withdrawn). Every reader of consents uses it.
+_IN_FORCE = and_(
     consents.c.withdrawn_ms.is_(None),
     consents.c.granted_ms <= bindparam("at_ms"),
     or_(consents.c.expires_ms.is_(None), consents.c.expires_ms > bindparam("at_ms")),
 )
+# A vehicle's bindings, each with the consents in force at ``at_ms`` of its subject (none: one row of nulls); one
+# statement built once, so SQLAlchemy compiles it once (it runs for every ingested batch).
+_in_force = and_(consents.c.subject_ref == bindings.c.subject_ref, _IN_FORCE)
 _VEHICLE_CONTEXT = (
     select(
         bindings.c.id,
@@ -168,15 +170,25 @@ class SubjectStore:
                 held[purpose] = level
         return [found[k] for k in sorted(found)], result
 
+    def consents_in_force(self, subject_ref: str, at_ms: int) -> list[dict[str, Any]]:
+        """The subject's consents in force at ``at_ms``: purpose, level, granted_ms, expires_ms (None: until
+        withdrawn), oldest first."""
+        with self.store.read("read consents") as conn:
+            rows = conn.execute(
+                select(consents.c.purpose, consents.c.level, consents.c.granted_ms, consents.c.expires_ms)
+                .where(consents.c.subject_ref == subject_ref, _IN_FORCE)
+                .order_by(consents.c.granted_ms, consents.c.id),
+                {"at_ms": at_ms},
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
     @staticmethod
     def _active_consents(conn: Any, subject_refs: Sequence[str], at_ms: int) -> dict[str, dict[str, str]]:
         rows = conn.execute(
             select(consents.c.subject_ref, consents.c.purpose, consents.c.level).where(
-                consents.c.subject_ref.in_(list(subject_refs)),
-                consents.c.withdrawn_ms.is_(None),
-                consents.c.granted_ms <= at_ms,
-                (consents.c.expires_ms.is_(None)) | (consents.c.expires_ms > at_ms),
-            )
+                consents.c.subject_ref.in_(list(subject_refs)), _IN_FORCE
+            ),
+            {"at_ms": at_ms},
         ).all()
         result: dict[str, dict[str, str]] = {ref: {} for ref in subject_refs}
         for subject_ref, purpose, level in rows:

@@ -95,7 +95,12 @@ class ConsentRequest(BaseModel):
 def list_consents(
     request: Request, principal: VehicleCaller, profile: str | None = Query(default=None, max_length=64)
 ) -> dict[str, Any]:
-    return {"consents": request.app.state.runtime.consents.collection(principal.vehicle, profile)}
+    consents = request.app.state.runtime.consents
+    try:
+        in_force = consents.in_force(consents.subject_at_vehicle(principal.vehicle, profile))
+    except NotFoundError:  # nobody bound to the vehicle: nothing may be collected that needs consent
+        in_force = []
+    return {"consents": consents.collection(principal.vehicle, profile), "in_force": in_force}
 
 
 @router.post("/v1/consents", tags=["consent"], summary="Grant consent from the vehicle's screen")
