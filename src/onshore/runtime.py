@@ -10,6 +10,8 @@ from onshore.ledger.store import MerkleLog
 from onshore.pipeline.process import Processor
 from onshore.pipeline.service import IngestService
 from onshore.pipeline.store import RegionRouter
+from onshore.registers.profile import sync_profile
+from onshore.registers.service import RegisterService
 from onshore.rights.consent import ConsentService
 from onshore.rights.requests import SubjectRequests
 from onshore.rights.retention import RetentionService
@@ -48,13 +50,18 @@ class Runtime:
         self.subjects = SubjectService(self.regions, self.vehicles)
         self.frames = FrameService(self.rulebook, self.router, settings.frames, bus=self.bus, stages=stages)
         self.retention = RetentionService(self.rulebook, self.regions, blob_sweeper=self.frames.sweep)
-        self.border = BorderService(self.rulebook, self.regions, base_dir=settings.base_dir)
+        # the processor's profile as configured, recorded in each region's ledger when it changed
+        sync_profile(self.regions, settings.processor)
+        self.border = BorderService(
+            self.rulebook, self.regions, base_dir=settings.base_dir, processor_status=settings.processor.statuses()
+        )
         self.requests = SubjectRequests(
             self.subjects,
             self.rulebook,
             blob_eraser=self.frames.erase_subject,
             transfers_of=self.border.transfers_of_subject,
         )
+        self.registers = RegisterService(self.rulebook, self.regions, self.requests)
 
     def close(self) -> None:
         self.frames.close()

@@ -24,18 +24,24 @@ from sqlalchemy import Connection
 from onshore import clock
 from onshore.border import dates
 from onshore.border.bases import BasisRegistry, BasisSpec, TransferBasis
-from onshore.border.bundles import FORMAT, BundleWriter, archive, b64, content_digest, write_manifest
+from onshore.border.bundles import BundleWriter, archive, content_digest, write_manifest
 from onshore.border.counters import BorderCounters
 from onshore.border.decisions import ExportDecision
 from onshore.border.exporter import Progress, export_classes
 from onshore.border.gate import BorderGate
+from onshore.border.manifest import build_manifest
 from onshore.border.requests import ExportRequest
 from onshore.border.selection import DataClass, RecordSelection
 from onshore.border.tables import border_transfer_bases, border_transfers
+from onshore.border.transfers import (
+    TransferFilter,
+    decision_record,
+    import_history,
+    list_transfers,
+    parse_import_rows,
+)
 from onshore.deid.transforms import TRANSFORM_NAMES
 from onshore.errors import ConflictError, InputError, NotFoundError
-from onshore.ledger.merkle import leaf_hash
-from onshore.ledger.store import MerkleLog
 from onshore.model import LifecycleEvent
 from onshore.rules.loader import RuleBook
 from onshore.storage.blobs import FolderBlobStore
@@ -77,8 +83,16 @@ def _signature(decision: ExportDecision) -> list[tuple[str, str, str | None, tup
 class BorderService:
     """Bases, decisions and releases for every region of a runtime."""
 
-    def __init__(self, rulebook: RuleBook, regions: Mapping[str, Region], *, base_dir: Path) -> None:
+    def __init__(
+        self,
+        rulebook: RuleBook,
+        regions: Mapping[str, Region],
+        *,
+        base_dir: Path,
+        processor_status: frozenset[str] = frozenset(),
+    ) -> None:
         self.rulebook = rulebook
+        self.processor_status = processor_status
         self.regions = regions
         self.base_dir = base_dir
         self.bases = BasisRegistry(rulebook, regions, TRANSFORM_NAMES)
@@ -96,7 +110,9 @@ class BorderService:
         """The gate of the pack in force for ``region`` (built once)."""
         gate = self._gates.get(region.jurisdiction)
         if gate is None:
-            gate = self._gates[region.jurisdiction] = BorderGate(self.rulebook.for_jurisdiction(region.jurisdiction))
+            gate = self._gates[region.jurisdiction] = BorderGate(
+                self.rulebook.for_jurisdiction(region.jurisdiction), self.processor_status
+            )
         return gate
 
     def exports_dir(self, region: Region) -> Path:
@@ -150,6 +166,24 @@ class BorderService:
             counters = BorderCounters(reg.name, self.gate(reg).timezone)
             at_ms = int(at.timestamp() * 1000)
             return counters.record_release(conn, "imported", at_ms, ((s, kind, basis_id) for s in subject_refs))
+
+    def import_history(self, region: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Record transfers made before onshore, per person and date, with one ledger event (all or nothing).
+
+        Raises:
+            InputError: naming the first bad row; nothing is written.
+        """
+        reg = self.region(region)
+        gate = self.gate(reg)
+        parsed = parse_import_rows(rows, dates.local_date(clock.now(), gate.timezone), gate.domestic)
+        with reg.store.transaction("import earlier transfers") as conn:
+            return import_history(conn, reg.store.journal, reg.name, gate.timezone, parsed, clock.now_ms())
+
+    def list_transfers(self, region: str, where: TransferFilter) -> list[dict[str, Any]]:
+        """Releases, denials and imported transfers of ``region`` with their reasons (``border.transfers``)."""
+        reg = self.region(region)
+        with reg.store.read("list transfers") as conn:
+            return list_transfers(conn, reg.name, self.gate(reg).timezone, where)
 
     # -- decisions ------------------------------------------------------------------------------
 
@@ -230,7 +264,7 @@ class BorderService:
         except BaseException:
             writer.abort()
             raise
-        manifest = self._manifest(region, request, decision, transfer_id, at, bundle, logged)
+        manifest = build_manifest(region, request, decision, transfer_id, at, bundle, logged, self.bases)
         write_manifest(out, manifest)
         return ExportResult(
             transfer_id,
@@ -313,6 +347,8 @@ class BorderService:
                     people=people_out,
                     content_sha256=None if bundle is None else content_digest(bundle["files"]),
                     ledger_index=first,
+                    requester=request.requester,
+                    decision=decision_record(decision),
                 )
             )
         return list(zip(range(first, first + len(events)), events, strict=True))
@@ -338,74 +374,6 @@ class BorderService:
             digest=digest,
             basis_id=basis_id,
         )
-
-    def _manifest(
-        self,
-        region: Region,
-        request: ExportRequest,
-        decision: ExportDecision,
-        transfer_id: str,
-        at: dt.datetime,
-        bundle: dict[str, Any],
-        logged: list[tuple[int, LifecycleEvent]],
-    ) -> dict[str, Any]:
-        indexes = [i for i, _ in logged]
-        log = MerkleLog(region.name)
-        with region.store.read("ledger proofs") as conn:
-            size = log.tree_size(conn)
-            root = log.root(conn, size)
-            entries = [log.entries(conn, i, i + 1)[0] for i in indexes]
-            proofs = [log.inclusion_proof(conn, i, size) for i in indexes]
-        used = sorted({c.basis_id for c in decision.classes if c.basis_id and c.decision != "deny"})
-        files = bundle["files"]
-        by_class = {
-            c.data_class.key: {
-                "decision": c.decision,
-                "records_selected": c.data_class.records,
-                "people": c.data_class.people,
-                **bundle["stats"].get(c.data_class.key, {"records_released": 0}),
-            }
-            for c in decision.classes
-        }
-        return {
-            "format": FORMAT,
-            "transfer_id": transfer_id,
-            "created_at": at.isoformat(),
-            "region": region.name,
-            "origin_jurisdiction": region.jurisdiction,
-            "request": request.public_dict(),
-            "bases": [self.bases.get(b).to_dict(decision.day) for b in used],
-            "decision": decision.to_dict(),
-            "counts": {
-                "records": sum(v["records_released"] for v in by_class.values()),
-                "flow_rows": bundle["flows"],
-                "by_class": by_class,
-            },
-            "transforms": {
-                c.data_class.key: [t.model_dump() for t in c.transforms]
-                for c in decision.classes
-                if c.decision != "deny"
-            },
-            "pseudonyms": "vehicle and subject are HMAC-SHA-256 pseudonyms under a key for this recipient only",
-            "files": [f.to_dict() for f in files],
-            "content_sha256": content_digest(files),
-            "ledger": {
-                "region": region.name,
-                "tree_size": size,
-                "root": b64(root),
-                "events": [
-                    {
-                        "index": i,
-                        "kind": ev.kind,
-                        "basis_id": ev.basis_id,
-                        "entry": b64(entry),
-                        "leaf_hash": b64(leaf_hash(entry)),
-                        "proof": [b64(p) for p in proof],
-                    }
-                    for (i, ev), entry, proof in zip(logged, entries, proofs, strict=True)
-                ],
-            },
-        }
 
 
 def _groups_by_basis(decision: ExportDecision, bundle: dict[str, Any]) -> dict[str | None, dict[str, Any]]:
