@@ -24,6 +24,7 @@ from onshore.db_cli import db_app
 from onshore.keys_cli import keys_app
 from onshore.ledger.cli import ledger_app
 from onshore.registers.cli import register_app
+from onshore.reports.cli import report_app
 from onshore.rights.cli import consent_app, retention_app, subject_app
 from onshore.vision.cli import vision_app
 
@@ -48,6 +49,7 @@ app.add_typer(bases_app, name="bases")
 add_transfer_commands(export_app)
 app.add_typer(export_app, name="export")
 app.add_typer(register_app, name="register")
+app.add_typer(report_app, name="report")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 
