@@ -54,8 +54,9 @@ def activity(workspace: Workspace, client: TestClient) -> dict[str, int]:
         assert (accepted, dropped) == (5, 2)
 
         # two transfers released (a volume exemption, then a security assessment) and one denial
+        abroad = {"storage_abroad": "Frankfurt data centre", "period_abroad": "2 years", "destinations": ["DE"]}
         basis(rt, "cn", "cn-sa-1", "security_assessment", approved_on="2026-01-05",
-              recipient_contact="privacy@acme.example", storage_abroad="Frankfurt data centre", period_abroad="2 years", destinations=["DE"])  # fmt: skip
+              recipient_contact="privacy@acme.example", **abroad)  # fmt: skip
         since = NOW - dt.timedelta(days=2)
         t1 = rt.border.run(
             request("cn", NOW, since=since.isoformat(), signals=["MilesToArrival"]), None, actor_role="officer"
@@ -107,10 +108,12 @@ def activity(workspace: Workspace, client: TestClient) -> dict[str, int]:
             {"title": "old", "occurred_on": "2025-11-01", "categories": ["general"], "people_affected": 3},
             actor_role="officer",
         )
-        reg.add("complaint", "cn", {"topic": "asked why data went to Germany", "received_on": "2026-04-01",
-                                    "about_transfer": True, "handling": "explained the basis", "closed_on": "2026-04-03"}, actor_role="officer")  # fmt: skip
-        reg.add("provision", "cn", {"recipient": "Example Insurance Co.", "purpose": "navigation", "categories": ["personal"],
-                                    "basis": "contract", "people": 5, "records": 50, "started_on": "2026-01-10"}, actor_role="officer")  # fmt: skip
+        complaint = {"topic": "asked why data went to Germany", "received_on": "2026-04-01", "about_transfer": True,
+                     "handling": "explained the basis", "closed_on": "2026-04-03"}  # fmt: skip
+        reg.add("complaint", "cn", complaint, actor_role="officer")
+        provision = {"recipient": "Example Insurance Co.", "purpose": "navigation", "categories": ["personal"],
+                     "basis": "contract", "people": 5, "records": 50, "started_on": "2026-01-10"}  # fmt: skip
+        reg.add("provision", "cn", provision, actor_role="officer")
     return {
         "collect.received": 7,
         "collect.dropped_no_consent": dropped,
@@ -220,3 +223,19 @@ def test_the_api_writes_a_report_for_the_officer_only(workspace: Workspace, clie
     assert client.post("/v1/reports", json=body, headers=auth(workspace.token("analyst-cn"))).status_code == 403
     bad = client.post("/v1/reports", json={**body, "kind": "weekly"}, headers=auth(workspace.token("officer")))
     assert bad.status_code == 422 and "kind" in bad.text
+
+
+def test_write_the_report_pages_for_the_docs(workspace: Workspace, activity: dict[str, int]) -> None:
+    """`docs/report-pages.sh` runs this with REPORT_PAGES_DIR set: the PDFs of the known activity, as PNG pages."""
+    import os
+    import subprocess
+
+    folder = os.environ.get("REPORT_PAGES_DIR")
+    if not folder:
+        pytest.skip("set REPORT_PAGES_DIR to a folder to write the docs' report pages")
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for kind, lang in (("annual", "zh"), ("annual", "en"), ("outbound", "zh"), ("outbound", "en")):
+        pdf = _write(workspace, kind, lang, "pdf")
+        shutil.copy(pdf, out / pdf.name)
+        subprocess.run(["pdftoppm", "-png", "-r", "60", str(pdf), str(out / pdf.stem)], check=True, timeout=120)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from onshore import clock
 from onshore.border import dates
 from onshore.errors import InputError
 from onshore.reports import charts, render
@@ -79,7 +80,7 @@ class ReportService:
         step = progress or (lambda _what: None)
         pack = self.runtime.rulebook.for_jurisdiction(jurisdiction)
         tz = pack.pack.outbound.timezone if pack.pack.outbound is not None else "UTC"
-        today = dates.local_date(dt.datetime.now(dt.UTC), tz)
+        today = dates.local_date(clock.now(), tz)
         as_of = as_of or min(today, dt.date(year, 12, 31))
         facts = gather(self.runtime, jurisdiction, year, as_of, step)
         report = build(facts, pack, kind, lang)
