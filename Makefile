@@ -4,7 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test lint typecheck bench clean system-deps
+
+# Debian packages the reports need: a CJK font (Chinese PDFs) and poppler (pdftoppm, PDF pages as PNG in docs).
+# WeasyPrint also needs Pango and HarfBuzz-Subset (font subsetting); each is installed only when missing.
+SYSTEM_PACKAGES ?= fonts-noto-cjk poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,12 +17,23 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+## system-deps: apt-get install the Debian packages above, only those missing (a no-op when all are there)
+system-deps:
+	@if ! command -v dpkg-query >/dev/null 2>&1; then \
+	  echo "system-deps: not a Debian system; install a CJK font and poppler yourself: $(SYSTEM_PACKAGES)"; exit 0; fi; \
+	missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "system-deps: installing$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
 ## run: set everything up and run the main job (the demo) on the embedded default
-run: $(STAMP)
+run: system-deps $(STAMP)
 	$(VENV)/bin/onshore demo
 
 ## test: set up and run the test suite
-test: $(STAMP)
+test: system-deps $(STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)

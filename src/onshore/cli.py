@@ -11,6 +11,7 @@ from rich.table import Table
 
 import onshore
 from onshore.border.cli import bases_app, export_app
+from onshore.border.transfers_cli import add_transfer_commands
 from onshore.cli_support import (
     ConfigOption,
     EnvOption,
@@ -26,6 +27,8 @@ from onshore.config import load_settings, settings_documentation
 from onshore.db_cli import db_app
 from onshore.keys_cli import keys_app
 from onshore.ledger.cli import ledger_app
+from onshore.registers.cli import register_app
+from onshore.reports.cli import report_app
 from onshore.rights.cli import consent_app, retention_app, subject_app
 from onshore.vehicles_cli import gateway_app, vehicle_app
 from onshore.vision.cli import vision_app
@@ -48,7 +51,10 @@ app.add_typer(retention_app, name="retention")
 app.add_typer(vision_app, name="vision")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(bases_app, name="bases")
+add_transfer_commands(export_app)
 app.add_typer(export_app, name="export")
+app.add_typer(register_app, name="register")
+app.add_typer(report_app, name="report")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 

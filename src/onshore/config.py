@@ -140,6 +140,36 @@ class RegionSettings(_Frozen):
     )
 
 
+class ProcessorSettings(_Frozen):
+    """Who the processor is: the facts the reports state (Provisions Art. 14) and the status the gate reads.
+
+    Every change is recorded in each region's ledger (a ``profile_change`` event with the profile's digest) the
+    first time a runtime sees it; the people named here are staff contacts, never put in an event.
+    """
+
+    name: str = Field(default="", max_length=200, description="the processor's legal name (汽车数据处理者名称)")
+    responsible_person: str = Field(
+        default="", max_length=100, description="person in charge of automobile data security (数据安全负责人)"
+    )
+    responsible_contact: str = Field(default="", max_length=200, description="that person's phone or e-mail")
+    rights_contact_person: str = Field(
+        default="", max_length=100, description="person handling users' rights requests (个人信息保护联系人)"
+    )
+    rights_contact: str = Field(default="", max_length=200, description="that person's phone or e-mail")
+    ciio: bool = Field(
+        default=False,
+        description="the processor is a critical information infrastructure operator (CIIO): the pack's CIIO rules "
+        "apply at the border (2024 Provisions: any personal information abroad needs a security assessment)",
+    )
+    province: str = Field(
+        default="", max_length=60, description="province of registration: where the annual report is filed"
+    )
+
+    def statuses(self) -> frozenset[str]:
+        """The processor statuses rule packs can name (``processor_status`` on outbound rules)."""
+        return frozenset({"ciio"} if self.ciio else set())
+
+
 class TokenSettings(_Frozen):
     name: str = Field(description="who holds the token (no personal data: a role name or team)")
     role: Role = Field(
@@ -163,6 +193,7 @@ class Settings(_Frozen):
     limits: LimitSettings = LimitSettings()
     rules: RulesSettings = RulesSettings()
     retention: RetentionSettings = RetentionSettings()
+    processor: ProcessorSettings = ProcessorSettings()
     regions: dict[str, RegionSettings] = Field(default_factory=dict)
     tokens: list[TokenSettings] = Field(default_factory=list)
     base_dir: Path = Field(default=Path("."), description="folder relative paths are resolved against")
@@ -313,6 +344,7 @@ def settings_documentation() -> dict[str, str]:
     walk(LimitSettings, "limits.")
     walk(RulesSettings, "rules.")
     walk(RetentionSettings, "retention.")
+    walk(ProcessorSettings, "processor.")
     walk(RegionSettings, "regions.NAME.")
     walk(TokenSettings, "tokens[].")
     return docs

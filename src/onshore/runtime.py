@@ -11,6 +11,8 @@ from onshore.metrics import Metrics
 from onshore.pipeline.process import Processor
 from onshore.pipeline.service import IngestService
 from onshore.pipeline.store import RegionRouter
+from onshore.registers.profile import sync_profile
+from onshore.registers.service import RegisterService
 from onshore.rights.consent import ConsentService
 from onshore.rights.requests import SubjectRequests
 from onshore.rights.retention import RetentionService
@@ -50,8 +52,14 @@ class Runtime:
         self.subjects = SubjectService(self.regions, self.vehicles)
         self.frames = FrameService(self.rulebook, self.router, settings.frames, bus=self.bus, stages=stages)
         self.retention = RetentionService(self.rulebook, self.regions, blob_sweeper=self.frames.sweep)
+        # the processor's profile as configured, recorded in each region's ledger when it changed
+        sync_profile(self.regions, settings.processor)
         self.border = BorderService(
-            self.rulebook, self.regions, base_dir=settings.base_dir, checkpoint_at=self._checkpoint_at
+            self.rulebook,
+            self.regions,
+            base_dir=settings.base_dir,
+            checkpoint_at=self._checkpoint_at,
+            processor_status=settings.processor.statuses(),
         )
         self.requests = SubjectRequests(
             self.subjects,
@@ -59,6 +67,7 @@ class Runtime:
             blob_eraser=self.frames.erase_subject,
             transfers_of=self.border.transfers_of_subject,
         )
+        self.registers = RegisterService(self.rulebook, self.regions, self.requests)
 
     def _checkpoint_at(self, region: str, size: int) -> tuple[str, str]:
         """The log's origin and its signed checkpoint note at ``size`` (what an export bundle carries)."""

@@ -13,6 +13,7 @@ from sqlalchemy import MetaData
 import onshore.border.tables  # noqa: F401
 import onshore.ledger.service  # noqa: F401
 import onshore.ledger.store  # noqa: F401
+import onshore.registers.tables  # noqa: F401
 from onshore.storage.schema import metadata
 
 

@@ -99,7 +99,8 @@ def basis(
     **scope_and_spec: Any,
 ) -> None:
     """Record (and by default approve) a basis; keyword arguments override the scope or the spec."""
-    spec_keys = {"conditions", "expires_on", "derogation", "attestations", "reference"}
+    spec_keys = {"conditions", "expires_on", "derogation", "attestations", "reference", "recipient_contact"}
+    spec_keys |= {"storage_abroad", "period_abroad"}
     scope: dict[str, Any] = {
         "categories": ["personal", "sensitive_personal", "important", "general"],
         "purposes": ["diagnostics"],

@@ -479,7 +479,32 @@ FLEET_TELEMETRY = [
     _gateway_ingest("ingest by a gateway with a malformed vin", 400, "bad_request", "nope"),
 ]
 
-CASES = INGEST + RECORDS + LEDGER + FRAMES + BASES + EXPORTS + CONSENTS + FLEET_TELEMETRY
+_INCIDENT = {"title": "x", "occurred_on": "2024-05-01", "categories": ["personal"], "people_affected": 1}
+REGISTERS = [
+    Case("transfer list unknown status", "GET", "/v1/border/exports", "officer", 422, V, params={"status": "lost"}),
+    Case("transfer list since 9999-12-31", "GET", "/v1/border/exports", "auditor", 422, V,
+         params={"since": "9999-12-31"}),
+    Case("transfer list lower-case country", "GET", "/v1/border/exports", "officer", 422, V,
+         params={"destination": "de"}),
+    Case("transfer list by an analyst", "GET", "/v1/border/exports", "analyst", 403),
+    Case("register list year 1800", "GET", "/v1/registers/incident", "officer", 422, V, params={"year": "1800"}),
+    Case("register list unknown register", "GET", "/v1/registers/diary", "officer", 404),
+    Case("incident with negative people", "POST", "/v1/registers/incident", "officer", 422, V,
+         json={**_INCIDENT, "people_affected": -1}),
+    Case("incident with a vin in the title", "POST", "/v1/registers/incident", "officer", 422, V,
+         json={**_INCIDENT, "title": f"car {CN_VIN}"}),
+    Case("incident in an unknown region", "POST", "/v1/registers/incident", "officer", 404, params={"region": "mars"},
+         json=_INCIDENT),
+    Case("incident with an unknown field", "POST", "/v1/registers/incident", "officer", 422, V,
+         json={**_INCIDENT, "vin": "x"}),
+    Case("incident by an auditor", "POST", "/v1/registers/incident", "auditor", 403, json=_INCIDENT),
+    Case("change an unknown entry", "PATCH", "/v1/registers/incident/999999", "officer", 404, json={"title": "y"}),
+    Case("report of an unknown kind", "POST", "/v1/reports", "officer", 422, V, json={"kind": "weekly", "year": 2026}),
+    Case("report for the year 1800", "POST", "/v1/reports", "officer", 422, V, json={"kind": "annual", "year": 1800}),
+    Case("report by an analyst", "POST", "/v1/reports", "analyst", 403, json={"kind": "annual", "year": 2026}),
+]  # fmt: skip
+
+CASES = INGEST + RECORDS + LEDGER + FRAMES + BASES + EXPORTS + CONSENTS + FLEET_TELEMETRY + REGISTERS
 
 
 @pytest.fixture(scope="module")
@@ -575,6 +600,10 @@ def _template(path: str) -> str:
         parts[3] = "{purpose}"
     if path.startswith("/v1/ledger/"):
         parts[3] = "{region}"
+    if path.startswith("/v1/registers/"):
+        parts[3] = "{register}"
+        if len(parts) >= 5:
+            parts[4] = "{entry_id}"
     return "/".join(parts)
 
 

@@ -45,6 +45,8 @@ PARAMS = {
     "size": "1",
     "from": "1",
     "to": "1",
+    "register": "incident",
+    "entry_id": "999999",
 }
 NOBODY = "s-nobody-route-roles"  # the subject an officer names: nobody, so that no request erases anyone
 

@@ -92,6 +92,10 @@ class BasisSpec(_Strict):
     derogation: str | None = Field(default=None, description="for route derogation: the Art. 49 derogation key")
     attestations: list[str] = Field(default_factory=list, description="facts recorded (e.g. subjects_informed)")
     note: str | None = Field(default=None, max_length=2000)
+    # what the outbound supplement states (Provisions Art. 15): the recipient's contact, where and how long abroad
+    recipient_contact: str | None = Field(default=None, max_length=200, description="the recipient's contact")
+    storage_abroad: str | None = Field(default=None, max_length=200, description="storage place abroad")
+    period_abroad: str | None = Field(default=None, max_length=100, description="storage period abroad")
 
 
 @dataclass(frozen=True)

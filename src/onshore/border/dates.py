@@ -108,3 +108,13 @@ def working_days_between(start: dt.date, end: dt.date) -> int:
         if (start + dt.timedelta(days=weeks * 7 + offset)).weekday() < 5:
             count += 1
     return count
+
+
+def yyyymmdd(day: dt.date | None) -> int | None:
+    """A date as the integer ``YYYYMMDD`` (ledger event counts are integers), or None."""
+    return None if day is None else day.year * 10000 + day.month * 100 + day.day
+
+
+def from_yyyymmdd(value: int) -> dt.date:
+    """The date of a ``YYYYMMDD`` integer."""
+    return dt.date(value // 10000, value // 100 % 100, value % 100)

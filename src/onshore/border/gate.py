@@ -56,7 +56,7 @@ class BorderGate:
         RulePackError: the pack has no ``outbound`` section, or a rule cites an instrument it does not list.
     """
 
-    def __init__(self, pack: LoadedPack) -> None:
+    def __init__(self, pack: LoadedPack, processor_status: frozenset[str] = frozenset()) -> None:
         if pack.pack.outbound is None:
             raise RulePackError(f"rule pack {pack.pack.pack} has no outbound section: the gate cannot decide")
         self.pack = pack
@@ -67,8 +67,16 @@ class BorderGate:
                 f"rule pack {pack.pack.pack}: outbound rules cite instruments not in `instruments`: {sorted(missing)}"
             )
         enabled = pack.enabled_overrides
-        self.class_rules = [r for r in self.rules.classes if r.active or r.id in enabled]
-        self.thresholds = [t for t in self.rules.thresholds if t.active or t.id in enabled]
+        # the processor's own status (a CIIO) selects the rules meant for it: law in the pack, status in settings
+        self.processor_status = processor_status
+        self.class_rules = [
+            r for r in self.rules.classes if (r.active or r.id in enabled) and r.applies_to_processor(processor_status)
+        ]
+        self.thresholds = [
+            t
+            for t in self.rules.thresholds
+            if (t.active or t.id in enabled) and t.applies_to_processor(processor_status)
+        ]
         self.domestic = frozenset(self.rules.domestic.jurisdictions)
         self.routes = {r.id: r for r in self.rules.routes}
         adequacy = self.rules.adequacy
@@ -205,8 +213,10 @@ class BorderGate:
         return ClassDecision(c, "transform" if merged else "allow", tuple(reasons), basis.id if basis else None, merged)
 
     def _available(self, route_id: str, day: dt.date) -> bool:
-        available = self.routes[route_id].available
-        return available is None or available.contains(day)
+        route = self.routes[route_id]
+        if not route.applies_to_processor(self.processor_status):
+            return False
+        return route.available is None or route.available.contains(day)
 
     def _granted(self, request: ExportRequest, routes: Sequence[str]) -> str | None:
         for route_id in routes:

@@ -1,6 +1,7 @@
 """The border API: transfer bases (officer; auditor reads), export decisions and releases (analyst, officer).
 
 - ``GET/POST /v1/border/bases``, ``GET /v1/border/bases/{id}``, ``POST …/{id}/approve``, ``POST …/{id}/revoke``;
+- ``GET /v1/border/exports``: releases, denials (with the reasons) and imported earlier transfers, filtered;
 - ``POST /v1/border/exports/decide``: the dry run (``at`` may ask "what if on that date");
 - ``POST /v1/border/exports``: decide and release; 201 with the manifest, or 403 ``transfer_denied`` with the
   decision in ``details`` (the denial is logged all the same);
@@ -27,6 +28,7 @@ from onshore.border.bases import BasisSpec
 from onshore.border.dates import LegalDate, LegalDateTime
 from onshore.border.requests import ExportRequest
 from onshore.border.service import BorderService
+from onshore.border.transfers import TransferFilter
 from onshore.errors import NotFoundError, TransferDeniedError
 from onshore.web.auth import AnalystOrOfficer, Officer, OfficerOrAuditor, require
 
@@ -98,6 +100,31 @@ def revoke_basis(request: Request, principal: Officer, basis_id: str) -> dict[st
 def _as_requested_by(body: ExportRequest, principal: Principal) -> ExportRequest:
     """The request as the token's role made it, whatever the body says."""
     return body.model_copy(update={"requester": principal.role.value})
+
+
+@router.get("/exports", summary="Transfers abroad: releases, denials with their reasons, imported earlier ones")
+def list_exports(
+    request: Request,
+    _principal: OfficerOrAuditor,
+    region: str = Query(default="cn", max_length=32),
+    status: str | None = Query(default=None, pattern=r"^(released|denied|imported)$"),
+    since: Annotated[LegalDate | None, Query(description="from this date (legal calendar)")] = None,
+    until: Annotated[LegalDate | None, Query(description="up to this date, inclusive")] = None,
+    destination: str | None = Query(default=None, pattern=r"^[A-Z]{2,3}$"),
+    recipient: str | None = Query(default=None, max_length=64),
+    purpose: str | None = Query(default=None, pattern=r"^[a-z][a-z0-9_]{0,63}$"),
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> dict[str, Any]:
+    where = TransferFilter(
+        status=status,
+        since=since,
+        until=until,
+        destination=destination,
+        recipient=recipient,
+        purpose=purpose,
+        limit=limit,
+    )
+    return {"transfers": _border(request).list_transfers(region, where)}
 
 
 @router.post("/exports/decide", summary="Dry run: the decision per data class, releasing and counting nothing")

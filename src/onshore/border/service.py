@@ -33,6 +33,13 @@ from onshore.border.manifest import CheckpointAt, ledger_section, manifest_terms
 from onshore.border.requests import ExportRequest
 from onshore.border.selection import DataClass, RecordSelection
 from onshore.border.tables import border_transfer_bases, border_transfers
+from onshore.border.transfers import (
+    TransferFilter,
+    decision_record,
+    import_history,
+    list_transfers,
+    parse_import_rows,
+)
 from onshore.deid.transforms import TRANSFORM_NAMES
 from onshore.errors import ConflictError, InputError, NotFoundError
 from onshore.model import LifecycleEvent
@@ -83,10 +90,13 @@ class BorderService:
         *,
         base_dir: Path,
         checkpoint_at: CheckpointAt | None = None,
+        processor_status: frozenset[str] = frozenset(),
     ) -> None:
         """``checkpoint_at``: signs the log at a tree size, for the checkpoint every bundle carries (the runtime
-        passes the ledger's; without it bundles carry proofs but no signed checkpoint)."""
+        passes the ledger's; without it bundles carry proofs but no signed checkpoint). ``processor_status``: the
+        processor's declared statuses (e.g. ``ciio``), which the gate's rules may depend on."""
         self.rulebook = rulebook
+        self.processor_status = processor_status
         self.regions = regions
         self.base_dir = base_dir
         self.checkpoint_at = checkpoint_at
@@ -105,7 +115,9 @@ class BorderService:
         """The gate of the pack in force for ``region`` (built once)."""
         gate = self._gates.get(region.jurisdiction)
         if gate is None:
-            gate = self._gates[region.jurisdiction] = BorderGate(self.rulebook.for_jurisdiction(region.jurisdiction))
+            gate = self._gates[region.jurisdiction] = BorderGate(
+                self.rulebook.for_jurisdiction(region.jurisdiction), self.processor_status
+            )
         return gate
 
     def exports_dir(self, region: Region) -> Path:
@@ -159,6 +171,24 @@ class BorderService:
             counters = BorderCounters(reg.name, self.gate(reg).timezone)
             at_ms = int(at.timestamp() * 1000)
             return counters.record_release(conn, "imported", at_ms, ((s, kind, basis_id) for s in subject_refs))
+
+    def import_history(self, region: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Record transfers made before onshore, per person and date, with one ledger event (all or nothing).
+
+        Raises:
+            InputError: naming the first bad row; nothing is written.
+        """
+        reg = self.region(region)
+        gate = self.gate(reg)
+        parsed = parse_import_rows(rows, dates.local_date(clock.now(), gate.timezone), gate.domestic)
+        with reg.store.transaction("import earlier transfers") as conn:
+            return import_history(conn, reg.store.journal, reg.name, gate.timezone, parsed, clock.now_ms())
+
+    def list_transfers(self, region: str, where: TransferFilter) -> list[dict[str, Any]]:
+        """Releases, denials and imported transfers of ``region`` with their reasons (``border.transfers``)."""
+        reg = self.region(region)
+        with reg.store.read("list transfers") as conn:
+            return list_transfers(conn, reg.name, self.gate(reg).timezone, where)
 
     # -- decisions ------------------------------------------------------------------------------
 
@@ -326,6 +356,8 @@ class BorderService:
                     people=people_out,
                     content_sha256=None if bundle is None else content_digest(bundle["files"]),
                     ledger_index=first,
+                    requester=request.requester,
+                    decision=decision_record(decision),
                 )
             )
         return list(zip(range(first, first + len(events)), events, strict=True))

@@ -4,7 +4,8 @@
 - ``border_provided``: who was provided abroad — one row per (transfer, person, kind, basis), the person as the
   region's ``subject_ref`` pseudonym; the counters count these rows distinct per window;
 - ``border_opening_balances``: people provided abroad before onshore recorded transfers, declared by the officer;
-- ``border_transfers`` and ``border_transfer_bases``: every release and denial, and what each basis carried.
+- ``border_transfers`` and ``border_transfer_bases``: every release, denial and imported earlier transfer, with the
+  decision's reasons, and what each basis carried.
 
 Nothing here leaves the region; the ledger events of the border hold only counts and digests. A change to these
 tables needs a migration (see docs/developer.md).
@@ -76,6 +77,9 @@ border_transfers = Table(
     Column("people", BigInteger, nullable=False),
     Column("content_sha256", String(64), nullable=True),
     Column("ledger_index", BigInteger, nullable=True),
+    # 0009: who asked, and the decision per class with its reasons (what `GET /v1/border/exports` lists)
+    Column("requester", String(32), nullable=True),
+    Column("decision", Text, nullable=True, comment="the decision per class with its reasons, as JSON"),
 )
 
 border_transfer_bases = Table(

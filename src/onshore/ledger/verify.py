@@ -56,6 +56,12 @@ EVENT_KINDS = frozenset(
         "subject_binding",
         "access_request",
         "erasure_request",
+        "transfers_imported",
+        "rights_request_change",
+        "incident_change",
+        "complaint_change",
+        "provision_change",
+        "profile_change",
     }
 )  # another kind is reported as a warning, not a failure: kinds carry no personal data
 ACTOR_ROLES = frozenset({"vehicle", "analyst", "officer", "auditor", "subject", "system"})

@@ -16,6 +16,11 @@ code. The section holds:
 - ``adequacy``, ``derogations``: the EU's adequacy list and Art. 49 derogations;
 - ``basis_scope``: the rule that a transfer may not exceed its basis's scope (Art. 12).
 
+Routes, class rules and thresholds may be scoped to the processor's status (``processor_status``: applies only
+to a processor with every status listed; ``unless_processor_status``: only to one with none of them). The one
+status today is ``ciio`` (``processor.ciio`` in the settings): the 2024 Provisions' volume exemption and
+thresholds are for non-CIIOs, and a CIIO needs an assessment for any personal information.
+
 Every rule carries ``source`` (instrument, article, confidence). Rules whose confidence is ``U`` are held
 back unless switched on in ``rules.enable_unconfirmed``, like every other rule of a pack.
 """
@@ -35,6 +40,24 @@ from onshore.rules.base import Category, Source, _Rule, _Strict
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _JURISDICTION = re.compile(r"^[A-Z]{2,3}$")
+
+
+ProcessorStatus = Literal["ciio"]
+
+
+class _ProcessorScoped(_Strict):
+    """Scoping by the processor's own status (a CIIO is treated differently by the 2024 Provisions)."""
+
+    processor_status: list[ProcessorStatus] = Field(
+        default_factory=list, description="applies only to a processor with every status listed"
+    )
+    unless_processor_status: list[ProcessorStatus] = Field(
+        default_factory=list, description="applies only to a processor with none of these statuses"
+    )
+
+    def applies_to_processor(self, statuses: frozenset[str]) -> bool:
+        """Whether the rule applies to a processor with ``statuses``."""
+        return set(self.processor_status) <= statuses and not statuses & set(self.unless_processor_status)
 
 
 class _OutboundRule(_Rule):
@@ -80,7 +103,7 @@ class Validity(_OutboundRule):
     )
 
 
-class Route(_Strict):
+class Route(_ProcessorScoped):
     """One legal route of transfer (PIPL Art. 38; GDPR Arts 45-49)."""
 
     id: str
@@ -114,7 +137,7 @@ class TransformSpec(_Strict):
         return v
 
 
-class ClassRule(_OutboundRule):
+class ClassRule(_OutboundRule, _ProcessorScoped):
     """What a data class needs to leave: it matches a class carrying any listed category or tag.
 
     ``routes``: the routes of which one must be satisfied (``[]``: never leaves; omitted: no route is
@@ -147,7 +170,7 @@ class Band(_Strict):
     routes: list[str]
 
 
-class ThresholdRule(_OutboundRule):
+class ThresholdRule(_OutboundRule, _ProcessorScoped):
     """A volume rule: count distinct people in a window, pick the band, require its routes.
 
     Counters: ``pi`` people whose personal information (sensitive included) was provided abroad;

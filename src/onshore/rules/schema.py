@@ -27,6 +27,7 @@ from onshore.rules.base import (
     _Strict,
 )
 from onshore.rules.outbound import OutboundRules
+from onshore.rules.reports import ReportRules
 
 __all__ = [
     "SIGNAL_NAME",
@@ -244,6 +245,7 @@ class RulePack(_Strict):
     erasure: ErasurePolicy | None = None
     outbound: OutboundRules | None = None
     frames: FramePolicy | None = None
+    reports: ReportRules | None = None
 
     @model_validator(mode="after")
     def _references_resolve(self) -> RulePack:
@@ -267,6 +269,10 @@ class RulePack(_Strict):
             for purpose in getattr(rule, "purposes", []):
                 if purpose not in purpose_ids:
                     raise ValueError(f"rule {rule.id!r}: purpose {purpose!r} is not declared in `purposes`")
+        if self.reports is not None:
+            unknown = self.reports.instruments_used() - set(self.instruments)
+            if unknown:
+                raise ValueError(f"reports: source instruments {sorted(unknown)} are not in `instruments`")
         if self.consent.source.instrument not in self.instruments:
             raise ValueError("consent: source instrument is not in `instruments`")
         claimed: dict[str, str] = {}

@@ -22,6 +22,8 @@ from onshore.ingest.fleet_telemetry.http import PATH as FLEET_TELEMETRY_PATH
 from onshore.ingest.fleet_telemetry.http import router as fleet_telemetry_router
 from onshore.ingest.http import router as ingest_router
 from onshore.ledger.http import router as ledger_router
+from onshore.registers.http import router as registers_router
+from onshore.reports.http import router as reports_router
 from onshore.rights.http import router as rights_router
 from onshore.runtime import Runtime
 from onshore.vision.http import router as frames_router
@@ -129,6 +131,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(ledger_router)
     app.include_router(border_router)
     app.include_router(frames_router)
+    app.include_router(registers_router)
+    app.include_router(reports_router)
     document_roles(app)
     add_docs(app)
     return app

@@ -1,0 +1,85 @@
+"""The reports' charts (matplotlib, PNG): records stored by category and month; people provided abroad against the
+pack's thresholds in force at the end of the year. Chinese labels use the CJK font `make system-deps` installs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import Any
+
+from onshore.reports.i18n import word
+from onshore.rules.loader import LoadedPack
+
+_FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "DejaVu Sans"]
+_COUNTER_FIGURE = {
+    "pi_non_sensitive": "outbound.people_pi",
+    "pi": "outbound.people_pi",
+    "sensitive_pi": "outbound.people_sensitive",
+}
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["font.sans-serif"] = _FONTS
+    plt.rcParams["font.family"] = "sans-serif"
+    plt.rcParams["axes.unicode_minus"] = False
+    return plt
+
+
+def _png(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=130, bbox_inches="tight")
+    _pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def monthly_chart(monthly: dict[str, list[int]], year: int, lang: str) -> bytes:
+    """Stacked bars: records stored per month of ``year``, by category."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    bottom = [0] * 12
+    months = [str(m) for m in range(1, 13)]
+    for category, counts in monthly.items():
+        ax.bar(months, counts, bottom=bottom, label=category)
+        bottom = [a + b for a, b in zip(bottom, counts, strict=True)]
+    ax.set_title(f"{word('chart_monthly', lang)} ({year})")
+    ax.set_ylabel(word("records", lang))
+    ax.legend(fontsize=8, loc="upper left")
+    return _png(fig)
+
+
+def thresholds_chart(
+    figures: dict[str, int], pack: LoadedPack, year: int, lang: str, statuses: frozenset[str]
+) -> bytes:
+    """Horizontal bars of people provided abroad in ``year``, with the threshold bands in force on 31 December."""
+    plt = _pyplot()
+    outbound = pack.pack.outbound
+    day = dt.date(year, 12, 31)
+    rules = [] if outbound is None else [
+        t for t in outbound.thresholds
+        if (t.active or t.id in pack.enabled_overrides) and t.effective.contains(day)
+        and t.applies_to_processor(statuses) and t.counter in _COUNTER_FIGURE
+    ]  # fmt: skip
+    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.7 * max(1, len(rules))))
+    labels, values = [], []
+    for t in rules:
+        labels.append(f"{t.id}\n({t.counter})")
+        values.append(figures.get(_COUNTER_FIGURE[t.counter], 0))
+    if not rules:
+        labels, values = [word("none", lang)], [0]
+    ax.barh(labels, [max(v, 0.5) for v in values], color="#4477aa")
+    for y, t in enumerate(rules):
+        for band in t.bands[1:]:
+            ax.plot([band.at_least, band.at_least], [y - 0.4, y + 0.4], color="#cc3311", linewidth=2)
+            ax.annotate(f"{band.at_least:,}", (band.at_least, y + 0.42), fontsize=7, ha="center", color="#cc3311")
+    for y, v in enumerate(values):
+        ax.annotate(f"{v:,}", (max(v, 0.5), y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlim(0.5, 5_000_000)
+    ax.set_title(f"{word('chart_thresholds', lang)} ({year})")
+    ax.tick_params(axis="y", labelsize=7)
+    return _png(fig)
