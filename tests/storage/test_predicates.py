@@ -185,8 +185,9 @@ def test_postgresql_serves_a_category_over_a_time_range_and_a_tag_from_an_index(
                     )
                 ).scalar()
                 # records is partitioned by month: a plan names each partition's own index of the declared one
-                category_ts, tag_set = _partition_indexes(conn, "ix_records_category_ts"), _partition_indexes(
-                    conn, "ix_records_tag_set"
+                category_ts, tag_set = (
+                    _partition_indexes(conn, "ix_records_category_ts"),
+                    _partition_indexes(conn, "ix_records_tag_set"),
                 )
             assert _uses(category_plan, category_ts) and "Seq Scan" not in category_plan
             assert _uses(hour_plan, category_ts) and "Seq Scan" not in hour_plan

@@ -9,8 +9,9 @@ before they existed verify unchanged); verification checks that they still agree
 
 Rows leave only with a ``delete`` event (retention, erasure, a whole month partition dropped by retention on
 PostgreSQL: ``storage.partitions``): the deleting transaction writes one tombstone per row (its store event's
-index and its row digest, nothing else) and the delete event's digest commits to those tombstones. A batch verifies when its live rows plus its tombstones re-derive the committed digest; an
-edited value, time, category or origin, or a row removed without a delete event, breaks it.
+index and its row digest, nothing else) and the delete event's digest commits to those tombstones. A batch
+verifies when its live rows plus its tombstones re-derive the committed digest; an edited value, time, category
+or origin, or a row removed without a delete event, breaks it.
 """
 
 from __future__ import annotations

@@ -235,13 +235,17 @@ def for_dialect(dialect: str) -> Any:
     def include(obj: Any, name: str | None, type_: str, reflected: bool, _compare_to: Any) -> bool:
         if reflected:
             return not (type_ == "table" and name is not None and is_partition_name(name))
-        if type_ == "table":
-            only = obj.info.get("dialect")
-        else:
-            only = getattr(getattr(obj, "_ddl_if", None), "dialect", None)
+        only = _declared_dialect(obj, type_)
         return only is None or only == dialect
 
     return include
+
+
+def _declared_dialect(obj: Any, type_: str) -> str | None:
+    """The one dialect a metadata object is declared for, or None (every dialect)."""
+    if type_ == "table":
+        return obj.info.get("dialect")  # type: ignore[no-any-return]
+    return getattr(getattr(obj, "_ddl_if", None), "dialect", None)
 
 
 def new_revision(message: str, *, engine: Engine, metadata: MetaData, autogenerate: bool) -> Path:

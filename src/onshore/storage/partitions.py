@@ -246,4 +246,3 @@ def _drop_if_expired(
     _known.get(conn.engine, set()).discard(month)
     index = commit_deletion(conn, rows, covered, store.journal, make_event) if rows else None
     return DroppedPartition(month.name, rows, index)
-

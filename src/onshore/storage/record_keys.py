@@ -63,7 +63,9 @@ def stored_keys(conn: Connection, vehicle_ref: str, msg_ids: Sequence[str]) -> s
     t = record_keys
     for start in range(0, len(msg_ids), _CHUNK):
         chunk = list(msg_ids[start : start + _CHUNK])
-        found.update(conn.execute(select(t.c.msg_id).where(t.c.vehicle_ref == vehicle_ref, t.c.msg_id.in_(chunk))).scalars())
+        found.update(
+            conn.execute(select(t.c.msg_id).where(t.c.vehicle_ref == vehicle_ref, t.c.msg_id.in_(chunk))).scalars()
+        )
     return found
 
 

@@ -86,10 +86,15 @@ def _rebuild(*, partitioned: bool) -> None:
             sa.Column("vehicle_ref", sa.String(64), primary_key=True),
             sa.Column("msg_id", sa.String(128), primary_key=True),
             sa.Column(
-                "ts_ms", sa.BigInteger(), nullable=False, comment="the record's time: which partition of records holds it"
+                "ts_ms",
+                sa.BigInteger(),
+                nullable=False,
+                comment="the record's time: which partition of records holds it",
             ),
         )
-        op.execute(f"INSERT INTO record_keys (vehicle_ref, msg_id, ts_ms) SELECT vehicle_ref, msg_id, ts_ms FROM {_ASIDE}")
+        op.execute(
+            f"INSERT INTO record_keys (vehicle_ref, msg_id, ts_ms) SELECT vehicle_ref, msg_id, ts_ms FROM {_ASIDE}"
+        )
     else:
         op.execute("ALTER TABLE records ADD CONSTRAINT uq_records_vehicle_msg UNIQUE (vehicle_ref, msg_id)")
     for statement in _INDEXES:
