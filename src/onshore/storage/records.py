@@ -14,9 +14,9 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Select, func, select
 
 from onshore.model import RECORD_COLUMNS, RecordColumns
-from onshore.storage.partitions import ensure_partitions
+from onshore.storage.partitioned_insert import insert_partitioned
 from onshore.storage.predicates import RecordFilter, index_forms
-from onshore.storage.record_keys import claim_keys, in_key_partition, stored_keys
+from onshore.storage.record_keys import in_key_partition, stored_keys
 from onshore.storage.schema import records
 from onshore.storage.writes import bulk_insert
 
@@ -69,7 +69,7 @@ def insert_records(
         onshore.errors.InputError: a category has no storage bit.
     """
     if conn.dialect.name == "postgresql":
-        return _insert_partitioned(conn, batch, store_idx, skip_existing=skip_existing)
+        return insert_partitioned(conn, batch, store_idx, skip_existing=skip_existing)
     return bulk_insert(
         conn,
         records,
@@ -77,16 +77,6 @@ def insert_records(
         columns=INSERT_COLUMNS,
         skip_existing_on=_RECORD_KEY if skip_existing else None,
     )
-
-
-def _insert_partitioned(conn: Connection, batch: RecordColumns, store_idx: int | None, *, skip_existing: bool) -> int:
-    """PostgreSQL: the months' partitions, then the keys claimed in ``record_keys``, then the claimed rows."""
-    ensure_partitions(conn, batch.ts_ms)
-    keep = claim_keys(conn, batch.vehicle_ref, batch.msg_id, batch.ts_ms, skip_existing=skip_existing)
-    if len(keep) != len(batch):
-        batch = batch.take(keep)
-    rows = parameter_rows(conn.dialect.name, batch, store_idx)
-    return bulk_insert(conn, records, rows, columns=INSERT_COLUMNS) if rows else 0
 
 
 def stored_msg_ids(conn: Connection, vehicle_ref: str, msg_ids: Sequence[str]) -> set[str]:
