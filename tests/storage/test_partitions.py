@@ -6,16 +6,19 @@ by the suites that run over both backends).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
+import psycopg
 import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
@@ -24,7 +27,8 @@ from onshore.cli import app
 from onshore.ledger.store import MerkleLog
 from onshore.model import LifecycleEvent, RecordColumns, StoredRows, Vehicle
 from onshore.storage.migrate import upgrade
-from onshore.storage.partitions import Month, months_touched, present_months
+from onshore.storage.partitions import Month, drop_expired_partitions, months_touched, present_months
+from onshore.storage.predicates import RecordFilter
 from onshore.storage.sql import SQLRecordStore, make_engine
 from tests.conftest import CN_VIN, CN_VIN_2, Workspace, fresh_pg_database, now_ms
 
@@ -274,3 +278,56 @@ def test_retention_drops_a_month_whose_every_row_expired_and_the_ledger_still_ve
     with store.engine.begin() as conn:
         conn.execute(text("DELETE FROM records WHERE msg_id = 'speed'"))
     assert _verify(workspace) == 1
+
+
+@contextlib.contextmanager
+def reading_records(url: str) -> Iterator[None]:
+    """Another session in the middle of a read of records (it holds records' share lock until it ends)."""
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as reader:
+        reader.execute("SELECT count(*) FROM records").fetchone()
+        yield
+        reader.rollback()
+
+
+def test_a_month_is_made_while_another_session_reads_records(pg_url: str) -> None:
+    store = open_store(pg_url)
+    try:
+        store.commit_batch(stored_rows([("a", JAN_2024)]), store_events("cn"))
+        with reading_records(pg_url):
+            batch = threading.Thread(
+                target=store.commit_batch, args=(stored_rows([("b", Month(2024, 4).start_ms)]), store_events("cn"))
+            )
+            batch.start()
+            batch.join(timeout=5)
+            stored_meanwhile = not batch.is_alive()  # ATTACH waits for no reader (CREATE ... PARTITION OF would)
+        batch.join()
+        assert stored_meanwhile and store.count_records() == 2
+    finally:
+        store.dispose()
+
+
+def test_a_drop_that_would_wait_for_a_reader_is_left_for_the_next_run(pg_url: str) -> None:
+    store = open_store(pg_url)
+    now = Month(2024, 6).start_ms
+    old = [(f"o{i}", JAN_2024 + i) for i in range(3)]
+    expire_all = [RecordFilter(until_ms=now - 30 * DAY)]
+
+    def event(deleted: int, digest: str | None) -> LifecycleEvent:
+        return LifecycleEvent("delete", "cn", now, "system", "retention", {"records": deleted}, digest, version=2)
+
+    try:
+        store.commit_batch(stored_rows(old), store_events("cn"))
+        with reading_records(pg_url):
+            started = time.monotonic()
+            assert drop_expired_partitions(store, expire_all, event, now_ms=now) == []
+            assert 1.5 < time.monotonic() - started < 10  # it waited about two seconds, then gave up
+            with store.read("partitions") as conn:
+                assert Month(2024, 1) in present_months(conn)  # still there, with its rows and keys
+            assert store.count_records() == 3
+        [dropped] = drop_expired_partitions(store, expire_all, event, now_ms=now)
+        assert (dropped.name, dropped.records) == ("records_p2024_01", 3) and dropped.ledger_index is not None
+        with store.read("partitions") as conn:
+            assert present_months(conn) == {Month(2024, 6), Month(2024, 7)}  # this month and the next, made ahead
+            assert conn.execute(text("SELECT count(*) FROM record_keys")).scalar() == 0
+    finally:
+        store.dispose()

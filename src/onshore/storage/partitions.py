@@ -8,15 +8,18 @@ every function here does nothing there.
 Creation, nothing by hand: ``ensure_partitions`` runs before every insert of records, in the inserting
 transaction, for the months the batch touches. It takes the partitions lock (a transaction-scoped advisory lock
 of the database, so two processes, or two regions sharing a database, never create one partition twice), reads
-which exist and creates the others (``CREATE TABLE ... PARTITION OF``). Each process remembers the months it
-found, but only while a month is not over: a past month can be dropped by retention in another process, so it is
-looked up again each time (late data of past months costs one catalog query under the lock). Retention prepares
-the current and the next month ahead, so the first batch of a month rarely has to create one.
+which exist and creates the others (``CREATE TABLE``, then ``ATTACH PARTITION``, which neither readers nor
+writers of ``records`` wait for). Each process remembers the months it found, but only while a month is not
+over: a past month can be dropped by retention in another process, so it is looked up again each time (late
+data of past months costs one catalog query under the lock). Retention prepares the current and the next month
+ahead, so the first batch of a month rarely has to create one.
 
 Retention (``drop_expired_partitions``): a month partition whose every row one of the pack's retention rules has
 expired is dropped as a whole (``DROP TABLE``: no row-by-row delete, nothing left to vacuum), once the month has
-been over for a day. It leaves what a row delete leaves: a tombstone per row covered by a store event and one
-ledger ``delete`` event (``storage.content``), and the rows' keys go from ``record_keys``.
+been over for a day. The drop locks ``records`` against readers too, so it waits at most two seconds for them;
+otherwise the month is left for the next run and the rules delete its expired rows one by one. A drop leaves
+what a row delete leaves: a tombstone per row covered by a store event and one ledger ``delete`` event
+(``storage.content``), and the rows' keys go from ``record_keys``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import Connection, Engine, and_, false, func, literal, not_, or_, select, text
+from sqlalchemy.exc import OperationalError
 
 from onshore import clock
 from onshore.model import LifecycleEvent
@@ -53,6 +57,8 @@ _PRESENT = text(
 # months that cannot have been dropped.
 _DROP_GRACE_MS = 86_400_000
 _PAGE = 10_000
+_DROP_LOCK_TIMEOUT = "2s"
+_LOCK_NOT_AVAILABLE = "55P03"
 _CREATED = "onshore_partitions_created"
 
 
@@ -121,9 +127,12 @@ def ensure_partitions(conn: Connection, ts_ms: Sequence[int]) -> None:
     created = _created_in(conn)
     known.update(m for m in present - created if m.end_ms > now)  # what this transaction made may roll back
     for month in sorted(months - present):
-        # the name and bounds come from integers, never from input
+        # Made apart, then attached: ATTACH takes a lock on records that neither readers nor writers wait for
+        # (CREATE ... PARTITION OF would lock them all out until this transaction ends). The new table is empty, so
+        # attaching checks nothing and makes its indexes at once. The name and bounds come from integers.
+        conn.exec_driver_sql(f"CREATE TABLE {month.name} (LIKE records INCLUDING DEFAULTS)")
         conn.exec_driver_sql(
-            f"CREATE TABLE {month.name} PARTITION OF records FOR VALUES FROM ({month.start_ms}) TO ({month.end_ms})"
+            f"ALTER TABLE records ATTACH PARTITION {month.name} FOR VALUES FROM ({month.start_ms}) TO ({month.end_ms})"
         )
         created.add(month)
 
@@ -241,8 +250,18 @@ def _drop_if_expired(
     for chunk in conn.execute(stmt, execution_options={"yield_per": _PAGE}).partitions():
         rows += len(chunk)
         covered.extend((int(row[0]), row_digest(row[1:])) for row in chunk if row[0] is not None)
-    forget_partition_keys(conn, month.name)
-    conn.exec_driver_sql(f"DROP TABLE {month.name}")
+    try:
+        with conn.begin_nested():  # a savepoint: a drop that waits too long leaves the month for the next run
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{_DROP_LOCK_TIMEOUT}'")
+            # DROP locks records against readers too: wait a little, never behind a long read for long
+            conn.exec_driver_sql("LOCK TABLE records IN ACCESS EXCLUSIVE MODE")
+            conn.exec_driver_sql("SET LOCAL lock_timeout = DEFAULT")
+            forget_partition_keys(conn, month.name)
+            conn.exec_driver_sql(f"DROP TABLE {month.name}")
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+            raise
+        return None  # the rules delete its expired rows row by row meanwhile
     _known.get(conn.engine, set()).discard(month)
     index = commit_deletion(conn, rows, covered, store.journal, make_event) if rows else None
     return DroppedPartition(month.name, rows, index)
