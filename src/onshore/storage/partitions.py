@@ -113,7 +113,8 @@ _known: weakref.WeakKeyDictionary[Engine, set[Month]] = weakref.WeakKeyDictionar
 def ensure_partitions(conn: Connection, ts_ms: Sequence[int]) -> None:
     """Make sure the month partition of each time exists, in ``conn``'s transaction (PostgreSQL; SQLite: nothing).
 
-    Call it before the transaction touches ``records`` (its ``CREATE`` waits for the table's other users).
+    Call it before the transaction touches ``records`` or ``record_keys``: taking the partitions lock before any
+    lock on them means no two transactions can wait for each other in a circle.
     """
     if conn.dialect.name != "postgresql" or not ts_ms:
         return
