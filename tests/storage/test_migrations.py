@@ -314,3 +314,97 @@ def test_serve_refuses_a_store_behind_head(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2, proc.stderr
     assert f"run `onshore db upgrade -c {config.resolve()}`" in " ".join(proc.stderr.split())
+
+
+def test_a_postgresql_store_at_0005_is_partitioned_by_month_with_every_row_intact(tmp_path: Path) -> None:
+    """0006 rebuilds records as a table partitioned by month: the same rows, ids and bytes, a partition per month
+    the rows fall in, every key in record_keys, ids going on after the old ones; downgrading gives the old table."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
+    from onshore.storage.migrate import alembic_config
+    from onshore.storage.partitions import Month, present_months
+    from tests.storage.test_partitions import open_store, store_events, stored_rows
+
+    months = [Month(2023, 12), Month(2024, 1), Month(2024, 2), Month(2025, 6)]
+    with fresh_pg_database() as url:
+        engine = make_engine(url, base_dir=tmp_path)
+        try:
+            upgrade(engine, region="cn", target="0005")
+            with engine.begin() as conn:
+                conn.execute(
+                    text(
+                        "INSERT INTO records (vehicle_ref, msg_id, ts_ms, signal, value, categories, tags, purpose,"
+                        " rule_id, origin, zone, received_ms, subject_ref, store_idx, category_bits, tag_set) VALUES"
+                        " (:v, :m, :ts, 'VehicleSpeed', :val, :cat, :tags, 'service', 'cn.sig.speed', 'CN', :zone,"
+                        " :ts, 'subj-0005', :idx, :bits, CAST(:tag_set AS TEXT[]))"
+                    ),
+                    [
+                        {
+                            "v": f"vref-{i % 3}",
+                            "m": f"m{i:04d}",
+                            # the first and the last millisecond of each month, and between
+                            "ts": (months[i % 4].start_ms, months[i % 4].end_ms - 1, months[i % 4].start_ms + i)[i % 3],
+                            "val": None if i % 7 == 0 else f"v{i}\u00e9\u4e2d'\\"[: 4 + i % 4],
+                            "cat": "general" if i % 2 else "personal,sensitive_personal",
+                            "tags": "location,trajectory" if i % 5 == 0 else "",
+                            "zone": "zone-1" if i % 11 == 0 else None,
+                            "idx": None if i % 13 == 0 else i // 10,
+                            "bits": 8 if i % 2 else 3,
+                            "tag_set": ["location", "trajectory"] if i % 5 == 0 else [],
+                        }
+                        for i in range(N_RECORDS)
+                    ],
+                )
+                conn.execute(text("DELETE FROM records WHERE msg_id = 'm0005'"))  # a gap in the ids
+            snapshot = "SELECT * FROM records ORDER BY id"
+            with engine.connect() as conn:
+                before = [tuple(r) for r in conn.execute(text(snapshot))]
+                last_id = conn.execute(text("SELECT max(id) FROM records")).scalar()
+            assert len(before) == N_RECORDS - 1
+            # what Alembic cannot see, the comparison with the metadata still does
+            unpartitioned = schema_diff(engine, full_metadata())
+            assert ("partitioning", "records", "PARTITION BY RANGE (ts_ms)", "PARTITION BY None") in unpartitioned
+            assert ("partitioning", "records", "PRIMARY KEY (id, ts_ms)", "(id)") in unpartitioned
+
+            assert upgrade(engine, region="cn") == ("0005", head_revision())
+            with engine.connect() as conn:
+                assert [tuple(r) for r in conn.execute(text(snapshot))] == before
+                assert conn.execute(text("SELECT pg_get_partkeydef('records'::regclass)")).scalar() == "RANGE (ts_ms)"
+                assert present_months(conn) == set(months)
+                placed = conn.execute(text("SELECT ts_ms, tableoid::regclass::text FROM records")).all()
+                assert all(Month.of(ts).name == table for ts, table in placed)
+                keys = conn.execute(text("SELECT vehicle_ref, msg_id, ts_ms FROM record_keys ORDER BY msg_id")).all()
+                assert [tuple(k) for k in keys] == sorted(((r[1], r[2], r[3]) for r in before), key=lambda k: k[1])
+                assert (
+                    conn.execute(
+                        text("SELECT count(*) FROM pg_tables WHERE tablename = 'records_unpartitioned'")
+                    ).scalar()
+                    == 0
+                )
+            assert schema_diff(engine, full_metadata()) == []
+
+            store = open_store(url, migrate=False)
+            try:
+                # an old message again, at another time: a duplicate; a new one gets an id after the old ones
+                resent = store.commit_batch(
+                    stored_rows([("m0001", Month(2024, 9).start_ms), ("new", Month(2024, 9).start_ms)], "vref-1"),
+                    store_events("cn"),
+                )
+                assert (resent.accepted, resent.duplicate) == (1, 1)
+                [new] = store.query_records(after_id=last_id)  # (a rolled-back attempt may have used an id)
+                assert new["msg_id"] == "new" and new["id"] > last_id
+            finally:
+                store.dispose()
+
+            with engine.begin() as conn:
+                command.downgrade(alembic_config(conn), "0005")
+                assert MigrationContext.configure(conn).get_current_revision() == "0005"
+            with engine.connect() as conn:
+                after = [tuple(r) for r in conn.execute(text(snapshot))]
+                assert after[:-1] == before and after[-1][2] == "new"
+                assert conn.execute(text("SELECT pg_get_partkeydef('records'::regclass)")).scalar() is None
+                assert conn.execute(text("SELECT to_regclass('record_keys')")).scalar() is None
+                assert "uq_records_vehicle_msg" in {c["name"] for c in inspect(conn).get_unique_constraints("records")}
+        finally:
+            engine.dispose()

@@ -28,7 +28,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLRecordS
     yield s
     if request.param == "postgresql":
         with s.transaction("cleanup") as conn:
-            for table in ("records", "vehicles", "consents", "unclassified_signals"):
+            for table in ("records", "record_keys", "vehicles", "consents", "unclassified_signals"):
                 conn.exec_driver_sql(f"DELETE FROM {table}")
     s.dispose()
 

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from onshore.errors import WriteConflictError
 from onshore.ledger.store import MerkleLog
 from onshore.model import RecordColumns
 from onshore.storage.migrate import upgrade
-from onshore.storage.records import INSERT_COLUMNS, parameter_rows
-from onshore.storage.schema import frame_drops, records
+from onshore.storage.schema import frame_drops, record_keys, records, unclassified_signals
 from onshore.storage.sql import SQLRecordStore, make_engine
 from onshore.storage.writes import bulk_insert, region_lock_key, region_write_lock, upsert_increment
 from tests.storage import test_record_store
@@ -76,15 +75,18 @@ def test_a_write_that_loses_every_attempt_answers_busy_and_leaves_nothing(store:
 
 
 def test_bulk_insert_skips_stored_rows_and_counts_the_new_ones(store: SQLRecordStore) -> None:
-    rows = parameter_rows(store.engine.dialect.name, _rows(["a", "b"]).records, None)
+    # a table with the same unique key on both backends (records' own key is record_keys on PostgreSQL)
+    def rows(*signals: str) -> list[tuple[object, ...]]:
+        return [(s, 1, 1, 1) for s in signals]
+
     with store.transaction("insert") as conn:
-        assert bulk_insert(conn, records, rows, columns=INSERT_COLUMNS) == 2
-    more = parameter_rows(store.engine.dialect.name, _rows(["b", "c", "d"]).records, None)
+        conn.execute(unclassified_signals.delete())
+        assert bulk_insert(conn, unclassified_signals, rows("a", "b")) == 2
     with store.transaction("insert") as conn:
-        skip = ("vehicle_ref", "msg_id")
-        assert bulk_insert(conn, records, more, columns=INSERT_COLUMNS, skip_existing_on=skip) == 2
-        assert bulk_insert(conn, records, [], columns=INSERT_COLUMNS) == 0
-    assert store.count_records() == 4
+        assert bulk_insert(conn, unclassified_signals, rows("b", "c", "d"), skip_existing_on=("signal",)) == 2
+        assert bulk_insert(conn, unclassified_signals, []) == 0
+    with store.read("count") as conn:
+        assert conn.execute(select(func.count()).select_from(unclassified_signals)).scalar() == 4
 
 
 def test_upsert_increment_creates_then_adds(store: SQLRecordStore) -> None:
@@ -114,6 +116,7 @@ def pg_store(pg_database: str, tmp_path: Path) -> Iterator[SQLRecordStore]:
     yield s
     with s.transaction("cleanup") as conn:
         conn.execute(records.delete())
+        conn.execute(record_keys.delete())
     s.dispose()
 
 

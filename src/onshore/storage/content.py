@@ -7,10 +7,11 @@ event (``records.store_idx``), so verification can group the live rows of a batc
 The derived index columns (``category_bits``, ``tag_set``: ``storage.predicates``) are not content (rows stored
 before they existed verify unchanged); verification checks that they still agree with the content.
 
-Rows leave only with a ``delete`` event (retention, erasure): the deleting transaction writes one tombstone
-per row (its store event's index and its row digest, nothing else) and the delete event's digest commits to
-those tombstones. A batch verifies when its live rows plus its tombstones re-derive the committed digest; an
-edited value, time, category or origin, or a row removed without a delete event, breaks it.
+Rows leave only with a ``delete`` event (retention, erasure, a whole month partition dropped by retention on
+PostgreSQL: ``storage.partitions``): the deleting transaction writes one tombstone per row (its store event's
+index and its row digest, nothing else) and the delete event's digest commits to those tombstones. A batch
+verifies when its live rows plus its tombstones re-derive the committed digest; an edited value, time, category
+or origin, or a row removed without a delete event, breaks it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy import Connection, delete, select
 
 from onshore.model import RECORD_COLUMNS, LifecycleEvent
 from onshore.storage.predicates import RecordFilter, index_forms
+from onshore.storage.record_keys import forget_keys
 from onshore.storage.schema import record_tombstones, records
 from onshore.storage.writes import bulk_insert
 
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 CONTENT_COLUMNS = RECORD_COLUMNS
 CONTENT_EVENT_VERSION = 2  # the ``v`` of store and delete events whose digest commits to row content
 _DELETE_CHUNK = 500
+_VEHICLE_AT, _MSG_AT = CONTENT_COLUMNS.index("vehicle_ref"), CONTENT_COLUMNS.index("msg_id")
 
 
 def row_digest(values: Sequence[Any]) -> bytes:
@@ -109,7 +112,23 @@ def delete_records(
     covered = [(int(row[1]), row_digest(row[2:])) for row in rows if row[1] is not None]
     for start in range(0, len(ids), _DELETE_CHUNK):
         conn.execute(delete(records).where(records.c.id.in_(ids[start : start + _DELETE_CHUNK])))
-    event = make_event(len(rows), set_digest(d for _, d in covered) if covered else None)
+    forget_keys(conn, [(row[2 + _VEHICLE_AT], row[2 + _MSG_AT]) for row in rows])
+    return len(rows), commit_deletion(conn, len(rows), covered, journal, make_event)
+
+
+def commit_deletion(
+    conn: Connection,
+    deleted: int,
+    covered: Sequence[tuple[int, bytes]],
+    journal: EventJournal,
+    make_event: Callable[[int, str | None], LifecycleEvent],
+) -> int:
+    """Append the delete event of ``deleted`` removed rows and the tombstones of those ``covered``; its index.
+
+    Args:
+        covered: ``(store event index, row digest)`` of each removed row that a store event committed to.
+    """
+    event = make_event(deleted, set_digest(d for _, d in covered) if covered else None)
     index = journal.append(conn, [event.to_bytes()])
     if covered:
         bulk_insert(
@@ -118,4 +137,4 @@ def delete_records(
             [(s, index, d) for s, d in covered],
             columns=("store_idx", "delete_idx", "row_digest"),
         )
-    return len(rows), index
+    return index

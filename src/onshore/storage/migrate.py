@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from onshore.config import Settings
 from onshore.errors import NotFoundError, SchemaVersionError, StorageError
+from onshore.storage.partitions import is_partition_name, layout_diff
 from onshore.storage.sql import make_engine
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -206,26 +207,45 @@ def upgrade_regions(settings: Settings, *, only: str | None = None) -> dict[str,
 
 
 def schema_diff(engine: Engine, metadata: MetaData) -> list[Any]:
-    """What the store lacks or has beyond ``metadata`` (Alembic's ``compare_metadata``); empty when they agree."""
+    """What the store lacks or has beyond ``metadata``; empty when they agree.
+
+    Alembic's ``compare_metadata``, plus on PostgreSQL what it does not compare: the partitioning of a table
+    declared with ``postgresql_partition_by`` and that table's primary key (``partitions.layout_diff``).
+    """
     with engine.connect().execution_options(onshore_read=True) as conn:
         context = MigrationContext.configure(
             conn, opts={"compare_type": True, "include_object": for_dialect(conn.dialect.name)}
         )
-        return list(compare_metadata(context, metadata))
+        diffs: list[Any] = list(compare_metadata(context, metadata))
+        if conn.dialect.name == "postgresql":
+            diffs.extend(layout_diff(conn))
+        return diffs
 
 
 def for_dialect(dialect: str) -> Any:
     """Alembic's ``include_object`` hook: leave out what the metadata declares for another dialect only.
 
-    An index made with ``Index(...).ddl_if(dialect="postgresql")`` (the GIN index on ``records.tag_set``) exists
-    on PostgreSQL only; Alembic's comparison does not read ``ddl_if``, so it is skipped here on other dialects.
+    An index or constraint made with ``.ddl_if(dialect=...)`` (the GIN index on ``records.tag_set`` on PostgreSQL,
+    the unique (vehicle, message id) of ``records`` on SQLite) and a table with ``info={"dialect": ...}``
+    (``record_keys`` on PostgreSQL) exist on that dialect only; Alembic's comparison reads neither, so they are
+    skipped here on other dialects. The month partitions of ``records`` (``storage.partitions``) are made at run
+    time, not declared: they are skipped too.
     """
 
-    def include(obj: Any, _name: str | None, type_: str, reflected: bool, _compare_to: Any) -> bool:
-        only = getattr(getattr(obj, "_ddl_if", None), "dialect", None)
-        return reflected or type_ != "index" or only is None or only == dialect
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, _compare_to: Any) -> bool:
+        if reflected:
+            return not (type_ == "table" and name is not None and is_partition_name(name))
+        only = _declared_dialect(obj, type_)
+        return only is None or only == dialect
 
     return include
+
+
+def _declared_dialect(obj: Any, type_: str) -> str | None:
+    """The one dialect a metadata object is declared for, or None (every dialect)."""
+    if type_ == "table":
+        return obj.info.get("dialect")  # type: ignore[no-any-return]
+    return getattr(getattr(obj, "_ddl_if", None), "dialect", None)
 
 
 def new_revision(message: str, *, engine: Engine, metadata: MetaData, autogenerate: bool) -> Path:

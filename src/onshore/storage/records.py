@@ -14,7 +14,9 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Select, func, select
 
 from onshore.model import RECORD_COLUMNS, RecordColumns
+from onshore.storage.partitioned_insert import insert_partitioned
 from onshore.storage.predicates import RecordFilter, index_forms
+from onshore.storage.record_keys import in_key_partition, stored_keys
 from onshore.storage.schema import records
 from onshore.storage.writes import bulk_insert
 
@@ -66,6 +68,8 @@ def insert_records(
         sqlalchemy.exc.IntegrityError: a row is already stored and ``skip_existing`` is false.
         onshore.errors.InputError: a category has no storage bit.
     """
+    if conn.dialect.name == "postgresql":
+        return insert_partitioned(conn, batch, store_idx, skip_existing=skip_existing)
     return bulk_insert(
         conn,
         records,
@@ -77,6 +81,8 @@ def insert_records(
 
 def stored_msg_ids(conn: Connection, vehicle_ref: str, msg_ids: Sequence[str]) -> set[str]:
     """Which of ``msg_ids`` the vehicle already has stored."""
+    if conn.dialect.name == "postgresql":
+        return stored_keys(conn, vehicle_ref, msg_ids)
     found: set[str] = set()
     for start in range(0, len(msg_ids), _CHUNK):
         chunk = list(msg_ids[start : start + _CHUNK])
@@ -90,9 +96,10 @@ def stored_msg_ids(conn: Connection, vehicle_ref: str, msg_ids: Sequence[str]) -
 
 def find_record(conn: Connection, vehicle_ref: str, msg_id: str) -> RecordRow | None:
     """The record a vehicle stored under ``msg_id``, or None."""
-    row = conn.execute(
-        select(*_ROW_COLUMNS).where(records.c.vehicle_ref == vehicle_ref, records.c.msg_id == msg_id)
-    ).first()
+    stmt = select(*_ROW_COLUMNS).where(records.c.vehicle_ref == vehicle_ref, records.c.msg_id == msg_id)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.where(in_key_partition(vehicle_ref, msg_id))
+    row = conn.execute(stmt).first()
     return None if row is None else RecordRow._make(row)
 
 

@@ -64,15 +64,32 @@ records = Table(
     # Derived from ``categories`` and ``tags`` so an index serves filters on them (``storage.predicates``; 0004).
     Column("category_bits", SmallInteger, nullable=False, comment="one bit per category (storage.predicates)"),
     Column("tag_set", TagSet, nullable=False, comment="the tags: a text array (PostgreSQL), ',a,b,' (SQLite)"),
-    # The one index on the hot path: de-duplication by (vehicle, message id).
-    UniqueConstraint("vehicle_ref", "msg_id", name="uq_records_vehicle_msg"),
+    # The one index on the hot path: de-duplication by (vehicle, message id). SQLite only: a partitioned table's
+    # unique constraints must hold the partition key, so PostgreSQL de-duplicates in ``record_keys`` (0006).
+    UniqueConstraint("vehicle_ref", "msg_id", name="uq_records_vehicle_msg").ddl_if(dialect="sqlite"),
     Index("ix_records_subject", "subject_ref"),
     # A category over a time range (0004), and a time range alone (``category_bits IN (every mask)``: 0005 dropped
     # the index on ts_ms alone, one index fewer on every insert).
     Index("ix_records_category_ts", "category_bits", "ts_ms"),
+    # PostgreSQL: one partition per calendar month (UTC) of ts_ms, so retention drops whole months
+    # (``storage.partitions``; 0006). Its primary key is (id, ts_ms) there, as a partitioned table's must hold the
+    # partition key; SQLite keeps id alone, its rowid. ``migrate.schema_diff`` checks both, which Alembic does not.
+    postgresql_partition_by="RANGE (ts_ms)",
 )
 # Tags any-of (``tag_set && ARRAY[...]``) on PostgreSQL; SQLite has no index for it (see ``migrate.schema_diff``).
 Index("ix_records_tag_set", records.c.tag_set, postgresql_using="gin").ddl_if(dialect="postgresql")
+
+# PostgreSQL only (0006): the (vehicle, message id) of every stored record, one row each, not partitioned, so a
+# resend is a duplicate whatever its time; an insert claims its keys here first (``storage.record_keys``), and every
+# delete of records removes theirs in the same transaction. ``ts_ms`` finds the record's partition.
+record_keys = Table(
+    "record_keys",
+    metadata,
+    Column("vehicle_ref", String(64), primary_key=True),
+    Column("msg_id", String(128), primary_key=True),
+    Column("ts_ms", BigInteger, nullable=False, comment="the record's time: which partition of records holds it"),
+    info={"dialect": "postgresql"},
+)
 
 subjects = Table(
     "subjects",
