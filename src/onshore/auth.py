@@ -112,6 +112,7 @@ class SubjectTokens(Protocol):
 
 class RateLimit(Protocol):
     def admit(self, key: str) -> None: ...
+    def admit_gateway(self, name: str) -> None: ...
 
 
 def _basic_password(credentials: str) -> str:
@@ -168,7 +169,8 @@ class Authenticator:
         """The principal holding ``token``.
 
         Raises:
-            AuthError (401): an empty, unknown or revoked token. RateLimitedError (429): a vehicle over its rate.
+            AuthError (401): an empty, unknown or revoked token. RateLimitedError (429): a vehicle or a gateway
+                over its rate.
         """
         token = token.strip()
         if not token:
@@ -186,6 +188,8 @@ class Authenticator:
             raise AuthError("unknown token")
         if found.expires is not None and clock.now().date() > found.expires:
             raise AuthError(f"token {found.name!r} expired on {found.expires.isoformat()}; ask for a new one")
+        if found.role == Role.GATEWAY and self._limits is not None:
+            self._limits.admit_gateway(found.name)  # a gateway's own share, beside each vehicle's
         return Principal(role=Role(found.role), name=found.name, region=found.region)
 
     def authenticate_bearer(self, authorization: str | None, *, basic: bool = False) -> Principal:

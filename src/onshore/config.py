@@ -100,6 +100,13 @@ class LimitSettings(_Frozen):
     vehicle_max_in_flight: int = Field(
         default=4, ge=1, description="uploads (ingest batches and frames) one vehicle may have in progress at once"
     )
+    gateway_rate_per_s: float = Field(
+        default=200, gt=0, description="requests per second one gateway may send, sustained (token bucket; 429 after)"
+    )
+    gateway_burst: int = Field(default=400, ge=1, description="requests one gateway may send at once above that rate")
+    gateway_max_in_flight: int = Field(
+        default=16, ge=1, description="uploads one gateway may have in progress at once, for all its vehicles"
+    )
 
 
 class RulesSettings(_Frozen):

@@ -25,7 +25,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from onshore.auth import Principal, Role
 from onshore.config import load_settings
+from onshore.errors import RateLimitedError
 from onshore.runtime import Runtime
 from onshore.vision.ingest import POSITION_HEADER
 from onshore.web.app import create_app
@@ -290,3 +292,30 @@ def test_the_log_filter_masks_vins_positions_and_tokens_in_messages_arguments_an
                    "sk-anything-else", "ons_Zm9vYmFyYmF6cXV4"]:  # fmt: skip
         assert secret not in text, text
     assert text.count("[redacted]") >= 8 and "Traceback" in text and "ValueError" in text
+
+
+def test_a_gateway_has_a_share_of_its_own_rate_and_uploads(tmp_path: Path) -> None:
+    config, issued = init_workspace(tmp_path)
+    gateway = next(t.token for t in issued if t.role == "gateway")
+    overrides = {"limits": {"gateway_rate_per_s": 0.5, "gateway_burst": 3, "gateway_max_in_flight": 2}}
+    runtime = Runtime(load_settings(config, env={}, overrides=overrides), create=True)
+    try:
+        vehicle = runtime.vehicles.add(CN_VIN, "CN").token
+        with TestClient(create_app(runtime)) as client:
+            answers = [client.get("/v1/records", params={"region": "cn"}, headers=auth(gateway)) for _ in range(4)]
+            assert [a.status_code for a in answers] == [403, 403, 403, 429]  # counted before the role is checked
+            assert answers[-1].headers["Retry-After"] == "2"
+            assert "limits.gateway_rate_per_s" in answers[-1].json()["error"]["message"]
+            assert client.get("/v1/consents", headers=auth(vehicle)).status_code == 200  # a vehicle's own share
+            limits = client.app.state.limits  # type: ignore[attr-defined]
+        principal = client.app.state.auth.authenticate(vehicle)  # type: ignore[attr-defined]
+        fleet = Principal(role=Role.GATEWAY, name="fleet-a")
+        with limits.upload_place(fleet), limits.upload_place(fleet):
+            with pytest.raises(RateLimitedError, match="limits.gateway_max_in_flight"):
+                limits.upload_place(fleet).__enter__()
+            with limits.upload_place(Principal(role=Role.GATEWAY, name="fleet-b")):
+                pass  # another gateway is not held up
+            with limits.upload_place(principal):
+                pass  # nor a vehicle
+    finally:
+        runtime.close()

@@ -3,7 +3,6 @@ gateway for one vehicle registered to it, named by the ``Onshore-Vin`` header (o
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -98,8 +97,7 @@ async def ingest(
     # The vehicle (and so its market and region) from the token, or from the gateway's registry entry.
     speaking_for = runtime.vehicles.speaking_for
     vehicle = (await run_in_threadpool(speaking_for, principal, [vin or ""], place=f"the {VIN_HEADER} header"))[0]
-    place = state.limits.uploading(vehicle.ref) if principal.vehicle is not None else nullcontext()
-    with place:
+    with state.limits.upload_place(principal):
         body = await read_body(
             request, limits.max_body_bytes, "ingest.max_body_bytes", limits.body_timeout_s, "ingest.body_timeout_s"
         )

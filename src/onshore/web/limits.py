@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from onshore.auth import Principal, Role
 from onshore.config import LimitSettings
 from onshore.errors import ClientDisconnectedError, PayloadTooLargeError, RateLimitedError, RequestTimeoutError
 
@@ -139,12 +140,45 @@ class InFlight:
 
 
 class VehicleLimits:
-    """The fair share of one vehicle (``limits.*``): its request rate and its uploads in progress."""
+    """The fair share of one vehicle and of one gateway (``limits.*``): request rate and uploads in progress.
+
+    A gateway speaks for many vehicles, so it has a share of its own (larger, ``limits.gateway_*``): one fleet
+    back-end cannot starve the others, and each of its vehicles still counts against its own share.
+    """
 
     def __init__(self, settings: LimitSettings, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.rate = TokenBuckets(settings.vehicle_rate_per_s, settings.vehicle_burst, clock=clock)
         self.uploads = InFlight(settings.vehicle_max_in_flight)
+        self.gateway_rate = TokenBuckets(settings.gateway_rate_per_s, settings.gateway_burst, clock=clock)
+        self.gateway_uploads = InFlight(settings.gateway_max_in_flight)
+
+    def admit_gateway(self, name: str) -> None:
+        """Count one request of gateway ``name``.
+
+        Raises:
+            RateLimitedError (429): over ``limits.gateway_rate_per_s`` (after ``limits.gateway_burst``).
+        """
+        wait = self.gateway_rate.take(name)
+        if wait > 0:
+            raise RateLimitedError(
+                f"this gateway sends more than {self.settings.gateway_rate_per_s:g} requests a second "
+                f"(limits.gateway_rate_per_s, burst limits.gateway_burst = {self.settings.gateway_burst}); "
+                "retry after the Retry-After seconds",
+                retry_after_s=math.ceil(wait),
+            )
+
+    def upload_place(self, principal: Principal) -> contextlib.AbstractContextManager[None]:
+        """The upload place a request of ``principal`` holds: its vehicle's, or its gateway's (429 when full)."""
+        if principal.vehicle is not None and principal.role is Role.VEHICLE:
+            return self.uploading(principal.vehicle.ref)
+        if principal.role is Role.GATEWAY:
+            return self.gateway_uploading(principal.name)
+        return contextlib.nullcontext()
+
+    def gateway_uploading(self, name: str) -> contextlib.AbstractContextManager[None]:
+        """Hold one of gateway ``name``'s ``limits.gateway_max_in_flight`` upload places (429 when all are held)."""
+        return self.gateway_uploads.hold(name, "uploads (limits.gateway_max_in_flight)")
 
     def admit(self, key: str) -> None:
         """Count one request of vehicle ``key``.

@@ -13,7 +13,6 @@ Every VIN is checked against the registry before anything is stored (`VehicleReg
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -108,9 +107,8 @@ async def ingest_fleet_telemetry(
         else (limits.max_body_bytes, "ingest.max_body_bytes")
     )
     del namespace  # upstream's dispatcher sends it; the token says who is sending
-    # A vehicle holds one of its upload places, as on /v1/ingest; a gateway's own limits are set elsewhere.
-    place = state.limits.uploading(principal.vehicle.ref) if principal.vehicle is not None else nullcontext()
-    with place:
+    # A vehicle holds one of its upload places, a gateway one of its own (limits.gateway_max_in_flight).
+    with state.limits.upload_place(principal):
         body = await read_body(request, limit, setting, limits.body_timeout_s, "ingest.body_timeout_s")
         messages = await run_in_threadpool(decode_request, body, content_type, kind, limits)
         vins = _vins(messages, request.headers.get("vin"))
