@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from onshore.errors import OnshoreError
 
@@ -35,7 +36,7 @@ def cli_errors(usage_exit: int = 2) -> Iterator[None]:
     try:
         yield
     except OnshoreError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         user_error = exc.status < 500 or exc.code in ("config_invalid", "rule_pack_invalid", "schema_version")
         raise typer.Exit(usage_exit if user_error else 1) from None
 
