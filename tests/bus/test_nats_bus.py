@@ -21,12 +21,6 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from tests.border.helpers import ZONE_POINT
-from tests.bus.conftest import Distributed, bus_toml, distributed_workspace
-from tests.conftest import CN_VIN, CN_VIN_2, auth, fresh_pg_database, now_ms
-from tests.servers import start_server
-from tests.vision.test_anonymized_frames import build_street_frame
-from tests.vision.test_frame_ingest import ledger_events_of, noise_jpeg
 
 from onshore.config import Settings, load_settings
 from onshore.errors import BatchFormatError
@@ -40,6 +34,12 @@ from onshore.web.app import create_app
 from onshore.web.server import free_port
 from onshore.worker import Worker, WorkerStats
 from onshore.workspace import init_workspace
+from tests.border.helpers import ZONE_POINT
+from tests.bus.conftest import Distributed, bus_toml, distributed_workspace
+from tests.conftest import CN_VIN, CN_VIN_2, auth, fresh_pg_database, now_ms
+from tests.servers import start_server
+from tests.vision.test_anonymized_frames import build_street_frame
+from tests.vision.test_frame_ingest import ledger_events_of, noise_jpeg
 
 pytestmark = pytest.mark.services
 
