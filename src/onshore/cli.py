@@ -12,6 +12,7 @@ from rich.table import Table
 import onshore
 from onshore.border.cli import bases_app, export_app
 from onshore.border.transfers_cli import add_transfer_commands
+from onshore.bus_cli import bus_app, worker_command
 from onshore.cli_support import (
     ConfigOption,
     EnvOption,
@@ -57,6 +58,7 @@ app.add_typer(register_app, name="register")
 app.add_typer(report_app, name="report")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(bus_app, name="bus")
 
 
 def _version(value: bool) -> None:
@@ -121,10 +123,17 @@ def serve(
     config: ConfigOption = None,
     host: Annotated[str | None, typer.Option(help="override server.host")] = None,
     port: Annotated[int | None, typer.Option(help="override server.port")] = None,
+    role: Annotated[
+        str | None,
+        typer.Option(
+            help="embedded (admit and process here) or gateway (admit, publish to NATS JetStream, answer receipts); "
+            "default: what [bus] kind says"
+        ),
+    ] = None,
 ) -> None:
-    """Run the API server.
+    """Run the API server: embedded, or a gateway of distributed mode.
 
-    Example: onshore serve --port 8470
+    Example: onshore serve --port 8470     (a gateway: onshore serve --role gateway, with [bus] kind = "nats")
     """
     import uvicorn
 
@@ -137,7 +146,14 @@ def serve(
         if host or port:
             overrides["server"] = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
         settings = load_settings(config, overrides=overrides)
+        _check_role(role, settings.bus.kind)
         runtime = Runtime(settings)
+        try:
+            if runtime.queue is not None:  # a gateway starts only once it can publish
+                runtime.queue.start(list(settings.regions))
+        except BaseException:
+            runtime.close()
+            raise
     try:
         # uvicorn's access log is off: it would write query strings; the app logs method, path, status, duration
         uvicorn.run(
@@ -150,6 +166,23 @@ def serve(
         )
     finally:
         runtime.close()
+
+
+app.command("worker")(worker_command)
+
+
+def _check_role(role: str | None, bus_kind: str) -> None:
+    from onshore.errors import ConfigError
+
+    expected = {"inprocess": "embedded", "nats": "gateway"}[bus_kind]
+    if role is None or role == expected:
+        return
+    if role not in ("embedded", "gateway"):
+        raise ConfigError(f"--role {role!r}: use embedded or gateway")
+    raise ConfigError(
+        f'--role {role} needs [bus] kind = "{"nats" if role == "gateway" else "inprocess"}" '
+        f'(this configuration has kind = "{bus_kind}"): one configuration file picks the mode'
+    )
 
 
 @app.command()

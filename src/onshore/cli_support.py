@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from onshore.errors import OnshoreError
 
@@ -57,7 +58,7 @@ def cli_errors(usage_exit: int = EXIT_USAGE, *, check: bool = False) -> Iterator
     try:
         yield
     except OnshoreError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         user_error = exc.status < 500 or exc.code in ("config_invalid", "rule_pack_invalid", "schema_version")
         raise typer.Exit(usage_exit if user_error else EXIT_UNCHECKED if check else 1) from None
 

@@ -126,6 +126,54 @@ class RetentionSettings(_Frozen):
     )
 
 
+class BusSettings(_Frozen):
+    kind: Literal["inprocess", "nats"] = Field(
+        default="inprocess",
+        description="inprocess: each server admits and processes (embedded); nats: `onshore serve` gateways publish "
+        "admitted batches to NATS JetStream and `onshore worker --region NAME` processes them (distributed)",
+    )
+    url: str = Field(
+        default="nats://127.0.0.1:4222",
+        description="NATS server URL, or several separated by commas (a cluster in the region's country); put "
+        "credentials in ONSHORE_BUS__URL, never in the file",
+    )
+    prefix: str = Field(
+        default="onshore",
+        pattern=r"^[a-z][a-z0-9-]{0,31}$",
+        description="what the region's JetStream names start with: stream PREFIX-REGION, subject "
+        "PREFIX.REGION.batches, consumer PREFIX-REGION-workers, buckets PREFIX-REGION-receipts and -payloads",
+    )
+    replicas: int = Field(default=1, ge=1, le=5, description="copies JetStream keeps of each stream and bucket")
+    duplicate_window_s: float = Field(
+        default=120, gt=0, le=86400, description="how long JetStream drops a second publish of the same batch id"
+    )
+    max_age_s: int = Field(
+        default=86400,
+        ge=60,
+        description="longest a batch (and a frame's image) may wait in NATS for a worker before JetStream discards "
+        "it; they hold personal data in the clear (docs/architecture.md)",
+    )
+    max_ack_pending: int = Field(
+        default=64, ge=1, description="batches handed to a region's workers and not yet acknowledged (back-pressure)"
+    )
+    ack_wait_s: float = Field(
+        default=60,
+        gt=0,
+        le=3600,
+        description="a delivered batch not acknowledged (nor reported in progress) within this is delivered again",
+    )
+    nak_delay_s: float = Field(
+        default=5, ge=0, le=3600, description="how long a batch that met a transient failure waits before redelivery"
+    )
+    fetch_batch: int = Field(default=8, ge=1, le=256, description="batches a worker takes from the stream at once")
+    receipt_ttl_s: int = Field(
+        default=86400, ge=60, description="how long a receipt (pending, its answer or its error) can be fetched"
+    )
+    publish_timeout_s: float = Field(
+        default=10, gt=0, le=300, description="how long a gateway waits for JetStream to confirm a publish (503 after)"
+    )
+
+
 class RegionSettings(_Frozen):
     jurisdiction: str = Field(pattern=r"^[A-Z]{2,3}$", description="legal territory the region belongs to")
     location: str = Field(description="where the region's storage physically is, e.g. cn-guizhou")
@@ -201,6 +249,7 @@ class Settings(_Frozen):
     rules: RulesSettings = RulesSettings()
     retention: RetentionSettings = RetentionSettings()
     processor: ProcessorSettings = ProcessorSettings()
+    bus: BusSettings = BusSettings()
     regions: dict[str, RegionSettings] = Field(default_factory=dict)
     tokens: list[TokenSettings] = Field(default_factory=list)
     base_dir: Path = Field(default=Path("."), description="folder relative paths are resolved against")
@@ -352,6 +401,7 @@ def settings_documentation() -> dict[str, str]:
     walk(RulesSettings, "rules.")
     walk(RetentionSettings, "retention.")
     walk(ProcessorSettings, "processor.")
+    walk(BusSettings, "bus.")
     walk(RegionSettings, "regions.NAME.")
     walk(TokenSettings, "tokens[].")
     return docs

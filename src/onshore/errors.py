@@ -18,14 +18,17 @@ messages quote the bad value (never personal data) and say what to do.
     │   └── VehicleNotRegisteredError (403) a record names a vehicle the caller does not speak for
     ├── NotFoundError (404)
     ├── ConflictError (409)          already exists / already done
+    │   └── AlreadyProcessedError (409) a bus worker committed this batch before (carries its stored answer)
     ├── ResidencyError (500)         a store was asked to hold a datum of another jurisdiction
     ├── StorageError (503)           a database or blob store failed; translated at the storage boundary
     │   └── SchemaVersionError (503) a record store's schema is not the revision this onshore needs
     ├── KeyNotProvisionedError (503) a region key is missing from its key store; run `onshore keys provision`
     ├── RateLimitedError (429)       this client is over its request rate or in-flight cap; retry after Retry-After
     ├── BusyError (503)              too much work in flight; retry after the Retry-After seconds
-    │   └── WriteConflictError (503) a concurrent writer of the region won; the store retries the transaction
+    │   ├── WriteConflictError (503) a concurrent writer of the region won; the store retries the transaction
+    │   └── BusUnavailableError (503) the message bus (NATS JetStream) cannot be reached or did not confirm
     ├── BatchFormatError (500)       a bus carried bytes that are no admitted batch of a version this onshore reads
+    ├── BatchRefusedError (any)      a bus worker refused a batch; status and code are the worker's error's
     ├── LedgerSourceError (503)      an auditor's log source (server, bundle) cannot be read at all
     ├── CheckpointError (422)        a checkpoint note is malformed or badly signed
     ├── ProofError (422)             an inclusion or consistency proof does not verify
@@ -165,6 +168,25 @@ class WriteConflictError(BusyError):
     code = "write_conflict"
 
 
+class AlreadyProcessedError(ConflictError):
+    """A bus worker finds the batch it is committing already committed (a redelivered message, or two workers
+    given the same message). The transaction rolls back; ``outcome`` is the answer stored with the first commit."""
+
+    code = "batch_already_processed"
+
+    def __init__(self, outcome: str) -> None:
+        super().__init__("this batch was committed before; its stored answer is returned")
+        self.outcome = outcome
+
+
+class BusUnavailableError(BusyError):
+    """The message bus (NATS JetStream) is unreachable, or did not confirm a publish in time. Nothing the caller
+    sent was acknowledged; it retries after ``Retry-After`` seconds."""
+
+    code = "bus_unavailable"
+    retry_after_s = 5
+
+
 class TransferDeniedError(ForbiddenError):
     """The gate denied every data class of a request (the API's answer; ``details`` holds the decision)."""
 
@@ -183,6 +205,16 @@ class BatchFormatError(OnshoreError):
     or a batch written by an onshore of another batch version (gateways and workers of different releases)."""
 
     code = "batch_invalid"
+
+
+class BatchRefusedError(OnshoreError):
+    """A bus worker refused a batch (for example a value of the wrong shape, found by classify): the error it
+    recorded on the batch's receipt, raised again where a caller waits for the outcome (``onshore ingest``)."""
+
+    def __init__(self, status: int, code: str, message: str, *, details: Any = None) -> None:
+        super().__init__(message, details=details)
+        self.status = status
+        self.code = code
 
 
 class LedgerSourceError(OnshoreError):

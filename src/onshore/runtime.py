@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from onshore.border.service import BorderService
 from onshore.config import Settings
-from onshore.ingest.bus import InProcessBus
+from onshore.errors import StorageError
+from onshore.ingest.bus import Bus, InProcessBus, QueueBus
 from onshore.ledger.service import LedgerService
 from onshore.ledger.store import MerkleLog
 from onshore.metrics import Metrics
@@ -40,11 +43,18 @@ class Runtime:
             self.rulebook.for_jurisdiction(region.jurisdiction)  # every region needs a pack in force
         self.regions: dict[str, Region] = open_regions(settings, journal=MerkleLog, create=create)
         self.router = RegionRouter(self.regions)
-        # Embedded mode: admit and process in this process, the bus a direct call between them.
         stages = VisionStages(settings.frames)
         self.metrics = Metrics()
         self.processor = Processor(self.rulebook, self.router, frames=stages, metrics=self.metrics)
-        self.bus = InProcessBus(self.processor)
+        # Embedded mode: admit and process in this process, the bus a direct call between them. Distributed mode:
+        # this process admits and publishes to NATS JetStream; `onshore worker` processes (onshore.worker).
+        self.queue: QueueBus | None = None
+        self.bus: Bus = InProcessBus(self.processor)
+        if settings.bus.kind == "nats":
+            from onshore.ingest.nats_bus import NatsBus
+
+            self.queue = NatsBus(settings.bus)
+            self.bus = self.queue
         self.ingest = IngestService(settings.ingest, self.bus)
         self.vehicles = VehicleRegistry(self.regions, gateways=(t.name for t in settings.tokens if t.role == "gateway"))
         self.consents = ConsentService(self.rulebook, self.regions)
@@ -74,7 +84,23 @@ class Runtime:
         signed = self.ledger.checkpoint_at(region, size)
         return signed.origin, signed.note
 
+    def health(self) -> dict[str, Any]:
+        """Which dependency is down: each region's record store (``database``) and, distributed, NATS (``bus``)."""
+        database: dict[str, str] = {}
+        for name, region in self.regions.items():
+            try:
+                region.store.ping()
+                database[name] = "ok"
+            except StorageError:
+                database[name] = "down"
+        dependencies: dict[str, Any] = {"database": database}
+        if self.queue is not None:
+            dependencies["bus"] = self.queue.health()
+        return dependencies
+
     def close(self) -> None:
+        if self.queue is not None:
+            self.queue.close()
         self.frames.close()
         for region in self.regions.values():
             region.close()

@@ -77,18 +77,22 @@ def test_decode_refuses_another_version_with_the_version_named() -> None:
     limits = IngestSettings()
     batch = admit(records_from_python(_records(now_ms() - 5000), limits), VEHICLE, limits)
     future = msgspec.structs.replace(batch, version=BATCH_VERSION + 1).encode()
-    with pytest.raises(BatchFormatError, match=rf"version {BATCH_VERSION + 1}; this onshore reads batch version 1"):
+    with pytest.raises(
+        BatchFormatError, match=rf"version {BATCH_VERSION + 1}; this onshore reads batch version {BATCH_VERSION}"
+    ):
         decode(future)
     # a later version may change the layout too: its version is still what the refusal names
     other_layout = msgspec.msgpack.encode({"kind": "records", "version": 7, "columns": {"ts": [1]}})
-    with pytest.raises(BatchFormatError, match=r"batch has version 7; this onshore reads batch version 1"):
+    with pytest.raises(
+        BatchFormatError, match=rf"batch has version 7; this onshore reads batch version {BATCH_VERSION}"
+    ):
         decode(other_layout)
 
 
 def _frame_fields(**change: Any) -> dict[str, Any]:
     fields = {
         "kind": "frame",
-        "version": 1,
+        "version": BATCH_VERSION,
         "vehicle": {"ref": VEHICLE.ref, "market": "CN", "region": "cn"},
         "received_ms": 1,
         "meta": {"msg_id": "f-1", "camera": "front", "ts_ms": 1},

@@ -35,6 +35,7 @@ PARAMS = {
     "region": "cn",
     "vehicle_ref": "0" * 32,
     "msg_id": "m-route-roles",
+    "receipt_id": "0" * 32,
     "basis_id": "rr-basis-none",
     "transfer_id": "xf-" + "0" * 20,
     "name": "data.csv",

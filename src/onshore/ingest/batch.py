@@ -14,6 +14,11 @@ admit: the VIN never crosses. ``encode`` writes MessagePack; `decode` reads it b
 `BatchFormatError`, bytes that are not a batch or a batch of another ``version`` (a worker and a gateway of
 different releases). Change a field and ``BATCH_VERSION`` goes up, so an old worker refuses a new batch
 instead of misreading it.
+
+A message queue limits its messages (NATS: 1 MiB by default) and a camera frame may be 20 MiB, so a bus may carry
+a `BatchRef` instead: the batch's id, whose it is, and the size and SHA-256 of its ``encode()`` bytes, which lie in
+the bus's payload store under the batch id (`onshore.ingest.jetstream`). `decode_message` reads either; `decode`
+only a batch. Version 2 added `BatchRef`: a version-1 worker refuses a version-2 message by its version.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import msgspec
 from onshore.errors import BatchFormatError
 from onshore.model import SignalBatch, Vehicle
 
-BATCH_VERSION = 1
+BATCH_VERSION = 2
 
 
 class _Batch(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
@@ -96,9 +101,16 @@ class FrameBatch(_Batch, frozen=True, kw_only=True, tag="frame"):
     image: bytes
 
 
+class BatchRef(_Batch, frozen=True, kw_only=True, tag="ref"):
+    """A batch carried by reference: its ``encode()`` bytes lie in the bus's payload store under ``batch_id``."""
+
+    size: int  # bytes of the referenced encoding
+    sha256: str  # hex SHA-256 of them: the worker checks what it fetched
+
+
 Batch = RecordBatch | FrameBatch
 
-_DECODER = msgspec.msgpack.Decoder(Batch)
+_DECODER = msgspec.msgpack.Decoder(RecordBatch | FrameBatch | BatchRef)
 _QUOTED = re.compile(r"'[^']*'")
 
 
@@ -114,8 +126,22 @@ def decode(data: bytes) -> Batch:
 
     Raises:
         BatchFormatError: ``data`` is not a batch (malformed MessagePack, a missing or mistyped field, columns of
-            unequal length), or it is a batch of a version other than ``BATCH_VERSION``. The message names the
-            field or the version, never a value of the batch.
+            unequal length, a `BatchRef`), or it is a batch of a version other than ``BATCH_VERSION``. The message
+            names the field or the version, never a value of the batch.
+    """
+    message = decode_message(data)
+    if isinstance(message, BatchRef):
+        raise BatchFormatError(
+            "the bytes are a batch reference, not a batch: fetch the referenced batch from the bus's payload store"
+        )
+    return message
+
+
+def decode_message(data: bytes) -> Batch | BatchRef:
+    """Read what a bus message carries: a batch, or a `BatchRef` to one.
+
+    Raises:
+        BatchFormatError: as `decode` does.
     """
     try:
         batch = _DECODER.decode(data)
@@ -131,6 +157,25 @@ def decode(data: bytes) -> Batch:
                 f"({sorted(lengths | {len(batch.msg_ids)})}); the sender is faulty, nothing was processed"
             )
     return batch
+
+
+class _Sender(msgspec.Struct):
+    """What a message that does not decode may still tell: its batch id and whose it is (never a value)."""
+
+    batch_id: Any = None
+    vehicle: Any = None
+
+
+def claimed_sender(data: bytes) -> tuple[str | None, str | None]:
+    """The ``(batch_id, vehicle pseudonym)`` bytes that `decode_message` refused claim to be, where they say so:
+    a bus worker writes the refusal to that batch's receipt, for that vehicle. ``(None, None)`` for garbage."""
+    try:
+        sender = msgspec.msgpack.decode(data, type=_Sender)
+    except msgspec.DecodeError:
+        return None, None
+    batch_id = sender.batch_id if isinstance(sender.batch_id, str) and len(sender.batch_id) <= 64 else None
+    ref = sender.vehicle.get("ref") if isinstance(sender.vehicle, dict) else None
+    return batch_id, ref if isinstance(ref, str) else None
 
 
 def _version_error(version: int) -> BatchFormatError:

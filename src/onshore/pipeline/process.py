@@ -18,31 +18,44 @@ detection, anonymisation and the blob writes, which the vision package does behi
 
 A crash between 6's writes and its commit leaves an unreferenced blob and no acknowledgement; the vehicle
 resends, the same key is rewritten with the same bytes, and the frame sweep removes blobs no record refers to.
+
+Off a message queue a batch may come twice (a worker killed between its commit and its acknowledgement):
+`Processor.process_once` commits a batch at most once by its ``batch_id`` and answers a redelivery with the answer
+stored by the first commit (`onshore.storage.processed`): no second collect or store event, no counter twice.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from onshore.errors import ConfigError
+import orjson
+
+from onshore import clock
+from onshore.errors import AlreadyProcessedError, ConfigError
 from onshore.ingest.batch import Batch, FrameBatch, RecordBatch
 from onshore.metrics import Metrics
-from onshore.model import FrameResult, IngestResult, LifecycleEvent
+from onshore.model import FrameResult, IngestResult, LifecycleEvent, Vehicle
 from onshore.pipeline.classify import FrameSource, classify, classify_frame, classify_frame_source
 from onshore.pipeline.minimize import CONSENT_LEVELS, consent_allows, minimize
 from onshore.pipeline.store import RegionRouter, store
 from onshore.rights.bindings import SubjectResolver
 from onshore.rules.loader import RuleBook
 from onshore.rules.schema import FramePolicy, Placement
+from onshore.storage.processed import BatchClaim, claim, record_processed
 from onshore.storage.records import find_record
 from onshore.storage.region import Region
 from onshore.storage.schema import frame_drops
+from onshore.storage.sql import CommitResult
 from onshore.storage.writes import upsert_increment
 
 if TYPE_CHECKING:
     from onshore.vision.frames import AnonymizedFrame
+
+R = TypeVar("R")
 
 # An exempt camera rule (Art. 8) needs no consent: the gate sees the highest level as given.
 _EXEMPT = max(CONSENT_LEVELS, key=CONSENT_LEVELS.__getitem__)
@@ -106,12 +119,50 @@ class Processor:
         self.metrics.frame(result)
         return result
 
-    def process_records(self, batch: RecordBatch) -> IngestResult:
+    def process_once(self, batch: Batch) -> dict[str, Any]:
+        """Process a batch taken off a message queue at most once, by its ``batch_id``.
+
+        Returns:
+            the batch's answer, as embedded mode answers it (``to_dict()``): from this processing, or, for a batch
+            committed before (a redelivery), the answer stored with that commit, with nothing processed again.
+
+        Raises:
+            what `process` raises; nothing was stored.
+        """
+        prior = self.outcome_of(batch.vehicle, batch.batch_id)
+        if prior is not None:
+            return prior
+        try:
+            if isinstance(batch, RecordBatch):
+                with self.metrics.in_flight("records"):
+                    return self.process_records(batch, once=True).to_dict()
+            with self.metrics.in_flight("frame"):
+                frame = self.process_frame(batch, once=True)
+            self.metrics.frame(frame)
+            return frame.to_dict()
+        except AlreadyProcessedError as exc:  # another delivery of it committed in the meantime
+            return orjson.loads(exc.outcome)  # type: ignore[no-any-return]
+
+    def outcome_of(self, vehicle: Vehicle, batch_id: str) -> dict[str, Any] | None:
+        """The stored answer of batch ``batch_id`` of ``vehicle`` when `process_once` committed it, else None.
+
+        Raises:
+            ResidencyError: no region may hold data of the vehicle's market.
+            StorageError: the region's record store cannot be read.
+        """
+        outcome = self.router.region_for(vehicle.market).store.processed_outcome(batch_id)
+        return None if outcome is None else orjson.loads(outcome)  # type: ignore[no-any-return]
+
+    def process_records(self, batch: RecordBatch, *, once: bool = False) -> IngestResult:
         """Classify, minimise and store a batch of signal records. All-or-nothing.
+
+        Args:
+            once: commit the batch at most once by its ``batch_id`` (see `process_once`).
 
         Raises:
             ValidationError: a value does not have its signal's shape, or a purpose is not allowed; nothing stored.
             ResidencyError: no region may hold data of the vehicle's market.
+            AlreadyProcessedError: with ``once``, the batch was committed before; nothing was stored.
         """
         now_ms = batch.received_ms
         pack = self.rulebook.for_jurisdiction(batch.vehicle.market)
@@ -128,30 +179,40 @@ class Processor:
             "zone_hits": minimised.zone_hits,
             "unclassified_signals": len(minimised.unclassified_signals),
         }
+        region_name = region.name
+
+        def answer(result: CommitResult) -> IngestResult:
+            return IngestResult(
+                region=region_name,
+                received=batch.received,
+                accepted=result.accepted,
+                duplicate=batch.duplicates_in_batch + result.duplicate,
+                dropped_no_consent=minimised.dropped_no_consent,
+                by_category=result.by_category,
+                zone_hits=minimised.zone_hits,
+                unclassified_signals=minimised.unclassified_signals,
+                ledger_index=result.ledger_index,
+            )
+
+        claimed: BatchClaim[CommitResult] | None = _claim(batch, lambda r: answer(r).to_dict()) if once else None
+        events = _events(region_name, now_ms, counts)
         started = time.perf_counter()
-        region, result = store(minimised, _events(region.name, now_ms, counts), self.router, encrypt=self.encrypt)
-        commit_s = time.perf_counter() - started
-        ingested = IngestResult(
-            region=region.name,
-            received=batch.received,
-            accepted=result.accepted,
-            duplicate=batch.duplicates_in_batch + result.duplicate,
-            dropped_no_consent=minimised.dropped_no_consent,
-            by_category=result.by_category,
-            zone_hits=minimised.zone_hits,
-            unclassified_signals=minimised.unclassified_signals,
-            ledger_index=result.ledger_index,
-        )
-        self.metrics.records(ingested, commit_s)
+        _region, result = store(minimised, events, self.router, encrypt=self.encrypt, once=claimed)
+        ingested = answer(result)
+        self.metrics.records(ingested, time.perf_counter() - started)
         return ingested
 
-    def process_frame(self, frame: FrameBatch) -> FrameResult:
+    def process_frame(self, frame: FrameBatch, *, once: bool = False) -> FrameResult:
         """Classify, anonymise and store one camera frame (the steps of this module's docstring).
+
+        Args:
+            once: commit the frame at most once by its ``batch_id`` (see `process_once`).
 
         Raises:
             ValidationError: the pack has no frame rules, no camera rule matches, or the purpose is not allowed.
             ResidencyError: no region may hold data of the vehicle's market.
             ConfigError: this processor was built without frame stages.
+            AlreadyProcessedError: with ``once``, the frame was committed before; nothing was stored.
         """
         if self.frames is None:
             raise ConfigError("this onshore process has no frame stages (detection, blob writes); it takes no frames")
@@ -163,25 +224,26 @@ class Processor:
         if _already_stored(region, frame.vehicle.ref, frame.meta.msg_id):
             result.duplicate = True
             return result
+        claimed: BatchClaim[FrameResult] | None = _claim(frame, FrameResult.to_dict) if once else None
         if source.zone is not None and source.policy.in_sensitive_zone == "drop":
-            return _dropped(region, result, source, now_ms, "sensitive_zone")
+            return _dropped(region, result, source, now_ms, "sensitive_zone", claimed)
         bindings, consents = region.subjects.vehicle_context(frame.vehicle.ref, now_ms)
         subject = SubjectResolver(bindings, fallback=frame.vehicle.ref).resolve([frame.meta.ts_ms], [None])[0]
         if source.rule.consent_exempt:
             consents = {subject: {source.purpose: _EXEMPT}}
         have = consents.get(subject, {}).get(source.purpose)
         if source.rule.placement is Placement.CABIN and not consent_allows(pack, source.labels(found=True)[0], have):
-            return _dropped(region, result, source, now_ms, "no_consent")
+            return _dropped(region, result, source, now_ms, "no_consent", claimed)
         # The detection floor is a criterion for out-of-vehicle images; cabin frames are not dropped for it.
         drop_hard = source.policy.hard_conditions == "drop" and source.rule.placement is Placement.EXTERNAL
         anonymised = self.frames.anonymise(frame, source.policy, stop_on_hard_conditions=drop_hard)
         result.conditions = list(anonymised.conditions)
         if anonymised.conditions and drop_hard:
-            return _dropped(region, result, source, now_ms, "hard_conditions")
+            return _dropped(region, result, source, now_ms, "hard_conditions", claimed)
         classified = classify_frame(frame, source, anonymised)
         minimised = minimize(classified, pack, [subject], consents)
         if not len(minimised.records):
-            return _dropped(region, result, source, now_ms, "no_consent")
+            return _dropped(region, result, source, now_ms, "no_consent", claimed)
         result.categories = list(classified.categories[0])
         result.faces, result.plates = anonymised.faces, anonymised.plates
         keep_raw = source.policy.raw.keep
@@ -194,22 +256,45 @@ class Processor:
             "zone_hits": minimised.zone_hits,
         }
         events = _events(region.name, now_ms, counts, source.purpose)
-        _region, committed = store(minimised, events, self.router, encrypt=self.encrypt)
-        result.stored = committed.accepted == 1
-        result.duplicate = committed.duplicate == 1
-        result.ledger_index = committed.ledger_index
-        return result
+
+        def answer(committed: CommitResult) -> FrameResult:
+            return dataclasses.replace(
+                result,
+                stored=committed.accepted == 1,
+                duplicate=committed.duplicate == 1,
+                ledger_index=committed.ledger_index,
+            )
+
+        frame_claim: BatchClaim[CommitResult] | None = _claim(frame, lambda c: answer(c).to_dict()) if once else None
+        _region, committed = store(minimised, events, self.router, encrypt=self.encrypt, once=frame_claim)
+        return answer(committed)
 
 
-def _dropped(region: Region, result: FrameResult, source: FrameSource, now_ms: int, reason: str) -> FrameResult:
+def _claim(batch: Batch, answer: Callable[[R], dict[str, Any]]) -> BatchClaim[R]:
+    """The claim that commits ``batch`` once, storing ``answer(result)`` as JSON (`onshore.storage.processed`)."""
+    return BatchClaim(batch.batch_id, clock.now_ms(), lambda result: orjson.dumps(answer(result)).decode())
+
+
+def _dropped(
+    region: Region,
+    result: FrameResult,
+    source: FrameSource,
+    now_ms: int,
+    reason: str,
+    once: BatchClaim[FrameResult] | None,
+) -> FrameResult:
     """Count a frame not collected (by day and reason) and log its collect event; nothing else is written."""
     counts = {"frames_received": 1, f"frames_dropped_{reason}": 1}
     event = _events(region.name, now_ms, counts, source.purpose)[0]  # the collect event: nothing is stored
     day = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC).date().isoformat()
     with region.store.transaction("frame drop") as conn:
+        if once is not None:
+            claim(conn, once.batch_id)
         upsert_increment(conn, frame_drops, {"day": day, "reason": reason}, {"frames": 1})
         result.ledger_index = region.store.journal.append(conn, [event.to_bytes()])
-    result.dropped = reason
+        result.dropped = reason
+        if once is not None:
+            record_processed(conn, once, result)
     return result
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from onshore import clock
 from onshore.config import IngestSettings
 from onshore.errors import OnshoreError, PayloadTooLargeError
+from onshore.ingest.batch import RecordBatch
 from onshore.ingest.bus import Bus
 from onshore.model import IngestResult, Vehicle
 from onshore.pipeline.admit import WireRecord, admit, decode_body, records_from_python
@@ -29,7 +30,15 @@ class IngestService:
                 whole; nothing was stored.
             ResidencyError: no region may hold data of the vehicle's market.
         """
-        return self._ingest(vehicle, decode_body(body, content_type, self.limits), None)
+        return self.bus.submit(self.admit_body(vehicle, body, content_type))
+
+    def admit_body(self, vehicle: Vehicle, body: bytes, content_type: str | None) -> RecordBatch:
+        """Decode and admit one HTTP/NDJSON body for ``vehicle``, without processing it (a gateway publishes it).
+
+        Raises:
+            InputError: as `ingest_body`.
+        """
+        return admit(decode_body(body, content_type, self.limits), vehicle, self.limits, now_ms=clock.now_ms())
 
     def ingest_records(self, vehicle: Vehicle, records: list[Any], *, now_ms: int | None = None) -> IngestResult:
         """Ingest already-decoded records (dicts). All-or-nothing: invalid input raises before anything is stored.

@@ -8,6 +8,7 @@ from typing import Any
 from onshore.errors import ResidencyError
 from onshore.model import LifecycleEvent, StoredRows
 from onshore.storage.crypto import encrypt_values
+from onshore.storage.processed import BatchClaim
 from onshore.storage.region import Region
 from onshore.storage.sql import CommitResult
 
@@ -32,13 +33,22 @@ class RegionRouter:
 
 
 def store(
-    stored: StoredRows, events: Sequence[LifecycleEvent], router: RegionRouter, *, encrypt: bool = True
+    stored: StoredRows,
+    events: Sequence[LifecycleEvent],
+    router: RegionRouter,
+    *,
+    encrypt: bool = True,
+    once: BatchClaim[CommitResult] | None = None,
 ) -> tuple[Region, CommitResult]:
-    """Encrypt personal values under their subjects' keys, then commit rows and events to the origin's region."""
+    """Encrypt personal values under their subjects' keys, then commit rows and events to the origin's region.
+
+    Raises:
+        AlreadyProcessedError: with ``once`` (a bus batch), the batch was committed before; nothing was written.
+    """
     region = router.region_for(stored.origin)
     if encrypt:
         encrypt_personal_values(region, stored)
-    return region, region.store.commit_batch(stored, events)
+    return region, region.store.commit_batch(stored, events, once=once)
 
 
 def encrypt_personal_values(region: Region, stored: StoredRows) -> None:

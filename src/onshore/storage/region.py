@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,9 +64,13 @@ def upgrade_command(settings: Settings) -> str:
 
 
 def open_regions(
-    settings: Settings, *, journal: Callable[[str], EventJournal], create: bool = False
+    settings: Settings,
+    *,
+    journal: Callable[[str], EventJournal],
+    create: bool = False,
+    only: Sequence[str] | None = None,
 ) -> dict[str, Region]:
-    """Open every configured region's stores.
+    """Open every configured region's stores (or those named in ``only``: a worker opens its own region's).
 
     Args:
         journal: makes a region's event journal from its name (the runtime passes the ledger's ``MerkleLog``).
@@ -80,6 +84,8 @@ def open_regions(
     """
     regions: dict[str, Region] = {}
     for name, rs in settings.regions.items():
+        if only is not None and name not in only:
+            continue
         engine = make_engine(rs.record_store, base_dir=settings.base_dir, synchronous=rs.sqlite_synchronous)
         try:
             if create:

@@ -155,3 +155,15 @@ record_tombstones = Table(
     Column("delete_idx", BigInteger, nullable=False),
     Column("row_digest", LargeBinary(32), nullable=False),
 )
+
+# Batches a bus worker has committed, by the batch id the gateway gave them: written in the same transaction as the
+# batch's rows and ledger events, so a redelivered message is answered from here instead of being processed again.
+# ``outcome`` is the answer the batch got (counts and ledger index, no personal data); rows are pruned after the
+# bus's stream can no longer redeliver them (``onshore.storage.processed``).
+processed_batches = Table(
+    "processed_batches",
+    metadata,
+    Column("batch_id", String(64), primary_key=True),
+    Column("processed_ms", BigInteger, nullable=False, index=True),
+    Column("outcome", Text, nullable=False, comment="the batch's answer as JSON: counts, no personal data"),
+)

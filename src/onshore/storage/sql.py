@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -24,6 +24,7 @@ from onshore.errors import ConfigError, ConflictError, ResidencyError, StorageEr
 from onshore.model import LifecycleEvent, StoredRows
 from onshore.storage.content import CONTENT_EVENT_VERSION, batch_digest
 from onshore.storage.predicates import RecordFilter
+from onshore.storage.processed import BatchClaim, claim, processed_outcome, prune_processed, record_processed
 from onshore.storage.records import count_records, group_counts, insert_records, select_records, stored_msg_ids
 from onshore.storage.schema import (
     records,
@@ -173,13 +174,24 @@ class SQLRecordStore(VehicleRows):
 
     # -- ingest -------------------------------------------------------------------------------
 
-    def commit_batch(self, stored: StoredRows, events: Sequence[LifecycleEvent]) -> CommitResult:
+    def commit_batch(
+        self,
+        stored: StoredRows,
+        events: Sequence[LifecycleEvent],
+        *,
+        once: BatchClaim[CommitResult] | None = None,
+    ) -> CommitResult:
         """Insert the rows not already stored, and append ``events``, in one transaction.
 
         The store event gets the accepted count and the digest of the accepted record ids. Safe to retry:
         ``stored`` and ``events`` are only read, so a transaction run again counts duplicates the same way.
 
+        Args:
+            once: a bus batch's claim: the transaction first checks that no worker committed the batch before and
+                writes its answer with the rows (`onshore.storage.processed`).
+
         Raises:
+            AlreadyProcessedError: with ``once``, the batch was committed before; nothing was written.
             ResidencyError: a row's origin is not this store's jurisdiction.
             WriteConflictError: every retry lost to a concurrent writer (see ``write``).
         """
@@ -190,14 +202,22 @@ class SQLRecordStore(VehicleRows):
                 f"{sorted(origins - {self.jurisdiction})}"
             )
         try:
-            return self.write("ingest batch", lambda conn: self._commit(conn, stored, events, optimistic=True))
+            return self.write("ingest batch", lambda conn: self._commit(conn, stored, events, once, optimistic=True))
         except _SomeAlreadyStored:
             # Rare (resends): redo the batch knowing which rows exist, for exact counts and digests.
-            return self.write("ingest batch", lambda conn: self._commit(conn, stored, events, optimistic=False))
+            return self.write("ingest batch", lambda conn: self._commit(conn, stored, events, once, optimistic=False))
 
     def _commit(
-        self, conn: Connection, stored: StoredRows, events: Sequence[LifecycleEvent], *, optimistic: bool
+        self,
+        conn: Connection,
+        stored: StoredRows,
+        events: Sequence[LifecycleEvent],
+        once: BatchClaim[CommitResult] | None,
+        *,
+        optimistic: bool,
     ) -> CommitResult:
+        if once is not None:
+            claim(conn, once.batch_id)
         fresh = stored.records
         # Under the region write lock the journal's size is stable: the store event's index is known up front,
         # and every row records it, so verification can re-derive the event's content digest from the rows.
@@ -219,7 +239,28 @@ class SQLRecordStore(VehicleRows):
         content = batch_digest(fresh.columns())
         entries = [_with_store_counts(e, len(fresh), duplicate, content) for e in events]
         index = self.journal.append(conn, [e.to_bytes() for e in entries]) if entries else None
-        return CommitResult(accepted=len(fresh), duplicate=duplicate, ledger_index=index, by_category=by_category)
+        result = CommitResult(accepted=len(fresh), duplicate=duplicate, ledger_index=index, by_category=by_category)
+        if once is not None:
+            record_processed(conn, once, result)
+        return result
+
+    def processed_outcome(self, batch_id: str) -> str | None:
+        """The answer stored when a bus worker committed batch ``batch_id``, or None (`onshore.storage.processed`)."""
+        with self.read("look up a processed batch") as conn:
+            return processed_outcome(conn, batch_id)
+
+    def prune_processed(self, before_ms: int) -> int:
+        """Forget the batches committed before ``before_ms`` (their messages can no longer be redelivered)."""
+        return self.write("prune processed batches", lambda conn: prune_processed(conn, before_ms))
+
+    def ping(self) -> None:
+        """One round trip to the database.
+
+        Raises:
+            StorageError: it cannot be reached.
+        """
+        with self.read("health check") as conn:
+            conn.execute(text("SELECT 1"))
 
     def append_events(self, events: Sequence[LifecycleEvent]) -> int:
         """Append lifecycle events on their own (queries, consent changes...)."""
@@ -308,7 +349,11 @@ class _ReadConnection:
     def __enter__(self) -> Connection:
         self._translate = self._store._translate(self._what)
         self._translate.__enter__()
-        self._conn = self._store.engine.connect().execution_options(onshore_read=True)
+        try:
+            self._conn = self._store.engine.connect().execution_options(onshore_read=True)
+        except BaseException as exc:  # a failed connect is a driver error too: translate it (StorageError)
+            self._translate.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         return self._conn
 
     def __exit__(self, *exc: Any) -> bool | None:

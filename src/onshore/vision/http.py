@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from onshore import clock
 from onshore.auth import Principal, Role
 from onshore.errors import NotFoundError, UnsupportedMediaTypeError
+from onshore.ingest.http import accepted
 from onshore.vision.ingest import POSITION_HEADER, parse_frame_meta
 from onshore.web.auth import VehicleCaller, require
 from onshore.web.limits import read_body
@@ -50,7 +51,11 @@ _IMAGE_TYPES = ("image/jpeg", "image/png")
         415: {"description": "not a JPEG or PNG (by content type or by its bytes)"},
         422: {"description": "corrupt, truncated, inconsistent or empty image, or invalid metadata; nothing stored"},
         429: {"description": "this vehicle is over limits.vehicle_rate_per_s or limits.vehicle_max_in_flight"},
-        503: {"description": "frames.max_in_flight frames being processed; retry after Retry-After seconds"},
+        202: {"description": "a gateway (distributed mode) published the frame; fetch its outcome at Location"},
+        503: {
+            "description": "frames.max_in_flight frames being processed, or a gateway could not publish to NATS; "
+            "retry after Retry-After seconds"
+        },
     },
     openapi_extra={
         "parameters": [
@@ -84,7 +89,7 @@ _IMAGE_TYPES = ("image/jpeg", "image/png")
         },
     },
 )
-async def upload_frame(request: Request, principal: VehicleCaller) -> dict[str, Any]:
+async def upload_frame(request: Request, principal: VehicleCaller) -> Any:
     state = request.app.state
     runtime = state.runtime
     media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
@@ -105,6 +110,11 @@ async def upload_frame(request: Request, principal: VehicleCaller) -> dict[str, 
             request, frames.max_bytes, "frames.max_bytes", frames.body_timeout_s, "frames.body_timeout_s"
         )
         with runtime.frames.slot():  # bounded: a flood of frames gets 503 instead of exhausting memory
+            queue = runtime.queue
+            if queue is not None:  # a gateway: the frame goes to the region's workers, the answer is a receipt
+                return await run_in_threadpool(
+                    lambda: accepted(queue.enqueue(runtime.frames.admit(principal.vehicle, body, meta)))
+                )
             result = await run_in_threadpool(runtime.frames.ingest, principal.vehicle, body, meta)
     return result.to_dict()
 

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from onshore import clock
 from onshore.config import FrameSettings
 from onshore.errors import BusyError, NotFoundError
+from onshore.ingest.batch import FrameBatch
 from onshore.ingest.bus import Bus, InProcessBus
 from onshore.model import FrameResult, LifecycleEvent, Vehicle
 from onshore.pipeline.classify import FRAME_SIGNAL
@@ -112,8 +113,16 @@ class FrameService:
                 its metadata is invalid; nothing was stored.
             ResidencyError: no region may hold data of the vehicle's market.
         """
+        return self.bus.submit(self.admit(vehicle, data, meta, now_ms=now_ms))
+
+    def admit(self, vehicle: Vehicle, data: bytes, meta: FrameMeta, *, now_ms: int | None = None) -> FrameBatch:
+        """Admit one frame of ``vehicle`` without processing it (a gateway publishes it).
+
+        Raises:
+            InputError: as `ingest`.
+        """
         now_ms = clock.now_ms() if now_ms is None else now_ms
-        return self.bus.submit(admit_frame(vehicle, data, meta, self.limits, now_ms=now_ms))
+        return admit_frame(vehicle, data, meta, self.limits, now_ms=now_ms)
 
     # -- reading --------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from onshore import clock
@@ -22,10 +23,22 @@ Monitor = Annotated[Principal, Depends(require(Role.MONITOR, Role.OFFICER))]
 RegionReader = Annotated[Principal, Depends(require(Role.ANALYST, Role.OFFICER, region_param="region"))]
 
 
-@router.get("/v1/health", tags=["meta"], summary="Liveness and the regions served")
-def health(request: Request) -> dict[str, Any]:
+@router.get(
+    "/v1/health",
+    tags=["meta"],
+    summary="Liveness, the regions served, and which dependency is down",
+    responses={503: {"description": "a region's database or (distributed) NATS is down: status degraded"}},
+)
+def health(request: Request) -> JSONResponse:
     runtime = request.app.state.runtime
-    return {"status": "ok", "regions": {n: r.jurisdiction for n, r in runtime.regions.items()}}
+    dependencies = runtime.health()
+    down = "down" in dependencies["database"].values() or dependencies.get("bus") == "down"
+    body = {
+        "status": "degraded" if down else "ok",
+        "regions": {n: r.jurisdiction for n, r in runtime.regions.items()},
+        "dependencies": dependencies,
+    }
+    return JSONResponse(body, status_code=503 if down else 200)
 
 
 @router.get(
