@@ -84,7 +84,9 @@ def test_vehicle_consent_api_grant_list_withdraw(workspace: Workspace, client: T
         "/v1/consents", json={"purpose": "navigation", "level": "separate", "validity": "7d"}, headers=auth(cn)
     )
     assert r.status_code == 200, r.text
-    assert client.get("/v1/consents", headers=auth(cn)).json() == {"consents": {"navigation": "separate"}}
+    listed = client.get("/v1/consents", headers=auth(cn)).json()
+    assert listed["consents"] == {"navigation": "separate"}
+    assert [(c["purpose"], c["level"]) for c in listed["in_force"]] == [("navigation", "separate")]
     loc = record("l1", "Location", {"latitude": 26.6, "longitude": 106.6})
     assert client.post("/v1/ingest", json=[loc], headers=auth(cn)).json()["accepted"] == 1
     assert client.delete("/v1/consents/navigation", headers=auth(cn)).status_code == 200
