@@ -107,6 +107,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "as_of": ("截至", "As of"),
     "due": ("报送期限", "Due"),
     "recipient": ("报送对象", "Filed with"),
+    "receiver": ("接收方", "Recipient"),
     "generated": ("生成时间", "Generated"),
     "processor": ("汽车数据处理者", "Processor"),
     "province": ("注册地省份", "Province of registration"),
