@@ -504,7 +504,15 @@ REGISTERS = [
     Case("report by an analyst", "POST", "/v1/reports", "analyst", 403, json={"kind": "annual", "year": 2026}),
 ]  # fmt: skip
 
-CASES = INGEST + RECORDS + LEDGER + FRAMES + BASES + EXPORTS + CONSENTS + FLEET_TELEMETRY + REGISTERS
+RECEIPTS = [
+    Case("receipt id not hex", "GET", "/v1/receipts/not-a-receipt", "vehicle", 422, V),
+    Case("receipt id too long", "GET", "/v1/receipts/" + "a" * 33, "vehicle", 422, V),
+    Case("receipt in embedded mode", "GET", "/v1/receipts/" + "a" * 32, "vehicle", 404),
+    Case("receipt by a gateway without Onshore-Vin", "GET", "/v1/receipts/" + "a" * 32, "gateway", 404),
+    Case("receipt by an analyst", "GET", "/v1/receipts/" + "a" * 32, "analyst", 403),
+]
+
+CASES = RECEIPTS + INGEST + RECORDS + LEDGER + FRAMES + BASES + EXPORTS + CONSENTS + FLEET_TELEMETRY + REGISTERS
 
 
 @pytest.fixture(scope="module")
@@ -600,6 +608,8 @@ def _template(path: str) -> str:
         parts[3] = "{purpose}"
     if path.startswith("/v1/ledger/"):
         parts[3] = "{region}"
+    if path.startswith("/v1/receipts/"):
+        parts[3] = "{receipt_id}"
     if path.startswith("/v1/registers/"):
         parts[3] = "{register}"
         if len(parts) >= 5:

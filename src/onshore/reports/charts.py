@@ -7,15 +7,14 @@ import datetime as dt
 import io
 from typing import Any
 
+from onshore.reports.figures import SINCE_PREVIOUS_YEAR
 from onshore.reports.i18n import word
 from onshore.rules.loader import LoadedPack
 
 _FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "DejaVu Sans"]
-_COUNTER_FIGURE = {
-    "pi_non_sensitive": "outbound.people_pi",
-    "pi": "outbound.people_pi",
-    "sensitive_pi": "outbound.people_sensitive",
-}
+_COUNTER_FIGURE = {"pi_non_sensitive": "people_pi", "pi": "people_pi", "sensitive_pi": "people_sensitive"}
+# the figures counted over each counting window (``reports.figures``)
+_WINDOW_PREFIX = {"current_year": "outbound", "previous_year": SINCE_PREVIOUS_YEAR}
 
 
 def _pyplot() -> Any:
@@ -53,22 +52,28 @@ def monthly_chart(monthly: dict[str, list[int]], year: int, lang: str) -> bytes:
 
 
 def thresholds_chart(
-    figures: dict[str, int], pack: LoadedPack, year: int, lang: str, statuses: frozenset[str]
+    figures: dict[str, int],
+    pack: LoadedPack,
+    year: int,
+    lang: str,
+    statuses: frozenset[str],
+    day: dt.date | None = None,
 ) -> bytes:
-    """Horizontal bars of people provided abroad in ``year``, with the threshold bands in force on 31 December."""
+    """Horizontal bars of people provided abroad, counted over each threshold's window, with the threshold bands
+    in force on ``day`` (default 31 December of ``year``)."""
     plt = _pyplot()
     outbound = pack.pack.outbound
-    day = dt.date(year, 12, 31)
+    day = day or dt.date(year, 12, 31)
     rules = [] if outbound is None else [
         t for t in outbound.thresholds
         if (t.active or t.id in pack.enabled_overrides) and t.effective.contains(day)
-        and t.applies_to_processor(statuses) and t.counter in _COUNTER_FIGURE
+        and t.applies_to_processor(statuses) and t.counter in _COUNTER_FIGURE and t.window in _WINDOW_PREFIX
     ]  # fmt: skip
     fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.7 * max(1, len(rules))))
     labels, values = [], []
     for t in rules:
-        labels.append(f"{t.id}\n({t.counter})")
-        values.append(figures.get(_COUNTER_FIGURE[t.counter], 0))
+        labels.append(f"{t.id}\n({t.counter}, {t.window})")
+        values.append(figures.get(f"{_WINDOW_PREFIX[t.window]}.{_COUNTER_FIGURE[t.counter]}", 0))
     if not rules:
         labels, values = [word("none", lang)], [0]
     ax.barh(labels, [max(v, 0.5) for v in values], color="#4477aa")

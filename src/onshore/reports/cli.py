@@ -22,7 +22,9 @@ from onshore.cli_support import (
 from onshore.errors import InputError
 
 report_app = typer.Typer(
-    help="Annual report, outbound supplement, data inventory; verify a report.", no_args_is_help=True
+    help="Annual report, outbound supplement, data inventory, risk assessment, self-assessment, a person's access "
+    "copy; verify a report.",
+    no_args_is_help=True,
 )
 YearOption = Annotated[int, typer.Option(help="the calendar year reported on")]
 LangOption = Annotated[str, typer.Option(help="zh or en")]
@@ -39,21 +41,23 @@ def _as_of(text: str | None) -> dt.date | None:
         raise InputError(f"--as-of {text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _generate(kind: str, year: int, lang: str, fmt: str, out: Path, as_of: str | None, config: Path | None,
-              json_out: bool, jurisdiction: str) -> None:  # fmt: skip
+def _generate(kind: str, year: int | None, lang: str, fmt: str, out: Path, as_of: str | None, config: Path | None,
+              json_out: bool, jurisdiction: str, subject: str | None = None) -> None:  # fmt: skip
     from onshore.reports.service import ReportService
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    what = "access copy" if year is None else f"{kind} report {year}"
     with cli_errors(), Progress(*columns, console=err_console, disable=json_out, transient=True) as bar:
-        task = bar.add_task(f"{kind} report {year}")
+        task = bar.add_task(what)
 
-        def step(what: str) -> None:
-            bar.update(task, description=f"{kind} report {year}: {what}")
+        def step(doing: str) -> None:
+            bar.update(task, description=f"{what}: {doing}")
 
         def run(rt: Any) -> dict[str, Any]:
             written = ReportService(rt).generate(
-                kind, year, lang, fmt, out, jurisdiction=jurisdiction, as_of=_as_of(as_of), progress=step
-            )
+                kind, year, lang, fmt, out, jurisdiction=jurisdiction, as_of=_as_of(as_of), subject=subject,
+                progress=step,
+            )  # fmt: skip
             return written.to_dict()
 
         result = with_runtime(config, run)
@@ -97,6 +101,37 @@ _command(
     "The data inventory: category x purpose x region x retention x count.\n\n"
     "Example: onshore report inventory --year 2026",
 )
+
+
+_command(
+    "risk",
+    "The risk assessment of important-data processing (Provisions Art. 13).\n\n"
+    "Example: onshore report risk --year 2026 --lang zh --format pdf",
+)
+_command(
+    "selfassessment",
+    "The self-assessment draft for a security-assessment declaration (2022 Measures Art. 5); --as-of is the\n"
+    "assessment date (declare within the pack's months after it).\n\n"
+    "Example: onshore report selfassessment --year 2026 --as-of 2026-06-10 --lang zh --format pdf",
+)
+
+
+@report_app.command("access")
+def report_access(
+    subject: Annotated[str, typer.Option(help="the person (their subject ref)")],
+    lang: LangOption = "zh",
+    fmt: FormatOption = "md",
+    out: OutOption = Path("reports"),
+    jurisdiction: Annotated[str, typer.Option(help="the pack whose wording and calendar the copy uses")] = "CN",
+    config: ConfigOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """A person's access copy as a readable document (what is held, consents, transfers abroad); the request is
+    a ledger event (as an officer's).
+
+    Example: onshore report access --subject sub_1a2b --lang zh --format pdf
+    """
+    _generate("access", None, lang, fmt, out, None, config, json_out, jurisdiction, subject)
 
 
 @report_app.command("verify")

@@ -129,12 +129,10 @@ def _monthly(region: Region, year: int, tz: str) -> dict[str, list[int]]:
     return out
 
 
-def gather(rt: Runtime, jurisdiction: str, year: int, as_of: dt.date, progress: Progress | None = None) -> ReportFacts:
-    """Sign (or reuse) each region's checkpoint, then read everything a report of ``year`` states."""
-    step = progress or (lambda _what: None)
-    regions = regions_of(rt, jurisdiction)
-    pack = rt.rulebook.for_jurisdiction(jurisdiction)
-    tz = pack.pack.outbound.timezone if pack.pack.outbound is not None else "UTC"
+def sign_checkpoints(
+    rt: Runtime, regions: list[Region], step: Progress
+) -> tuple[list[Checkpoint], dict[str, list[dict[str, Any]]]]:
+    """Sign (or reuse) each region's checkpoint and read its events before it."""
     checkpoints, events = [], {}
     for region in regions:
         step(f"checkpoint {region.name}")
@@ -142,6 +140,16 @@ def gather(rt: Runtime, jurisdiction: str, year: int, as_of: dt.date, progress: 
         checkpoints.append(Checkpoint(region.name, signed.tree_size, b64(signed.root_hash), signed.note))
         step(f"events {region.name}")
         events[region.name] = read_events(region, signed.tree_size)
+    return checkpoints, events
+
+
+def gather(rt: Runtime, jurisdiction: str, year: int, as_of: dt.date, progress: Progress | None = None) -> ReportFacts:
+    """Sign (or reuse) each region's checkpoint, then read everything a report of ``year`` states."""
+    step = progress or (lambda _what: None)
+    regions = regions_of(rt, jurisdiction)
+    pack = rt.rulebook.for_jurisdiction(jurisdiction)
+    tz = pack.pack.outbound.timezone if pack.pack.outbound is not None else "UTC"
+    checkpoints, events = sign_checkpoints(rt, regions, step)
     step("registers")
     registers = {
         name: [e.to_dict() for r in regions for e in rt.registers.list_entries(name, region=r.name, year=year)]

@@ -8,11 +8,15 @@ integers for one calendar year of the pack's legal calendar:
   ``consent.withdrawn`` — summed over the events dated in the year;
 - outbound: ``outbound.*`` from ``provide_abroad`` events (a release is one ``(time, digest)``; records and
   people summed per release), ``transfer_denied`` events, ``transfers_imported`` rows; per basis
-  ``outbound.basis.<id>.*``;
+  ``outbound.basis.<id>.*``; the same sums since 1 January of the previous year, for thresholds counted over a
+  ``previous_year`` window, as ``outbound.since_previous_year.*``;
 - registers: for each entry its *latest* ``<register>_change`` event in the log decides (the entry's facts,
   ``registers.entries.facts``): requests received, incidents occurred, complaints received, provision active in
   the year; rights requests handled within or after their deadline, pending, pending past their deadline as of
-  ``as_of``.
+  ``as_of``;
+- risk (derived from the above): ``risk.incidents_open``, ``risk.complaints_open``;
+- access copies: ``access.<region>.<index>.records``, the records an ``access_request`` event at that index of the
+  region's log says the subject's copy held (whatever its year: an access copy names its own event).
 
 No figure reads a store: a figure here is a function of the signed log prefix, the year and ``as_of``.
 """
@@ -63,6 +67,8 @@ ANNUAL_KEYS = (
     "outbound.records_refused",
     "outbound.imported_rows",
 )
+SINCE_PREVIOUS_YEAR = "outbound.since_previous_year"
+WINDOW_KEYS = ("transfers_released", "records", "people_pi", "people_sensitive")
 
 
 def _year(event: Event, tz: str) -> int:
@@ -105,6 +111,7 @@ def _lifecycle(events: list[Event], year: int, tz: str, fig: dict[str, int]) -> 
 
 def _outbound(events: list[Event], year: int, tz: str, fig: dict[str, int]) -> None:
     releases: set[tuple[Any, ...]] = set()
+    window: set[tuple[Any, ...]] = set()
     for e in events:
         kind = e.get("kind")
         counts = e.get("counts") or {}
@@ -112,7 +119,14 @@ def _outbound(events: list[Event], year: int, tz: str, fig: dict[str, int]) -> N
             if counts.get("first", 0) // 10000 <= year <= counts.get("last", 0) // 10000:
                 fig["outbound.imported_rows"] += counts.get("rows", 0)
             continue
-        if kind not in ("provide_abroad", "transfer_denied") or _year(e, tz) != year:
+        if kind not in ("provide_abroad", "transfer_denied"):
+            continue
+        event_year = _year(e, tz)
+        if kind == "provide_abroad" and event_year in (year - 1, year):
+            window.add((e.get("region"), e.get("at_ms"), e.get("digest")))
+            for name in WINDOW_KEYS[1:]:
+                fig[f"{SINCE_PREVIOUS_YEAR}.{name}"] += counts.get(name, 0)
+        if event_year != year:
             continue
         if kind == "transfer_denied":
             fig["outbound.denials"] += 1
@@ -125,6 +139,7 @@ def _outbound(events: list[Event], year: int, tz: str, fig: dict[str, int]) -> N
             fig[f"outbound.basis.{basis}.{name}"] += counts.get(key, 0)
         fig[f"outbound.basis.{basis}.releases"] += 1
     fig["outbound.transfers_released"] = len(releases)
+    fig[f"{SINCE_PREVIOUS_YEAR}.transfers_released"] = len(window)
 
 
 def _registers(events: list[Event], year: int, as_of: dt.date, fig: dict[str, int]) -> None:
@@ -161,13 +176,23 @@ def _registers(events: list[Event], year: int, as_of: dt.date, fig: dict[str, in
             fig["provision.records"] += c.get("records", 0)
 
 
+def _access(events_by_region: Mapping[str, Sequence[Event]], fig: dict[str, int]) -> None:
+    for region, events in events_by_region.items():
+        for index, e in enumerate(events):
+            if e.get("kind") == "access_request":
+                fig[f"access.{region}.{index}.records"] = (e.get("counts") or {}).get("records", 0)
+
+
 def compute(events_by_region: Mapping[str, Sequence[Event]], year: int, tz: str, as_of: dt.date) -> dict[str, int]:
     """Every figure for ``year`` from the regions' event prefixes (see the module docstring)."""
     fig: dict[str, int] = defaultdict(int)
-    for key in ANNUAL_KEYS:
+    for key in (*ANNUAL_KEYS, *(f"{SINCE_PREVIOUS_YEAR}.{name}" for name in WINDOW_KEYS)):
         fig[key] = 0
     events = [e for region in sorted(events_by_region) for e in events_by_region[region]]
     _lifecycle(events, year, tz, fig)
     _outbound(events, year, tz, fig)
     _registers(events, year, as_of, fig)
+    fig["risk.incidents_open"] = fig["incidents.count"] - fig["incidents.closed"]
+    fig["risk.complaints_open"] = fig["complaints.count"] - fig["complaints.closed"]
+    _access(events_by_region, fig)
     return dict(fig)

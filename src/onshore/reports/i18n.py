@@ -37,6 +37,63 @@ FIGURES: dict[str, tuple[str, str]] = {
     "outbound.denials": ("被拒绝的出境请求", "transfer requests refused (wholly or partly)"),
     "outbound.records_refused": ("被拒绝的记录", "records refused"),
     "outbound.imported_rows": ("导入的历史出境记录（人次）", "earlier transfers imported (person-dates)"),
+    "outbound.since_previous_year.transfers_released": (
+        "自上年1月1日起出境传输次数",
+        "transfers released since 1 January of the previous year",
+    ),
+    "outbound.since_previous_year.records": (
+        "自上年1月1日起出境记录",
+        "records abroad since 1 January of the previous year",
+    ),
+    "outbound.since_previous_year.people_pi": (
+        "自上年1月1日起出境个人信息涉及人数（按次累计）",
+        "people (PI) since 1 January of the previous year (summed per transfer)",
+    ),
+    "outbound.since_previous_year.people_sensitive": (
+        "自上年1月1日起出境敏感个人信息涉及人数（按次累计）",
+        "people (sensitive PI) since 1 January of the previous year (summed per transfer)",
+    ),
+    "risk.incidents_open": ("尚未处置完毕的安全事件", "security incidents not yet closed"),
+    "risk.complaints_open": ("尚未处理完毕的投诉", "complaints not yet closed"),
+}
+# The risk assessment's checks: the value each is read from, the risk when it is observed, the countermeasure.
+# Operational wording, not law: which risks the law asks about is the pack's `reports.risk` items.
+RISK_CHECKS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    "important_records": (
+        ("在境内保存重要数据", "important data held in the country"),
+        (
+            "仅存储于境内区域；出境须经评估并在出境口记录",
+            "stored in in-country regions only; abroad only through the gate, with an assessment",
+        ),
+    ),
+    "risk.incidents_open": (
+        ("安全事件尚未处置完毕", "security incidents still open"),
+        ("完成处置并在事件登记中关闭", "finish the handling and close them in the incident register"),
+    ),
+    "incidents.people_affected": (
+        ("安全事件影响到个人", "security incidents affected people"),
+        ("告知受影响的个人并报告主管部门", "inform the people affected and report to the authority"),
+    ),
+    "rights.pending_overdue": (
+        ("个人权利请求超期未处理", "data subjects' requests past their deadline"),
+        ("立即处理，并复核请求队列", "handle them now and review the request queue"),
+    ),
+    "rights.handled_late": (
+        ("个人权利请求超期处理", "requests handled after their deadline"),
+        ("缩短处理流程，按工作日期限跟踪", "shorten the handling, track the working-day deadline"),
+    ),
+    "risk.complaints_open": (
+        ("用户投诉尚未处理完毕", "complaints still open"),
+        ("答复投诉人并在投诉登记中关闭", "answer the complainants and close them in the register"),
+    ),
+    "outbound.denials": (
+        ("有超出依据范围的出境请求（已被拒绝）", "transfers asked beyond a basis (refused at the border)"),
+        ("复核请求方的需求；需要时申请相应的出境依据", "review what was asked; obtain a basis where it is needed"),
+    ),
+    "collect.dropped_no_consent": (
+        ("车辆发送了未经同意的个人信息（未收集）", "vehicles sent personal data without consent (not collected)"),
+        ("在车端默认不收集，复核车辆配置", "default to no collection in the vehicle; review its configuration"),
+    ),
 }
 BASIS_FIGURES = {
     "releases": ("传输次数", "releases"),
@@ -50,6 +107,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "as_of": ("截至", "As of"),
     "due": ("报送期限", "Due"),
     "recipient": ("报送对象", "Filed with"),
+    "receiver": ("接收方", "Recipient"),
     "generated": ("生成时间", "Generated"),
     "processor": ("汽车数据处理者", "Processor"),
     "province": ("注册地省份", "Province of registration"),
@@ -109,6 +167,40 @@ WORDS: dict[str, tuple[str, str]] = {
     "chart_monthly": ("按类别和月份的存储记录", "Records stored by category and month"),
     "chart_thresholds": ("出境人数与门槛", "People provided abroad against the thresholds"),
     "inventory_title": ("数据清单（处理活动记录）", "Data inventory (record of processing)"),
+    "access_records": ("您的副本中的记录（账本存证）", "records in your copy (attested in the ledger)"),
+    "risk_title": ("风险", "Risk"),
+    "countermeasure": ("应对措施", "Countermeasure"),
+    "observed": ("存在", "observed"),
+    "not_observed": ("未发现", "not observed"),
+    "ledger_derived": ("来自账本", "from the ledger"),
+    "store_derived": ("来自存储（描述性，不核验）", "from the stores (descriptive, not verified)"),
+    "derivation": ("来源", "Derived"),
+    "subject": ("个人", "Person"),
+    "time": ("时间", "Time"),
+    "signal": ("信号", "Signal"),
+    "data_value": ("内容", "Value"),
+    "level": ("同意级别", "Consent level"),
+    "granted": ("授予日期", "Granted"),
+    "expires": ("到期日期", "Expires"),
+    "withdrawn": ("撤回日期", "Withdrawn"),
+    "until_withdrawn": ("直至撤回", "until withdrawn"),
+    "first": ("最早", "First"),
+    "vehicle": ("车辆（假名）", "Vehicle (pseudonym)"),
+    "binding_role": ("身份", "Role"),
+    "since": ("起", "From"),
+    "until": ("止", "Until"),
+    "last": ("最近", "Last"),
+    "access_title": ("个人信息副本", "Copy of your personal information"),
+    "records_cut": (
+        "仅列出前 {shown} 条记录（共 {total} 条）；完整的机器可读副本：POST /v1/subjects/{subject}/access。",
+        "Only the first {shown} of {total} records are listed; the complete machine-readable copy: "
+        "POST /v1/subjects/{subject}/access.",
+    ),
+    "no_vin": (
+        "车辆以假名标识（不含车辆识别代号）。",
+        "Vehicles are named by a pseudonym (never their VIN).",
+    ),
+    "declare_by": ("须在此日期前申报", "Declare by"),
     "marked_u": (
         "标注［U］的事项依据未经核实的条文内容，仅供参考。",
         "Items marked [U] rest on unconfirmed wording and are shown as such.",
@@ -130,7 +222,15 @@ def figure_label(key: str, lang: str) -> str:
         basis, _, name = key.removeprefix("outbound.basis.").rpartition(".")
         zh, en = BASIS_FIGURES.get(name, (name, name))
         return f"{basis}: {zh if lang == 'zh' else en}"
+    if key.startswith("access."):
+        return f"{key.split('.')[1]}: {word('access_records', lang)}"
     return key
+
+
+def risk_text(check: str, lang: str) -> tuple[str, str]:
+    """The risk a check finds and its countermeasure, in ``lang``."""
+    (risk_zh, risk_en), (measure_zh, measure_en) = RISK_CHECKS[check]
+    return (risk_zh, measure_zh) if lang == "zh" else (risk_en, measure_en)
 
 
 def confidence_text(tag: str, lang: str) -> str:

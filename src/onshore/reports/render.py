@@ -18,7 +18,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from onshore.errors import ConfigError, InputError
-from onshore.reports.i18n import figure_label, word
+from onshore.reports.i18n import figure_label, risk_text, word
 
 FORMATS = ("md", "html", "pdf")
 TEMPLATES = Path(__file__).with_name("templates")
@@ -58,7 +58,11 @@ def markdown(report: dict[str, Any], charts: dict[str, str]) -> str:
     env = _environment()
     env.filters["cell"] = _cell
     text = env.get_template("report.md.j2").render(
-        r=report, w=lambda key: word(key, lang), label=lambda key: figure_label(key, lang), charts=charts
+        r=report,
+        w=lambda key: word(key, lang),
+        label=lambda key: figure_label(key, lang),
+        risk=lambda check: risk_text(check, lang),
+        charts=charts,
     )
     return re.sub(r"\n{3,}", "\n\n", text)
 

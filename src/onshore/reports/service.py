@@ -1,8 +1,8 @@
 """``ReportService``: write a report of a kind, year, language and format; verify one against the ledger.
 
 ``generate`` gathers the facts (signing each region's checkpoint), builds the report, draws its charts and writes
-``<kind>-<year>-<lang>.<format>`` into a folder (Markdown also writes its chart PNGs beside it). The same call
-serves `onshore report` and ``POST /v1/reports``.
+``<kind>-<year>-<lang>.<format>`` into a folder (Markdown also writes its chart PNGs beside it); the access copy
+is ``access-<subject>-<YYYYMMDD>-<lang>.<format>``. The same call serves `onshore report` and ``POST /v1/reports``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from onshore import clock
 from onshore.border import dates
 from onshore.errors import InputError
 from onshore.reports import charts, render
+from onshore.reports.access import build_access
 from onshore.reports.build import build, check_kind
 from onshore.reports.facts import gather
 
@@ -57,40 +58,57 @@ class ReportService:
     def generate(
         self,
         kind: str,
-        year: int,
+        year: int | None,
         lang: str,
         fmt: str,
         out_dir: Path,
         *,
         jurisdiction: str = "CN",
         as_of: dt.date | None = None,
+        subject: str | None = None,
+        actor_role: str = "officer",
         progress: Progress | None = None,
     ) -> WrittenReport:
         """Write the report (see the module docstring) and return where, with its checkpoints and figures.
 
+        ``subject`` (and the ``actor_role`` asking, recorded in the ledger) is for the access copy only, which
+        takes no ``year`` (it is of the day it is written); every other report takes a year and no subject.
+
         Raises:
-            InputError: unknown kind, language or format, or a year outside 1970..2199.
-            NotFoundError: no region of ``jurisdiction``, or its pack asks for no such report.
+            InputError: unknown kind, language or format, a year outside 1970..2199, an access copy without a
+                subject or another report with one.
+            NotFoundError: no region of ``jurisdiction``, an unknown subject, or the pack asks for no such report.
             ConfigError: PDF asked and WeasyPrint cannot run.
         """
         check_kind(kind, lang)
         render.check_format(fmt)
-        if not dates.EARLIEST.year <= year <= dates.LATEST.year:
+        if (subject is None) == (kind == "access") or (year is None) != (kind == "access"):
+            raise InputError("an access copy names one subject and no year; every other report a year, no subject")
+        if year is not None and not dates.EARLIEST.year <= year <= dates.LATEST.year:
             raise InputError(f"year {year} is outside {dates.EARLIEST.year}..{dates.LATEST.year}")
         step = progress or (lambda _what: None)
         pack = self.runtime.rulebook.for_jurisdiction(jurisdiction)
-        tz = pack.pack.outbound.timezone if pack.pack.outbound is not None else "UTC"
-        today = dates.local_date(clock.now(), tz)
-        as_of = as_of or min(today, dt.date(year, 12, 31))
-        facts = gather(self.runtime, jurisdiction, year, as_of, step)
-        report = build(facts, pack, kind, lang)
-        step("charts")
-        pngs = {"monthly": charts.monthly_chart(facts.monthly, year, lang)}
-        if kind == "outbound":
-            statuses = self.runtime.settings.processor.statuses()
-            pngs["thresholds"] = charts.thresholds_chart(report["figures"], pack, year, lang, statuses)
+        pngs: dict[str, bytes] = {}
+        if subject is not None:
+            report = build_access(
+                self.runtime, subject, lang, jurisdiction=jurisdiction, actor_role=actor_role, progress=step
+            )
+            stem = f"access-{subject}-{report['as_of'].replace('-', '')}-{lang}"
+        else:
+            assert year is not None
+            tz = pack.pack.outbound.timezone if pack.pack.outbound is not None else "UTC"
+            today = dates.local_date(clock.now(), tz)
+            as_of = as_of or min(today, dt.date(year, 12, 31))
+            facts = gather(self.runtime, jurisdiction, year, as_of, step)
+            report = build(facts, pack, kind, lang)
+            step("charts")
+            pngs["monthly"] = charts.monthly_chart(facts.monthly, year, lang)
+            if kind in ("outbound", "selfassessment"):
+                statuses = self.runtime.settings.processor.statuses()
+                day = as_of if kind == "selfassessment" else None
+                pngs["thresholds"] = charts.thresholds_chart(report["figures"], pack, year, lang, statuses, day)
+            stem = f"{kind}-{year}-{lang}"
         out_dir.mkdir(parents=True, exist_ok=True)
-        stem = f"{kind}-{year}-{lang}"
         path = out_dir / f"{stem}.{fmt}"
         step(f"writing {path.name}")
         if fmt == "md":
@@ -106,4 +124,4 @@ class ReportService:
                 path.write_text(page, encoding="utf-8")
             else:
                 path.write_bytes(render.pdf(page))
-        return WrittenReport(path, kind, year, lang, fmt, report["checkpoints"], report["figures"])
+        return WrittenReport(path, kind, report["year"], lang, fmt, report["checkpoints"], report["figures"])

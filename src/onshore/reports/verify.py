@@ -10,6 +10,8 @@ signed note) and every figure row (``key | label | value``). Then, per region:
 3. the figures are recomputed from the events ``[0, size)`` (``reports.figures``) and compared: every figure
    the report states, wherever it states it (an item's table and the appendix), must equal its recomputed value.
 
+The regions are those of the report's jurisdiction; an access copy's are the regions it states (the person's).
+
 The answer names every figure that differs, with both values.
 """
 
@@ -33,6 +35,7 @@ from onshore.reports.figures import compute
 
 if TYPE_CHECKING:
     from onshore.runtime import Runtime
+    from onshore.storage.region import Region
 
 MAX_REPORT_BYTES = 64 * 1024 * 1024
 _HEADER = re.compile(
@@ -42,7 +45,7 @@ _HEADER = re.compile(
 _CHECKPOINT = re.compile(
     r"checkpoint region=(?P<region>[a-z][a-z0-9-]*) size=(?P<size>\d+) root=(?P<root>[A-Za-z0-9+/=]+)"
 )
-_PREFIXES = "collect|store|frames|consent|delete|provision|incidents|complaints|rights|outbound"
+_PREFIXES = "collect|store|frames|consent|delete|provision|incidents|complaints|rights|outbound|risk|access"
 _FIGURE = re.compile(rf"^[|\s]*(?P<key>(?:{_PREFIXES})\.[a-z0-9_.\-]+)\s*\|.*?\|\s*(?P<value>-?[\d,]+)\s*\|?\s*$")
 _FIGURE_LAYOUT = re.compile(rf"^\s*(?P<key>(?:{_PREFIXES})\.[a-z0-9_.\-]+)\s{{2,}}.*?\s(?P<value>-?[\d,]+)\s*$")
 
@@ -116,6 +119,17 @@ def stated_figures(text: str) -> list[tuple[str, int]]:
     return out
 
 
+def _regions(rt: Runtime, kind: str, jurisdiction: str, stated: dict[str, Any]) -> list[Region]:
+    """The regions whose checkpoints the report must state: every region of the jurisdiction, except for an access
+    copy, which covers the regions the person is in (those it states; at least one)."""
+    if kind != "access":
+        return regions_of(rt, jurisdiction)
+    unknown = sorted(set(stated) - set(rt.regions))
+    if unknown or not stated:
+        raise InputError(f"the access copy states checkpoints of unknown regions {unknown} or of none")
+    return [rt.regions[name] for name in sorted(stated)]
+
+
 def verify_report(rt: Runtime, path: Path) -> ReportVerdict:
     """Verify the report at ``path`` against the ledgers of ``rt`` (see the module docstring)."""
     text = report_text(path)
@@ -126,7 +140,7 @@ def verify_report(rt: Runtime, path: Path) -> ReportVerdict:
     notes = _notes(text)
     stated_checkpoints = {m["region"]: m for m in _CHECKPOINT.finditer(text)}
     events: dict[str, list[dict[str, Any]]] = {}
-    for region in regions_of(rt, header["jur"]):
+    for region in _regions(rt, header["kind"], header["jur"], stated_checkpoints):
         m = stated_checkpoints.get(region.name)
         if m is None or region.name not in notes:
             verdict.problems.append(f"region {region.name}: the report states no checkpoint for it")
@@ -158,6 +172,9 @@ def verify_report(rt: Runtime, path: Path) -> ReportVerdict:
         verdict.problems.append("the report states no figure")
     for key, value in stated:
         verdict.figures_checked += 1
+        if key.startswith("access.") and key not in recomputed:
+            verdict.problems.append(f"figure {key}: no access request at that index of the ledger")
+            continue
         actual = recomputed.get(key, 0)
         if actual != value:
             verdict.differences.append({"figure": key, "stated": value, "recomputed": actual})

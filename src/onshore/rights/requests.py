@@ -123,7 +123,8 @@ class SubjectRequests:
                 "consents": region.subjects.consent_history(subject_ref),
                 "bindings": [b.__dict__ for b in region.subjects.bindings_of_subject(subject_ref)],
             }
-            region.store.append_events(
+            # the copy's record count is attested in the ledger: a readable copy states this index
+            parts[region.name]["ledger_index"] = region.store.append_events(
                 [
                     LifecycleEvent(
                         kind="access_request",

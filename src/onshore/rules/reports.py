@@ -32,21 +32,30 @@ class ReportRule(_Strict):
     due_source: Source | None = None
     recipient: dict[str, str] = Field(default_factory=dict, description="who it is filed with, per language")
     items: list[ReportItem] = Field(min_length=1)
+    valid_months: int | None = Field(
+        default=None, ge=1, le=36, description="months a report stays usable (a self-assessment before declaring)"
+    )
+    valid_source: Source | None = None
 
 
 class ReportRules(_Strict):
-    """The ``reports:`` section: reports by id (``annual``, ``outbound``)."""
+    """The ``reports:`` section: reports by id (``annual``, ``outbound``, ``risk``, ``selfassessment``,
+    ``access``)."""
 
     annual: ReportRule | None = None
     outbound: ReportRule | None = None
+    risk: ReportRule | None = None
+    selfassessment: ReportRule | None = None
+    access: ReportRule | None = None
 
     def instruments_used(self) -> set[str]:
         used: set[str] = set()
-        for rule in (self.annual, self.outbound):
+        for rule in (self.annual, self.outbound, self.risk, self.selfassessment, self.access):
             if rule is None:
                 continue
             used.add(rule.source.instrument)
-            if rule.due_source is not None:
-                used.add(rule.due_source.instrument)
+            for extra in (rule.due_source, rule.valid_source):
+                if extra is not None:
+                    used.add(extra.instrument)
             used |= {item.source.instrument for item in rule.items}
         return used
