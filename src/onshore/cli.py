@@ -26,6 +26,7 @@ from onshore.config import load_settings, settings_documentation
 from onshore.db_cli import db_app
 from onshore.keys_cli import keys_app
 from onshore.ledger.cli import ledger_app
+from onshore.mqtt_cli import mqtt
 from onshore.rights.cli import consent_app, retention_app, subject_app
 from onshore.vehicles_cli import gateway_app, vehicle_app
 from onshore.vision.cli import vision_app
@@ -51,6 +52,7 @@ app.add_typer(bases_app, name="bases")
 app.add_typer(export_app, name="export")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.command("mqtt")(mqtt)
 
 
 def _version(value: bool) -> None:
