@@ -308,7 +308,11 @@ class _ReadConnection:
     def __enter__(self) -> Connection:
         self._translate = self._store._translate(self._what)
         self._translate.__enter__()
-        self._conn = self._store.engine.connect().execution_options(onshore_read=True)
+        try:
+            self._conn = self._store.engine.connect().execution_options(onshore_read=True)
+        except Exception as exc:  # a database that cannot be reached fails here: translated like any other failure
+            self._translate.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         return self._conn
 
     def __exit__(self, *exc: Any) -> bool | None:

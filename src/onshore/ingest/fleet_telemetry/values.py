@@ -52,6 +52,7 @@ _SEMI_TYRES = (
 )
 _PLAIN = frozenset({"string_value", "int_value", "long_value", "boolean_value"})
 _TYRE_FIELDS = frozenset(field for _, field in _SEMI_TYRES)
+_DOORS = frozenset(DOOR_KEYS)
 
 
 class NoStoredForm(Exception):
@@ -104,10 +105,14 @@ def dispatcher_value(value: Any, vin: str = "") -> Any:
     Upstream's ``"<invalid>"`` becomes ``null``. A tyre set comes from upstream's MQTT dispatcher as the protobuf
     names of the tyres that are set (``{"front_left": true}``, ``{}`` when none: proto3 leaves false out); it
     becomes the stored form with every tyre of the layout (``vin``'s 4th character tells a Semi). Everything else
-    already is the stored form.
+    already is the stored form (doors in the order of the protobuf's fields, whatever order the JSON had).
     """
-    if type(value) is dict and value.keys() <= _TYRE_FIELDS and all(flag is True for flag in value.values()):
-        return {key: field in value for key, field in _tyre_layout(vin)}
+    if type(value) is dict:
+        if value.keys() <= _TYRE_FIELDS and all(flag is True for flag in value.values()):
+            return {key: field in value for key, field in _tyre_layout(vin)}
+        if value.keys() == _DOORS:  # Go writes a map's keys sorted; the stored form has the protobuf's order
+            return {key: value[key] for key in DOOR_KEYS}
+        return value
     return None if value == INVALID_TEXT else value
 
 

@@ -31,7 +31,7 @@ from onshore.config import IngestSettings, MqttSettings
 from onshore.errors import ForbiddenError, InputError, OnshoreError
 from onshore.ingest.mqtt.messages import ArrivalStamps, message_records
 from onshore.ingest.mqtt.refusals import Refusals
-from onshore.ingest.mqtt.topics import MessageKind, TopicAddress, TopicLayout
+from onshore.ingest.mqtt.topics import SHAPE_REFUSAL, MessageKind, TopicAddress, TopicLayout
 from onshore.metrics import Metrics
 from onshore.model import IngestResult, Vehicle
 from onshore.pipeline.admit import WireRecord
@@ -127,6 +127,8 @@ class Batcher:
         held = _Held(delivery, None)
         try:
             held.address = self.layout.parse(delivery.topic)
+            if held.address.kind is MessageKind.UNKNOWN:
+                raise InputError(SHAPE_REFUSAL)
             if held.address.gateway not in self.gateways:
                 raise ForbiddenError(
                     "the topic names a gateway that is not configured (a tokens[] entry with role gateway): "
@@ -216,8 +218,10 @@ class Batcher:
             principal = Principal(role=Role.GATEWAY, name=gateway)
             try:
                 answers: Sequence[Vehicle | OnshoreError] = self._retrying(partial(self._look_up, principal, vins))
-            except (InputError, ForbiddenError):
+            except (InputError, ForbiddenError):  # one VIN is refused: which one?
                 answers = [self._one_vehicle(principal, vin) for vin in vins]
+            except OnshoreError as exc:
+                answers = [exc] * len(vins)
             found.update(((gateway, vin), answer) for vin, answer in zip(vins, answers, strict=True))
         return found
 
@@ -258,16 +262,7 @@ class Batcher:
     def _ingest(self, vehicle: Vehicle, chunk: list[_Held]) -> None:
         records = [r for h in chunk for r in h.records]
 
-        def run() -> list[IngestResult]:
-            try:
-                return self._ingest_vehicles([(vehicle, records)])
-            except OnshoreError:
-                raise
-            except Exception as exc:  # a defect: refuse the batch, keep the subscription going, say it loudly
-                log.exception("mqtt: processing a batch failed unexpectedly")
-                raise OnshoreError(f"processing failed unexpectedly ({exc.__class__.__name__})") from exc
-
-        self._retrying(run)
+        self._retrying(partial(self._ingest_vehicles, [(vehicle, records)]))
 
     def _retrying(self, work: Callable[[], T]) -> T:
         """``work()``, run again after a transient failure, backing off, until it succeeds or fails otherwise.
@@ -279,7 +274,13 @@ class Batcher:
         attempt = 0
         while True:
             try:
-                return work()
+                try:
+                    return work()
+                except OnshoreError:
+                    raise
+                except Exception as exc:  # a defect: refuse what it was for, keep the subscription going, say it
+                    log.exception("mqtt: a batch failed unexpectedly")
+                    raise OnshoreError(f"processing failed unexpectedly ({exc.__class__.__name__})") from exc
             except OnshoreError as exc:
                 if not transient(exc):
                     raise

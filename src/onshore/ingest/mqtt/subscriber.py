@@ -138,6 +138,9 @@ class MqttSubscriber:
                     break
             if batcher.held:
                 batcher.flush()
+        except Exception:  # a defect: stop, so that a supervisor restarts the process and the broker redelivers
+            log.exception("mqtt: stopping after an unexpected failure; unacknowledged messages will come again")
+            raise
         finally:
             self.client.disconnect()
             self.client.loop_stop()

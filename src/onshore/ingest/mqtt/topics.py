@@ -97,23 +97,22 @@ class TopicLayout:
         return None
 
     def parse(self, topic: str) -> TopicAddress:
-        """The address of a message's topic.
+        """The address of a message's topic: kind `MessageKind.UNKNOWN` when it has no shape of the layout.
 
         Raises:
-            InputError (400): the topic lies under no base, or has no shape of the layout (the message names the
-                shape, never the VIN).
+            InputError (400): the topic lies under no base.
         """
         found = self.base_of(topic)
         if found is None:
             raise InputError("the topic lies under no topic base onshore takes (mqtt.topic_root, mqtt.bases)")
         base, gateway, rest = found
-        address = _address(base, gateway, rest)
-        if address is None:
-            raise InputError(
-                "the topic has no shape onshore takes under a base: <VIN>/v/<Field>, <VIN>/alerts/<Name>/current "
-                "or /history, <VIN>/errors/<Name>, <VIN>/connectivity, onshore/<VIN>/batch"
-            )
-        return address
+        return _address(base, gateway, rest) or TopicAddress(base, gateway, "", MessageKind.UNKNOWN)
+
+
+SHAPE_REFUSAL = (
+    "the topic has no shape onshore takes under a base: <VIN>/v/<Field>, <VIN>/alerts/<Name>/current or /history, "
+    "<VIN>/errors/<Name>, <VIN>/connectivity, onshore/<VIN>/batch"
+)
 
 
 def _address(base: str, gateway: str, rest: list[str]) -> TopicAddress | None:
