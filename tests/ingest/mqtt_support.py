@@ -14,6 +14,8 @@ import datetime as dt
 import os
 import secrets
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from onshore.config import Settings, load_settings
+from onshore.config import MqttSettings, Settings, load_settings
 from onshore.ingest.fleet_telemetry import schema
 from onshore.ingest.mqtt import MqttSubscriber
 from onshore.metrics import Metrics
@@ -120,13 +122,15 @@ def subscribed(settings: Settings, runtime: Runtime, *, metrics: Metrics | None 
     finally:
         subscriber.stop()
         thread.join(10)
-        end_session(subscriber.client_id)
+        end_session(subscriber.client_id, settings.mqtt)
 
 
-def end_session(client_id: str) -> None:
-    """Have the broker forget ``client_id``'s session (a clean start with no expiry)."""
-    host, port = broker()
+def end_session(client_id: str, mqtt: MqttSettings | None = None) -> None:
+    """Have the broker (the test broker, or ``mqtt``'s) forget ``client_id``'s session: a clean start, no expiry."""
+    host, port = (mqtt.host, mqtt.port) if mqtt is not None else broker()
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+    if mqtt is not None and mqtt.username is not None:
+        client.username_pw_set(mqtt.username, mqtt.password.get_secret_value() if mqtt.password else None)
     client.connect(host, port, clean_start=True)
     client.disconnect()
 
@@ -215,3 +219,23 @@ def _alert_map(alert: Message) -> dict[str, Any]:
         shown["EndedAt"] = _rfc3339(alert.ended_at)
     shown["Audiences"] = [schema.AUDIENCES[a] for a in alert.audiences] or None
     return shown
+
+
+def start_mqtt(config: Any, client_id: str, log: Any, timeout_s: float = 30) -> subprocess.Popen[bytes]:
+    """Start `python -m onshore mqtt` for ``config`` (this checkout: the child inherits PYTHONPATH) and wait until
+    it has subscribed. Its stderr is appended to ``log``."""
+    start = log.stat().st_size if log.exists() else 0
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "onshore", "mqtt", "-c", str(config), "--client-id", client_id],
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
+    deadline = time.monotonic() + timeout_s
+    while "subscribed to" not in log.read_bytes()[start:].decode(errors="replace"):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"onshore mqtt did not subscribe: {log.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.05)
+    return proc
