@@ -4,7 +4,8 @@
   client id of its own (``mqtt.client_id``): while it is away (a crash, a restart, a deploy) the broker keeps
   its subscriptions and queues its messages, and sends every unacknowledged one again when it is back.
 * **Scale-out.** It subscribes with MQTT 5 shared subscriptions (``$share/<mqtt.share_group>/...``) at QoS 1:
-  the processes of one group, each with its own client id, split the messages between them.
+  the processes of one group, each with its own client id, split the messages between them. Retained messages
+  are not sent to it (old state, which a broker would send again at every new subscription).
 * **Acknowledgement after commit.** paho's manual acknowledgement: a message's PUBACK is sent only once its
   batch is committed or it was refused (`batcher`). The broker sends at most ``mqtt.max_in_flight`` messages
   unacknowledged (the Receive Maximum onshore announces), which bounds what is held in memory.
@@ -158,7 +159,8 @@ class MqttSubscriber:
         with self._lock:
             self._connections += 1
             self._connection = self._connections
-        options = SubscribeOptions(qos=1)
+        # retained messages are old state a broker sends again at every new subscription: never taken
+        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
         client.subscribe([(f, options) for f in self.layout.filters(self.settings.share_group)])
         log.info(
             "mqtt: connected to %s:%d as %s (session %s)",
