@@ -28,6 +28,7 @@ from onshore.config import load_settings, settings_documentation
 from onshore.db_cli import db_app
 from onshore.keys_cli import keys_app
 from onshore.ledger.cli import ledger_app
+from onshore.mqtt_cli import mqtt
 from onshore.registers.cli import register_app
 from onshore.reports.cli import report_app
 from onshore.rights.cli import consent_app, retention_app, subject_app
@@ -59,6 +60,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(bus_app, name="bus")
+app.command("mqtt")(mqtt)
 
 
 def _version(value: bool) -> None:

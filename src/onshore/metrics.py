@@ -11,6 +11,8 @@ What is counted where:
   received, stored, dropped by reason; the batch's processing time and the time of its commit.
 * ``refusal``: every refusal an adapter answered (a 4xx or 5xx with its error code: rate limits, validation,
   back-pressure), so an operator sees abuse and overload without reading logs.
+* ``mqtt_message``: every message `onshore mqtt` took, by what it carries and whether it was processed or refused
+  (a refusal is counted by ``refusal`` too); ``mqtt_unacked``: messages it holds unacknowledged now.
 * ``in_flight``: batches being processed now (the depth of the in-process queue; a message-queue bus reports
   its own pending count through ``queue_depth``).
 """
@@ -74,6 +76,15 @@ class Metrics:
         self.in_flight_batches = Gauge(
             "onshore_batches_in_flight", "Batches being processed in this process now", registry=r
         )
+        self.mqtt_messages = Counter(
+            "onshore_mqtt_messages",
+            "MQTT messages taken, by what they carry (v, alerts_current, batch, ...) and outcome (processed, refused)",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.mqtt_unacked = Gauge(
+            "onshore_mqtt_unacknowledged", "MQTT messages held unacknowledged until they commit", registry=r
+        )
         self.queue_depth = Gauge(
             "onshore_queue_depth", "Batches waiting on the bus for a worker (message-queue bus)", ["region"], registry=r
         )
@@ -115,6 +126,9 @@ class Metrics:
 
     def refusal(self, status: int, code: str) -> None:
         self.refusals.labels(str(status), code).inc()
+
+    def mqtt_message(self, kind: str, outcome: str) -> None:
+        self.mqtt_messages.labels(kind, outcome).inc()
 
     def render(self) -> bytes:
         """The text exposition format (``CONTENT_TYPE``)."""

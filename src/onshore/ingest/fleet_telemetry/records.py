@@ -49,12 +49,16 @@ class VehicleMessage:
     resend: bool = False
 
 
-def field_record(field: str, value: Any, created_ms: int) -> WireRecord:
+def field_record(field: str, value: Any, created_ms: int, *, stamped_by: str = "") -> WireRecord:
     """The record of one ``V`` datum: ``field`` (a `Field` name), its value in the stored form, the payload time.
 
-    The MQTT adapter builds its per-field records with it too, so both give the same message ids.
+    Args:
+        stamped_by: for a datum that came without its time (the MQTT dispatcher's per-field messages), who
+            stamped ``created_ms`` on arrival (an MQTT client id): ``V:<ms>:<field>:<stamped_by>``, so that two
+            processes stamping the same millisecond never make the same id.
     """
-    return WireRecord(msg_id=f"V:{created_ms}:{field}", ts=created_ms, signal=field, value=value)
+    msg_id = f"V:{created_ms}:{field}:{stamped_by}" if stamped_by else f"V:{created_ms}:{field}"
+    return WireRecord(msg_id=msg_id, ts=created_ms, signal=field, value=value)
 
 
 def event_record(kind: RecordType, ts_ms: int, value: dict[str, Any], identity: tuple[Any, ...]) -> WireRecord:

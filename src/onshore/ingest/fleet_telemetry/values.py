@@ -51,6 +51,8 @@ _SEMI_TYRES = (
     ("SemiRearAxleRight2", "semi_rear_axle_right_2"),
 )
 _PLAIN = frozenset({"string_value", "int_value", "long_value", "boolean_value"})
+_TYRE_FIELDS = frozenset(field for _, field in _SEMI_TYRES)
+_DOORS = frozenset(DOOR_KEYS)
 
 
 class NoStoredForm(Exception):
@@ -93,15 +95,30 @@ def stored_value(value: Message, vin: str = "") -> Any:
         return f"{time.hour:02d}:{time.minute:02d}:{time.second:02d}"
     if case == "tire_location_value":
         tyres = value.tire_location_value
-        layout = _SEMI_TYRES if len(vin) > 3 and vin[3] == "T" else _TYRES
-        return {key: getattr(tyres, field) for key, field in layout}
+        return {key: getattr(tyres, field) for key, field in _tyre_layout(vin)}
     raise NoStoredForm(f"value case {case!r} has no stored form")  # a case added to the schema and not here
 
 
-def dispatcher_value(value: Any) -> Any:
-    """A value as a dispatcher's JSON carries it (the MQTT per-field messages), in the stored form: upstream's
-    ``"<invalid>"`` becomes ``null``; everything else already is the stored form."""
+def dispatcher_value(value: Any, vin: str = "") -> Any:
+    """A value as a dispatcher's JSON carries it (the MQTT per-field messages), in the stored form.
+
+    Upstream's ``"<invalid>"`` becomes ``null``. A tyre set comes from upstream's MQTT dispatcher as the protobuf
+    names of the tyres that are set (``{"front_left": true}``, ``{}`` when none: proto3 leaves false out); it
+    becomes the stored form with every tyre of the layout (``vin``'s 4th character tells a Semi). Everything else
+    already is the stored form (doors in the order of the protobuf's fields, whatever order the JSON had).
+    """
+    if type(value) is dict:
+        if value.keys() <= _TYRE_FIELDS and all(flag is True for flag in value.values()):
+            return {key: field in value for key, field in _tyre_layout(vin)}
+        if value.keys() == _DOORS:  # Go writes a map's keys sorted; the stored form has the protobuf's order
+            return {key: value[key] for key in DOOR_KEYS}
+        return value
     return None if value == INVALID_TEXT else value
+
+
+def _tyre_layout(vin: str) -> tuple[tuple[str, str], ...]:
+    """(stored key, protobuf field) of each tyre: ten on a Semi (VIN position 4 is ``T``), else four."""
+    return _SEMI_TYRES if len(vin) > 3 and vin[3] == "T" else _TYRES
 
 
 def _finite(number: float) -> float:
