@@ -5,6 +5,8 @@ An alias (``*name``) repeats an anchored node without repeating its text, so nin
 hundreds of millions of nodes (a "billion laughs" document): PyYAML builds them as shared references in an
 instant, but every check that walks the document then does exponential work (a basis file of 700 bytes held
 `onshore bases add` for 90 s). None of onshore's documents needs an alias, so one is refused where it appears.
+Text YAML reads as an impossible date (``0000-00-00``) and nesting deeper than the parser recurses are refused
+too, rather than raised as tracebacks.
 """
 
 from __future__ import annotations
@@ -35,9 +37,15 @@ def load_yaml(text: str) -> Any:
     """``yaml.safe_load`` of ``text`` without aliases.
 
     Raises:
-        yaml.YAMLError: not YAML (or JSON), or the document holds an alias.
+        yaml.YAMLError: not YAML (or JSON), the document holds an alias, a scalar resolves to a value that cannot
+            be built (``0000-00-00`` is a date to YAML, of year 0), or it nests deeper than the parser goes.
     """
-    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except ValueError as exc:  # PyYAML builds dates and times with datetime, which refuses the impossible ones
+        raise yaml.YAMLError(f"a value cannot be read ({exc}); quote it to keep it as text") from None
+    except RecursionError:  # the parser recurses once per level of nesting
+        raise yaml.YAMLError("the document nests too deep") from None
 
 
 def read_document(path: Path, what: str, error: type[OnshoreError]) -> Any:

@@ -44,6 +44,13 @@ def test_an_alias_bomb_in_a_basis_file_is_refused_at_once() -> None:
     assert time.perf_counter() - started < 1.0
 
 
+@pytest.mark.parametrize("text", ["0000-00-00", "expires_on: 2024-13-45", "[" * 5000, "a: " + "{" * 3000])
+def test_a_basis_file_yaml_cannot_build_is_refused_not_a_traceback(text: str) -> None:
+    """Found by the bench: YAML reads 0000-00-00 as a date of year 0 (ValueError), and deep nesting exhausts the
+    parser's recursion (RecursionError); both were tracebacks of `onshore bases add`."""
+    assert check_one(DECODERS["border.basis_file"], text) is False
+
+
 def test_a_bus_batch_outside_admit_s_ranges_is_refused_by_the_bus_decoder() -> None:
     """A batch with a time past 64 bits used to decode and then fail in the database (a 500 on every delivery)."""
     import msgspec

@@ -77,6 +77,11 @@ class Deployment:
         if self.proc is not None:
             stop_server(self.proc)
 
+    def close(self) -> None:
+        """Kill a server still running (a scenario that failed half-way leaves none behind)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
+
     def secrets(self, positions: list[str]) -> dict[str, str]:
         """What must never appear in the servers' output: VINs, tokens and (a sample of) the positions sent."""
         return {
@@ -199,9 +204,8 @@ class RecordStream:
         counted a duplicate. Returns what went wrong, or None."""
         if not self.acknowledged:
             return "nothing was acknowledged to replay"
-        seq = int(self.acknowledged[0][0].split("-")[1])
-        ids, body = self._body(seq)
-        body = [{**record, "msg_id": msg_id} for record, msg_id in zip(body, self.acknowledged[0], strict=True)]
+        seq = int(self.acknowledged[0][0].split("-")[1])  # ids are PREFIX-SEQ-I: the same batch again
+        ids, body, _positions = stream_records(self.prefix, seq, self.batch)
         headers = {"Authorization": f"Bearer {self.token}"}
         answer = httpx.post(f"{self.deployment.url}/v1/ingest", json=body, headers=headers, timeout=60)
         if answer.status_code != 200 or answer.json().get("duplicate") != len(ids) or answer.json().get("accepted"):
@@ -274,20 +278,24 @@ class FaultOutcome:
     half_written: int = 0  # batches stored in part
     server_errors: int = 0  # 5xx other than a 503 with Retry-After and the error shape
     unavailable: int = 0  # 503 with Retry-After: what a client should see while a fault lasts
+    unexpected: int = 0  # 4xx other than 429: a fault must not make a valid batch look invalid
     verify_exit: int = 0  # `onshore ledger verify -c CONFIG`
     log_leaks: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what went wrong, readable
 
     @property
     def ok(self) -> bool:
-        clean = not (self.lost or self.duplicates or self.half_written or self.server_errors or self.log_leaks)
+        clean = not (
+            self.lost or self.duplicates or self.half_written or self.server_errors or self.unexpected or self.log_leaks
+        )
         return clean and self.verify_exit == 0 and self.faults_injected > 0 and self.acknowledged > 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario, "faults_injected": self.faults_injected, "acknowledged": self.acknowledged,
             "lost": self.lost, "duplicates": self.duplicates, "half_written": self.half_written,
-            "server_errors": self.server_errors, "unavailable": self.unavailable, "verify_exit": self.verify_exit,
+            "server_errors": self.server_errors, "unavailable": self.unavailable, "unexpected": self.unexpected,
+            "verify_exit": self.verify_exit,
             "log_leaks": len(self.log_leaks), "ok": self.ok,
         }  # fmt: skip
 
@@ -310,6 +318,7 @@ def settle(deployment: Deployment, streams: list[RecordStream], outcome: FaultOu
         counts = stream.counts
         outcome.unavailable += counts.unavailable
         outcome.server_errors += len(counts.server_errors)
+        outcome.unexpected += len(counts.unexpected)
         outcome.notes += [f"{stream.prefix}: {e}" for e in counts.server_errors[:3] + counts.unexpected[:3]]
         if len(stream.acknowledged) < len(stream.sent):
             outcome.notes.append(f"{stream.prefix}: {len(stream.sent) - len(stream.acknowledged)} batch never acked")
@@ -328,6 +337,17 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float, step_s: float = 0.
             return True
         time.sleep(step_s)
     return predicate()
+
+
+@contextlib.contextmanager
+def serving(deployment: Deployment) -> Iterator[Deployment]:
+    """The deployment with its server started; a server still running at the end is killed (a scenario that
+    failed half-way leaves none behind)."""
+    deployment.start()
+    try:
+        yield deployment
+    finally:
+        deployment.close()
 
 
 @contextlib.contextmanager

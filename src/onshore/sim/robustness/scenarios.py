@@ -48,6 +48,7 @@ from onshore.sim.robustness.faults import (
     FaultOutcome,
     PgDatabase,
     make_deployment,
+    serving,
     settle,
     streaming,
     wait_for,
@@ -84,24 +85,22 @@ def register_scenario(scenario: FaultScenario) -> FaultScenario:
     return scenario
 
 
-def _acked(streams: list[Any]) -> int:
-    return sum(s.acknowledged_batches() for s in streams)
+def _more_acknowledged(streams: list[Any], batches: int, timeout_s: float = 60) -> bool:
+    """Wait until the streams have ``batches`` more batches acknowledged (or ``timeout_s`` passes)."""
+    target = sum(s.acknowledged_batches() for s in streams) + batches
+    return wait_for(lambda: sum(s.acknowledged_batches() for s in streams) >= target, timeout_s)
 
 
 def server_sigkill(ctx: FaultContext) -> FaultOutcome:
     outcome = FaultOutcome("server_sigkill")
-    deployment = make_deployment(ctx.folder / "workspace")
-    deployment.start()
-    with streaming(deployment) as streams:
+    with serving(make_deployment(ctx.folder / "workspace")) as deployment, streaming(deployment) as streams:
         for _kill in range(2):
-            target = _acked(streams) + 4
-            wait_for(lambda t=target: _acked(streams) >= t, 60)  # type: ignore[misc]
+            _more_acknowledged(streams, 4)
             deployment.kill()
             outcome.faults_injected += 1
             time.sleep(0.3)  # clients find the port closed
             deployment.start()
-        target = _acked(streams) + 4
-        wait_for(lambda: _acked(streams) >= target, 60)
+        _more_acknowledged(streams, 4)
         replayed = streams[0].replay_first()  # at least once: a resend after the restart stores nothing twice
         if replayed is not None:
             outcome.server_errors += 1
@@ -114,12 +113,11 @@ def postgres_connections_killed(ctx: FaultContext) -> FaultOutcome:
 
     outcome = FaultOutcome("postgres_connections_killed")
     with ctx.pg_database() as url:
-        deployment = make_deployment(ctx.folder / "workspace", record_store=url)
-        deployment.start()
         dsn = url.replace("postgresql+psycopg://", "postgresql://")
         database = dsn.rsplit("/", 1)[1]
-        with streaming(deployment) as streams:
-            wait_for(lambda: _acked(streams) >= 4, 60)
+        deployment = make_deployment(ctx.folder / "workspace", record_store=url)
+        with serving(deployment), streaming(deployment) as streams:
+            _more_acknowledged(streams, 4)
             with psycopg.connect(dsn, autocommit=True) as admin:
                 for _round in range(5):
                     killed = admin.execute(
@@ -129,22 +127,19 @@ def postgres_connections_killed(ctx: FaultContext) -> FaultOutcome:
                     ).fetchone()
                     outcome.faults_injected += int(killed[0] if killed else 0)
                     time.sleep(0.4)
-            target = _acked(streams) + 4
-            wait_for(lambda: _acked(streams) >= target, 60)
+            _more_acknowledged(streams, 4)
             return settle(deployment, streams, outcome)
 
 
 def sqlite_locked(ctx: FaultContext) -> FaultOutcome:
     outcome = FaultOutcome("sqlite_locked")
     deployment = make_deployment(ctx.folder / "workspace")
-    deployment.start()
     database = deployment.folder / "onshore-data" / "cn" / "records.sqlite"
-    with streaming(deployment) as streams:
-        wait_for(lambda: _acked(streams) >= 4, 60)
+    with serving(deployment), streaming(deployment) as streams:
+        _more_acknowledged(streams, 4)
         with _write_lock_held(database, seconds=11.5):  # past the store's busy timeout (10 s)
             outcome.faults_injected += 1
-        target = _acked(streams) + 4
-        wait_for(lambda: _acked(streams) >= target, 60)
+        _more_acknowledged(streams, 4)
         return settle(deployment, streams, outcome)
 
 
@@ -164,9 +159,9 @@ def _write_lock_held(database: Path, seconds: float) -> Iterator[None]:
 def disk_full(ctx: FaultContext) -> FaultOutcome:
     outcome = FaultOutcome("disk_full")
     deployment = make_deployment(ctx.folder / "workspace")
-    deployment.start()  # once with room: the schema, keys and first batches are written
-    with streaming(deployment) as streams:
-        wait_for(lambda: _acked(streams) >= 2, 60)
+    # started once with room: the schema, keys and first batches are written
+    with serving(deployment), streaming(deployment) as streams:
+        _more_acknowledged(streams, 2)
         deployment.stop()
         limit = _largest_file(deployment.folder / "onshore-data") + 256 * 1024
         deployment.start(preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
@@ -177,8 +172,7 @@ def disk_full(ctx: FaultContext) -> FaultOutcome:
             outcome.faults_injected = 0
         deployment.stop()  # room again: a restart without the limit
         deployment.start()
-        target = _acked(streams) + 4
-        wait_for(lambda: _acked(streams) >= target, 60)
+        _more_acknowledged(streams, 4)
         return settle(deployment, streams, outcome)
 
 
