@@ -154,7 +154,8 @@ def _dumps(value: Any) -> bytes:
 
 
 def _assemble(op: RouteOperation, drawn: dict[str, Any]) -> dict[str, Any]:
-    url, params, headers = op.path, {}, {}
+    url, params = op.path, {}
+    headers: dict[str, Any] = {}
     for key, value in drawn.items():
         if key == "body" or value is None:
             continue
@@ -165,7 +166,8 @@ def _assemble(op: RouteOperation, drawn: dict[str, Any]) -> dict[str, Any]:
         if where == "path":
             url = url.replace("{" + name + "}", urllib.parse.quote(text, safe="") or "%20")
         elif where == "header":
-            headers[name] = text.encode("latin-1", "replace").decode("latin-1").replace("\n", " ").replace("\r", " ")
+            # as bytes: a header is Latin-1 on the wire, and a client encodes text headers as ASCII only
+            headers[name] = text.replace("\n", " ").replace("\r", " ").encode("latin-1", "replace")
         else:
             params[name.removeprefix("__unknown") or "x-unknown"] = text
     request: dict[str, Any] = {"method": op.method, "url": url, "params": params, "headers": headers}
