@@ -53,23 +53,10 @@ import orjson
 
 from onshore.config import load_settings
 from onshore.runtime import Runtime
+from onshore.sim.consents import grant_collection_consents
 from onshore.sim.fleet import FleetSimulator, make_fleet
 from onshore.web.server import free_port
 from onshore.workspace import init_workspace
-
-PURPOSES = (
-    ("navigation", "separate"),
-    ("infotainment", "ordinary"),
-    ("vehicle_services", "ordinary"),
-    ("driving_safety", "separate"),
-)
-
-
-def _level(runtime: Any, vehicle: Any, purpose: str, level: str) -> str:
-    """A separate consent where the pack lets the purpose process sensitive data, else an ordinary one."""
-    pack = runtime.rulebook.for_jurisdiction(vehicle.market).pack
-    allowed = next((p.sensitive_allowed for p in pack.purposes if p.id == purpose), False)
-    return level if allowed else "ordinary"
 
 
 def make_batches(n_records: int, batch_size: int, vehicles: int, seed: int) -> list[tuple[Any, bytes]]:
@@ -89,11 +76,7 @@ def setup_workspace(
             issued = runtime.vehicles.add(v.vin, v.market)
             tokens[v.vin] = issued
             if i < consent_share * len(fleet_vehicles):
-                for purpose, level in PURPOSES:
-                    owner = runtime.consents.subject_at_vehicle(issued.vehicle, None)
-                    runtime.consents.grant(
-                        owner, purpose, _level(runtime, issued.vehicle, purpose, level), "365d", actor_role="officer"
-                    )
+                grant_collection_consents(runtime, issued.vehicle)
     finally:
         runtime.close()
     return config, tokens

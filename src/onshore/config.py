@@ -48,7 +48,9 @@ class IngestSettings(_Frozen):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="largest accepted request body")
     max_batch_records: int = Field(default=5000, ge=1, description="most records in one ingest batch")
     max_value_bytes: int = Field(default=4096, ge=64, description="largest JSON-encoded value of one record")
-    max_msg_id_chars: int = Field(default=128, ge=8, description="longest accepted message id")
+    max_msg_id_chars: int = Field(
+        default=128, ge=8, le=128, description="longest accepted message id (at most 128, the stored column's width)"
+    )
     max_clock_skew_s: int = Field(default=86400, ge=0, description="how far in the future a record's timestamp may lie")
     max_value_depth: int = Field(
         default=32, ge=1, le=200, description="deepest nesting of lists and objects in one record's value"

@@ -20,7 +20,8 @@ messages quote the bad value (never personal data) and say what to do.
     ├── ConflictError (409)          already exists / already done
     │   └── AlreadyProcessedError (409) a bus worker committed this batch before (carries its stored answer)
     ├── ResidencyError (500)         a store was asked to hold a datum of another jurisdiction
-    ├── StorageError (503)           a database or blob store failed; translated at the storage boundary
+    ├── StorageError (503)           a database or blob store failed; translated at the storage boundary;
+    │   │                            nothing was committed: retry after Retry-After
     │   └── SchemaVersionError (503) a record store's schema is not the revision this onshore needs
     ├── KeyNotProvisionedError (503) a region key is missing from its key store; run `onshore keys provision`
     ├── RateLimitedError (429)       this client is over its request rate or in-flight cap; retry after Retry-After
@@ -121,14 +122,22 @@ class ResidencyError(OnshoreError):
 
 
 class StorageError(OnshoreError):
+    """A database or blob store failed (unreachable, its connection killed, its disk full, locked too long).
+
+    Nothing of the request was committed, so the client sends it again after ``Retry-After`` seconds; records
+    are de-duplicated by message id, so a resend never stores one twice.
+    """
+
     status = 503
     code = "storage_unavailable"
+    retry_after_s: int | None = 2
 
 
 class SchemaVersionError(StorageError):
     """A record store is empty, behind or ahead of this onshore's migrations; the message names the command to run."""
 
     code = "schema_version"
+    retry_after_s = None  # an operator must act first: retrying on a timer changes nothing
 
 
 class KeyNotProvisionedError(OnshoreError):

@@ -8,7 +8,6 @@ corrupt images stored as grey) and their neighbours. VINs are the synthetic ones
 
 from __future__ import annotations
 
-import json
 import struct
 import zlib
 from collections.abc import Iterator
@@ -20,10 +19,8 @@ import numpy as np
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from onshore.ledger import MerkleLog
+from onshore.sim.robustness.routes import snapshot
 from onshore.web.app import create_app
 from tests.conftest import CN_VIN, CN_VIN_2, Workspace, auth, now_ms
 from tests.ingest import ft_payloads as ft
@@ -100,6 +97,7 @@ class Case:
 DEEP_OBJECT = '{"a":' * 600 + "1" + "}" * 600
 NEWLINE_ID, NEWLINE_SIGNAL = "h1\n", "VehicleSpeed\n"
 BIG_IN_OBJECT = '{"a":{"b":' + str(BIG) + "}}"
+U64_IN_OBJECT = '{"a":' + str(2**64 - 1) + "}"  # orjson writes it: past int64, it used to pass admit
 
 
 def _text(value: str) -> str:
@@ -115,6 +113,8 @@ INGEST = [
     _ingest("value beyond 64 bits", f"[{_record(str(BIG))}]"),
     _ingest("value below -2^63", f"[{_record(str(-(2**63) - 1))}]"),
     _ingest("value 2^64 nested in a list", f"[{_record(f'[1,{2**64}]')}]"),
+    _ingest("value 2^63 nested in a list", f"[{_record(f'[1,{2**63}]')}]"),
+    _ingest("value 2^64-1 in an object", f"[{_record(U64_IN_OBJECT)}]"),
     _ingest("value beyond 64 bits in an object", f"[{_record(BIG_IN_OBJECT)}]"),
     _ingest("value 1e400", f"[{_record('1e400')}]"),
     _ingest("value NaN literal", f"[{_record('NaN')}]", 400, "bad_request"),
@@ -549,19 +549,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace
 
 def written(ws: Workspace) -> dict[str, Any]:
     """Everything a request could write: records, ledger sizes, bases, blobs and frame drops per region."""
-    out: dict[str, Any] = {}
-    for name, region in ws.runtime.regions.items():
-        with region.store.read("test") as conn:
-            ledger = MerkleLog(region.name).tree_size(conn)
-        blobs = sorted(p for p in region.blobs.root.rglob("*") if p.is_file()) if region.blobs.root.exists() else []
-        out[name] = {
-            "records": region.store.count_records(),
-            "ledger": ledger,
-            "bases": len(ws.runtime.border.bases.list_bases(name)),
-            "blobs": len(blobs),
-            "frames": ws.runtime.frames.stats(region),
-        }
-    return out
+    return snapshot(ws.runtime)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -615,53 +603,3 @@ def _template(path: str) -> str:
         if len(parts) >= 5:
             parts[4] = "{entry_id}"
     return "/".join(parts)
-
-
-_JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**80), max_value=2**80)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
-    max_leaves=40,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(value=_JSON, ts=st.one_of(st.integers(min_value=-(2**80), max_value=2**80), st.text(max_size=40)),
-       depth=st.integers(0, 80))  # fmt: skip
-def test_the_ingest_decoders_refuse_any_extreme_with_an_input_error(value, ts, depth) -> None:
-    """Decode and admit raise only input errors (4xx), whatever the value, the time or the nesting."""
-    from onshore.config import IngestSettings
-    from onshore.errors import InputError
-    from onshore.model import Vehicle
-    from onshore.pipeline.admit import admit, decode_body
-
-    limits = IngestSettings()
-    for _ in range(depth):
-        value = [value]
-    record = {"msg_id": "p", "ts": ts, "signal": "VehicleSpeed", "value": value}
-    body = json.dumps([record]).encode()  # the standard library writes integers of any size
-    try:
-        batch = admit(decode_body(body, "application/json", limits), Vehicle("0" * 32, "CN", "cn"), limits)
-    except InputError as error:
-        assert 400 <= error.status < 500 and error.message
-        return
-    orjson.dumps(batch.values)  # what was admitted can be stored
-
-
-@settings(max_examples=300, deadline=None)
-@given(params=st.dictionaries(st.sampled_from(["msg_id", "camera", "ts", "purpose", "lat", "x"]), st.text(max_size=30)),
-       position=st.none() | st.text(max_size=40))  # fmt: skip
-def test_frame_metadata_is_parsed_or_refused_with_a_422(params, position) -> None:
-    from onshore.config import IngestSettings
-    from onshore.errors import ValidationError
-    from onshore.vision.ingest import parse_frame_meta
-
-    try:
-        meta = parse_frame_meta(params, IngestSettings(), now_ms=now_ms(), position=position)
-    except ValidationError as error:
-        assert error.status == 422 and error.details
-        return
-    assert meta.latitude is None or -90 <= meta.latitude <= 90

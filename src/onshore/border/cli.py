@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -29,6 +28,7 @@ from onshore.cli_support import (
     print_json,
     with_runtime,
 )
+from onshore.documents import read_document
 from onshore.errors import InputError
 
 if TYPE_CHECKING:
@@ -70,12 +70,7 @@ def _moment(text: str | None) -> dt.datetime | None:
 
 
 def _read_yaml(path: Path, what: str) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read {what} {path} ({exc.__class__.__name__})") from exc
-    except yaml.YAMLError as exc:
-        raise InputError(f"{what} {path} is not valid YAML or JSON: {exc}") from exc
+    return read_document(path, what, InputError)
 
 
 def _basis_table(rows: list[dict[str, Any]]) -> Table:

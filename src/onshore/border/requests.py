@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from onshore.border.bases import ID_PATTERN
 from onshore.border.dates import LegalDateTime
+from onshore.documents import read_document
 from onshore.errors import InputError, ValidationError
 from onshore.rules.schema import SIGNAL_NAME, Category
 
@@ -141,12 +141,7 @@ def load_request(path: Path) -> ExportRequest:
     Raises:
         InputError: the file is unreadable or not YAML; ValidationError: see ``parse_request``.
     """
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read request {path} ({exc.__class__.__name__})") from exc
-    except yaml.YAMLError as exc:
-        raise InputError(f"request {path} is not valid YAML or JSON: {exc}") from exc
+    raw = read_document(path, "request", InputError)
     if not isinstance(raw, dict):
         raise InputError(f"request {path} must be a mapping of fields (see docs/export-requests.md)")
     return parse_request(raw)

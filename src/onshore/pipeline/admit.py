@@ -18,17 +18,19 @@ import orjson
 from onshore import clock
 from onshore.config import IngestSettings
 from onshore.errors import InputError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
-from onshore.ingest.batch import RecordBatch
+from onshore.ingest.batch import (  # the patterns and ranges admit and the bus share
+    INT64_MAX,
+    INT64_MIN,
+    MSG_ID_PATTERN,
+    PURPOSE_PATTERN,
+    SIGNAL_PATTERN,
+    RecordBatch,
+)
 from onshore.model import Vehicle
-from onshore.rules.schema import SIGNAL_NAME
 
 MIN_TS_MS = 946684800000  # 2000-01-01: older timestamps are a clock fault, not data
-# \Z, not $: `$` also matches before a trailing newline, so "m1\n" would pass as a message id.
-MSG_ID_PATTERN = r"^[A-Za-z0-9._:\-]+\Z"
-PURPOSE_PATTERN = r"^[a-z][a-z0-9_]{0,63}\Z"
-_SIGNAL_PATTERN = SIGNAL_NAME.pattern.removesuffix("$") + r"\Z"
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _FIELD_AT = re.compile(r"\$\[(\d+)\](?:\.(\w+))?")
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 JSON_TYPES = ("application/json",)
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/json-seq")
@@ -39,7 +41,7 @@ class WireRecord(msgspec.Struct, forbid_unknown_fields=True):
 
     msg_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=MSG_ID_PATTERN)]
     ts: int | float | str
-    signal: Annotated[str, msgspec.Meta(max_length=200, pattern=_SIGNAL_PATTERN)]
+    signal: Annotated[str, msgspec.Meta(max_length=200, pattern=SIGNAL_PATTERN)]
     value: Any
     purpose: Annotated[str, msgspec.Meta(pattern=PURPOSE_PATTERN)] | None = None
     profile: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None  # the car's driver profile
@@ -153,6 +155,8 @@ def _syntax_error(body: bytes, line_of: list[int] | None) -> InputError:
 
 def records_from_python(records: list[Any], limits: IngestSettings) -> list[WireRecord]:
     """Shape-check records that are already decoded (library and CLI callers)."""
+    if not isinstance(records, list):
+        raise InputError(f"records must be a list of signal records, not {type(records).__name__}")
     if len(records) > limits.max_batch_records:
         raise PayloadTooLargeError(
             f"batch has {len(records)} records; the limit is {limits.max_batch_records} (ingest.max_batch_records)"
@@ -226,8 +230,10 @@ def admit(
                 raise _bad(i, "value", _container_problem(value, max_depth) or _INT_RANGE) from None
             if len(dumped) > max_value:
                 raise _bad(i, "value", f"larger than {max_value} bytes (ingest.max_value_bytes)")
-            # nesting d levels deep takes at least 2d bytes: only longer values need the walk
-            if len(dumped) > 2 * max_depth and (problem := _container_problem(value, max_depth)):
+            # nesting d levels deep takes at least 2d bytes, and orjson writes integers up to 2**64 - 1 (past
+            # int64) with 19 digits or more: only such values need the walk
+            long = len(dumped) > 2 * max_depth or _LONG_DIGITS.search(dumped) is not None
+            if long and (problem := _container_problem(value, max_depth)):
                 raise _bad(i, "value", problem)
     msg_ids = [r.msg_id for r in records]
     signals = [r.signal for r in records]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
+from fastapi import Path as FastApiPath
 from fastapi.concurrency import run_in_threadpool
 
 from onshore.registers.service import RegisterService
@@ -18,6 +19,10 @@ _REGISTER = r"^(rights_request|incident|complaint|provision)$"
 def _registers(request: Request) -> RegisterService:
     registers: RegisterService = request.app.state.runtime.registers
     return registers
+
+
+# An entry id: a 64-bit row id (a number beyond it is a 422, never a database error).
+EntryId = Annotated[int, FastApiPath(ge=1, le=2**63 - 1, description="the entry's id")]
 
 
 @router.get("/{register}", summary="A register's entries, oldest first")
@@ -46,19 +51,19 @@ def add_entry(
 
 
 @router.get("/{register}/{entry_id}", summary="One entry")
-def get_entry(request: Request, _principal: Officer, register: str, entry_id: int) -> dict[str, Any]:
+def get_entry(request: Request, _principal: Officer, register: str, entry_id: EntryId) -> dict[str, Any]:
     return _registers(request).get(register, entry_id).to_dict()
 
 
 @router.patch("/{register}/{entry_id}", summary="Change fields of an entry (a new version, a ledger event)")
 def change_entry(
-    request: Request, principal: Officer, register: str, entry_id: int, body: Annotated[dict[str, Any], Body()]
+    request: Request, principal: Officer, register: str, entry_id: EntryId, body: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
     return _registers(request).change(register, entry_id, body, actor_role=principal.role).to_dict()
 
 
 @router.post("/rights_request/{entry_id}/handle", summary="Carry out a rights request (an erasure runs now)")
-async def handle_request(request: Request, principal: Officer, entry_id: int) -> dict[str, Any]:
+async def handle_request(request: Request, principal: Officer, entry_id: EntryId) -> dict[str, Any]:
     registers = _registers(request)
     entry = await run_in_threadpool(registers.handle, entry_id, actor_role=principal.role)
     return entry.to_dict()

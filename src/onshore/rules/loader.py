@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError as PydanticValidationError
 
+from onshore.documents import read_document
 from onshore.errors import RulePackError
 from onshore.geo.zones import ZoneIndex
 from onshore.model import ResolvedRule
@@ -150,12 +150,7 @@ def load_pack(name_or_path: str, *, enable_unconfirmed: Iterable[str] = ()) -> L
             raise RulePackError(
                 f"rule pack {name_or_path!r} is not built in; valid names: {', '.join(builtin_pack_names())}"
             )
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RulePackError(f"rule pack {path}: cannot read ({exc.__class__.__name__})") from exc
-    except yaml.YAMLError as exc:
-        raise RulePackError(f"rule pack {path}: not valid YAML: {exc}") from exc
+    raw = read_document(path, "rule pack", RulePackError)
     try:
         pack = RulePack.model_validate(raw)
     except PydanticValidationError as exc:

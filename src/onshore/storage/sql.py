@@ -358,7 +358,13 @@ class _ReadConnection:
 
     def __exit__(self, *exc: Any) -> bool | None:
         assert self._conn is not None and self._translate is not None
-        self._conn.close()
+        try:
+            self._conn.close()
+        except SQLAlchemyError as error:
+            # Closing rolls the read back; on a connection the database just killed that fails too. The failure
+            # must be translated like any other (a 503, not a 500), unless the read had already failed.
+            if exc[1] is None:
+                exc = (type(error), error, error.__traceback__)
         return self._translate.__exit__(*exc)
 
 

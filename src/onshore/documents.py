@@ -1,0 +1,70 @@
+"""The YAML and JSON documents people write for onshore (rule packs, transfer bases, export requests), read
+with bounds: at most ``MAX_DOCUMENT_BYTES``, and no YAML aliases.
+
+An alias (``*name``) repeats an anchored node without repeating its text, so nine lines of anchors can stand for
+hundreds of millions of nodes (a "billion laughs" document): PyYAML builds them as shared references in an
+instant, but every check that walks the document then does exponential work (a basis file of 700 bytes held
+`onshore bases add` for 90 s). None of onshore's documents needs an alias, so one is refused where it appears.
+Text YAML reads as an impossible date (``0000-00-00``) and nesting deeper than the parser recurses are refused
+too, rather than raised as tracebacks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from onshore.errors import OnshoreError
+
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # the built-in rule packs are under 200 KB
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that refuses aliases (and so every alias bomb) with the line they stand on."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not accepted: write the value out", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` of ``text`` without aliases.
+
+    Raises:
+        yaml.YAMLError: not YAML (or JSON), the document holds an alias, a scalar resolves to a value that cannot
+            be built (``0000-00-00`` is a date to YAML, of year 0), or it nests deeper than the parser goes.
+    """
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except ValueError as exc:  # PyYAML builds dates and times with datetime, which refuses the impossible ones
+        raise yaml.YAMLError(f"a value cannot be read ({exc}); quote it to keep it as text") from None
+    except RecursionError:  # the parser recurses once per level of nesting
+        raise yaml.YAMLError("the document nests too deep") from None
+
+
+def read_document(path: Path, what: str, error: type[OnshoreError]) -> Any:
+    """The YAML or JSON document in ``path`` (``what`` names it in messages), decoded.
+
+    Raises:
+        error: the file cannot be read, is over ``MAX_DOCUMENT_BYTES``, is not UTF-8, or is not YAML or JSON
+            (an alias included); the message names the file and the reason.
+    """
+    try:
+        size = path.stat().st_size
+        if size > MAX_DOCUMENT_BYTES:
+            raise error(f"{what} {path} is {size} bytes; the limit is {MAX_DOCUMENT_BYTES}")
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(f"cannot read {what} {path} ({exc.__class__.__name__})") from exc
+    except UnicodeDecodeError:
+        raise error(f"{what} {path} is not UTF-8 text") from None
+    try:
+        return load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise error(f"{what} {path} is not valid YAML or JSON: {exc}") from None
