@@ -83,7 +83,9 @@ def test_the_bases_page_shows_validity_usage_and_approves_a_draft_with_its_csrf_
     forged = desk.client.post("/desk/bases/cn-sc-draft/approve", data={"csrf": "0" * 64})
     assert forged.status_code == 403
     done = desk.client.post(
-        "/desk/bases/cn-sc-draft/approve", data={"csrf": token.group(1), "reference": "SC-2026-7"}, follow_redirects=False
+        "/desk/bases/cn-sc-draft/approve",
+        data={"csrf": token.group(1), "reference": "SC-2026-7"},
+        follow_redirects=False,
     )
     assert done.status_code == 303, done.text
     approved = desk.client.get("/v1/border/bases/cn-sc-draft", headers=desk.officer()).json()
@@ -105,7 +107,14 @@ def test_a_pdf_report_downloads_from_the_reports_page(desk: Desk) -> None:
     desk.client.cookies.set(COOKIE, _login(desk, "officer"), path="/desk")
     token = re.search(r'name="csrf" value="([0-9a-f]{64})"', desk.client.get("/desk/reports").text)
     assert token
-    form = {"csrf": token.group(1), "kind": "annual", "year": "2026", "lang": "zh", "format": "pdf", "jurisdiction": "CN"}
+    form = {
+        "csrf": token.group(1),
+        "kind": "annual",
+        "year": "2026",
+        "lang": "zh",
+        "format": "pdf",
+        "jurisdiction": "CN",
+    }
     r = desk.client.post("/desk/reports", data=form)
     assert r.status_code == 200, r.text[:300]
     assert r.headers["content-type"] == "application/pdf" and r.content.startswith(b"%PDF")
@@ -182,6 +191,8 @@ def test_pages_speak_chinese_and_english(desk: Desk) -> None:
     zh = desk.client.get("/desk?lang=zh", headers=desk.officer())
     assert "存储的数据" in zh.text and "onshore_lang=zh" in zh.headers["set-cookie"]
     assert "Data held, by region and category" in desk.client.get("/desk?lang=en", headers=desk.officer()).text
-    assert str(escape("Auditor's view")) in desk.client.get("/desk/audit", headers=desk.auditor()).text  # the choice is kept
+    assert (
+        str(escape("Auditor's view")) in desk.client.get("/desk/audit", headers=desk.auditor()).text
+    )  # the choice is kept
     desk.client.cookies.clear()
     assert "审计视图" in desk.client.get("/desk/audit", headers={**desk.auditor(), "Accept-Language": "zh-CN"}).text

@@ -101,7 +101,8 @@ async def verify_bundle_manifest(request: Request, _principal: DeskAuditor, regi
     runtime.border.region(region)  # 404 for an unknown region
     keys = [NoteVerifier.from_vkey(k.vkey) for k in runtime.ledger.public_keys(region)]
     problems = await run_in_threadpool(verify_manifest, manifest, keys)
-    ledger = manifest.get("ledger") if isinstance(manifest.get("ledger"), dict) else {}
+    section = manifest.get("ledger")
+    ledger: dict[str, Any] = section if isinstance(section, dict) else {}
     if not problems:
         problems = await run_in_threadpool(_stored_log_problems, runtime, region, ledger)
     return fragment(

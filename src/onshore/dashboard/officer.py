@@ -16,13 +16,12 @@ from onshore.dashboard import views
 from onshore.dashboard.render import page
 from onshore.dashboard.session import DeskOfficer, check_csrf, read_form
 from onshore.errors import InputError
-from onshore.reports.http import ReportRequest
+from onshore.reports.http import MEDIA, ReportRequest
 from onshore.reports.service import ReportService
 
 router = APIRouter(prefix="/desk", tags=["dashboard"])
 _DEST = re.compile(r"^[A-Z]{2,3}$")
 _PURPOSE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_MEDIA = {"md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8", "pdf": "application/pdf"}
 
 
 def _date(text: str | None, what: str) -> dt.date | None:
@@ -110,7 +109,9 @@ def reports(request: Request, principal: DeskOfficer) -> HTMLResponse:
     runtime = request.app.state.runtime
     year = runtime.border.today().year
     jurisdictions = sorted({r.jurisdiction for r in runtime.regions.values()})
-    return page(request, "reports.html", principal=principal, years=range(year, year - 5, -1), jurisdictions=jurisdictions)
+    return page(
+        request, "reports.html", principal=principal, years=range(year, year - 5, -1), jurisdictions=jurisdictions
+    )
 
 
 @router.post("/reports", summary="Officer: write a report and download it (CSRF-checked)")
@@ -124,8 +125,14 @@ async def download_report(request: Request, principal: DeskOfficer) -> Response:
     service = ReportService(request.app.state.runtime)
     with tempfile.TemporaryDirectory(prefix="onshore-desk-report-") as folder:
         written = await run_in_threadpool(
-            service.generate, asked.kind, asked.year, asked.lang, asked.format, Path(folder), jurisdiction=asked.jurisdiction
+            service.generate,
+            asked.kind,
+            asked.year,
+            asked.lang,
+            asked.format,
+            Path(folder),
+            jurisdiction=asked.jurisdiction,
         )
         content = written.path.read_bytes()
     headers = {"Content-Disposition": f'attachment; filename="{written.path.name}"'}
-    return Response(content, media_type=_MEDIA[asked.format], headers=headers)
+    return Response(content, media_type=MEDIA[asked.format], headers=headers)
