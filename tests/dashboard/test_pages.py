@@ -196,3 +196,14 @@ def test_pages_speak_chinese_and_english(desk: Desk) -> None:
     )  # the choice is kept
     desk.client.cookies.clear()
     assert "审计视图" in desk.client.get("/desk/audit", headers={**desk.auditor(), "Accept-Language": "zh-CN"}).text
+
+
+def test_every_asset_comes_from_the_package(desk: Desk) -> None:
+    for path in ("/desk", "/desk/border", "/desk/bases", "/desk/registers", "/desk/reports"):
+        html = desk.client.get(path, headers=desk.officer()).text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert assets and all(a.startswith(("/", "?", "javascript:")) for a in assets), (path, assets)
+    for asset in ("desk.css", "desk.js"):
+        assert desk.client.get(f"/desk/static/{asset}").status_code == 200
+    css = desk.client.get("/desk/static/desk.css").text
+    assert "url(" not in css and "@import" not in css
