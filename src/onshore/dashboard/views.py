@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from onshore.border import dates
@@ -112,7 +111,7 @@ def registers(runtime: Runtime) -> dict[str, Any]:
         row = entry.to_dict()
         open_ = row.get("handled_on") is None and row.get("status") not in ("handled", "refused")
         deadline = entry.deadline
-        day = today.get(entry.region, dt.date.today())
+        day = today.get(entry.region) or runtime.border.today()
         row["open"] = open_
         row["overdue"] = bool(open_ and deadline is not None and deadline < day)
         row["countdown"] = dates.working_days_between(day, deadline) if open_ and deadline is not None else None
