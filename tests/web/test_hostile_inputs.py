@@ -505,6 +505,7 @@ REGISTERS = [
 ]  # fmt: skip
 
 # The dashboard's pages and forms (an API client gets the JSON error; a browser the same refusal as a page).
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 DESK = [
     Case("desk transfers since yesterday", "GET", "/desk/border", "officer", 400, params={"since": "yesterday"}),
     Case("desk transfers to usa", "GET", "/desk/border", "officer", 400, params={"destination": "usa"}),
