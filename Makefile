@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint typecheck bench clean system-deps
 
 # Debian packages the reports need: a CJK font (Chinese PDFs) and poppler (pdftoppm, PDF pages as PNG in docs).
-# WeasyPrint also needs Pango and HarfBuzz-Subset (font subsetting); each is installed only when missing.
-SYSTEM_PACKAGES ?= fonts-noto-cjk poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
+# WeasyPrint also needs Pango and HarfBuzz-Subset (font subsetting); the dashboard's browser tests drive Debian's
+# chromium through Playwright (never a downloaded browser). Each is installed only when missing.
+SYSTEM_PACKAGES ?= fonts-noto-cjk poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml

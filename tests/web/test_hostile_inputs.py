@@ -512,7 +512,61 @@ RECEIPTS = [
     Case("receipt by an analyst", "GET", "/v1/receipts/" + "a" * 32, "analyst", 403),
 ]
 
-CASES = RECEIPTS + INGEST + RECORDS + LEDGER + FRAMES + BASES + EXPORTS + CONSENTS + FLEET_TELEMETRY + REGISTERS
+# The dashboard's pages and forms (an API client gets the JSON error; a browser the same refusal as a page).
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+DESK = [
+    Case("desk transfers since yesterday", "GET", "/desk/border", "officer", 400, params={"since": "yesterday"}),
+    Case("desk transfers to usa", "GET", "/desk/border", "officer", 400, params={"destination": "usa"}),
+    Case("desk transfers status lost", "GET", "/desk/border", "officer", 400, params={"status": "lost"}),
+    Case("desk transfers of mars", "GET", "/desk/border", "officer", 404, params={"region": "mars"}),
+    Case("desk events from -1", "GET", "/desk/audit", "auditor", 422, V, params={"start": "-1"}),
+    Case("desk events of a bad kind", "GET", "/desk/audit", "auditor", 400, params={"kind": "DROP TABLE"}),
+    Case("desk events of mars", "GET", "/desk/audit", "auditor", 404, params={"region": "mars"}),
+    Case("desk proof index -1", "GET", "/desk/audit/proof", "auditor", 422, V, params={"index": "-1"}),
+    Case("desk proof beyond the log", "GET", "/desk/audit/proof", "auditor", 400, params={"index": "5", "size": "1"}),
+    Case("desk verify no manifest", "POST", "/desk/audit/verify/bundle", "auditor", 400, content=b""),
+    Case("desk verify not json", "POST", "/desk/audit/verify/bundle", "auditor", 400, content=b"{no"),
+    Case("desk verify a list", "POST", "/desk/audit/verify/bundle", "auditor", 400, content=b"[]"),
+    Case(
+        "desk verify for mars",
+        "POST",
+        "/desk/audit/verify/bundle",
+        "auditor",
+        404,
+        content=b"{}",
+        params={"region": "mars"},
+    ),  # fmt: skip
+    Case("desk verify a non-report", "POST", "/desk/audit/verify/report", "auditor", 400, content=b"hello"),
+    Case(
+        "desk approve an unknown basis",
+        "POST",
+        "/desk/bases/nope/approve",
+        "officer",
+        404,
+        content=b"csrf=x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    ),  # fmt: skip
+    Case(
+        "desk report of a bad kind",
+        "POST",
+        "/desk/reports",
+        "officer",
+        400,
+        content=b"kind=novel&year=2026",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    ),  # fmt: skip
+    Case(
+        "desk form not utf-8",
+        "POST",
+        "/desk/reports",
+        "officer",
+        400,
+        content=b"kind=\xff\xfe",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    ),  # fmt: skip
+]
+
+CASES = RECEIPTS + INGEST + RECORDS + LEDGER + FRAMES + BASES + EXPORTS + CONSENTS + FLEET_TELEMETRY + REGISTERS + DESK
 
 
 @pytest.fixture(scope="module")

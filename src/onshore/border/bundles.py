@@ -219,11 +219,8 @@ def verify_bundle(folder: Path, log_keys: Sequence[NoteVerifier] = ()) -> list[s
     if not isinstance(manifest, dict):
         return ["manifest.json is not a JSON object"]
     problems: list[str] = []
-    fmt = manifest.get("format")
-    if fmt not in FORMATS:
-        problems.append(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
     files = []
-    for f in manifest.get("files", []):
+    for f in _listed(manifest):
         path = folder / f["name"]
         if not path.is_file():
             problems.append(f"{f['name']} is missing")
@@ -232,31 +229,59 @@ def verify_bundle(folder: Path, log_keys: Sequence[NoteVerifier] = ()) -> list[s
         if actual != f["sha256"]:
             problems.append(f"{f['name']} does not match its SHA-256")
         files.append(BundleFile(f["name"], actual, path.stat().st_size, f.get("rows", 0)))
+    return problems + verify_manifest(manifest, log_keys, files=files)
+
+
+def _listed(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    files = manifest.get("files", [])
+    return [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []
+
+
+def verify_manifest(
+    manifest: dict[str, Any], log_keys: Sequence[NoteVerifier] = (), *, files: list[BundleFile] | None = None
+) -> list[str]:
+    """Check a manifest without its data files (what an auditor uploads in the dashboard): the content digest
+    against the files it lists (or ``files``, hashed by :func:`verify_bundle`), the terms against the ledger's
+    ``provide_abroad`` event, the inclusion proofs, and with ``log_keys`` the signed checkpoint.
+
+    Returns the problems found (empty when the manifest verifies).
+    """
+    problems: list[str] = []
+    fmt = manifest.get("format")
+    if fmt not in FORMATS:
+        problems.append(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    if files is None:
+        try:
+            files = [BundleFile(str(f["name"]), str(f["sha256"]), 0, 0) for f in _listed(manifest)]
+        except KeyError as exc:
+            return [*problems, f"a listed file has no {exc.args[0]!r}"]
     if content_digest(files) != manifest.get("content_sha256"):
         problems.append("the content digest does not match the files")
     # format 2 commits to the terms (purpose, destination, bases, decisions, counts, files); format 1 to the files
     committed = terms_digest(manifest) if fmt == FORMAT else manifest.get("content_sha256")
     ledger = manifest.get("ledger") or {}
+    if not isinstance(ledger, dict):
+        return [*problems, "the manifest's ledger section is not an object"]
     size = ledger.get("tree_size", 0)
     try:
         root = base64.b64decode(ledger.get("root", ""))
-    except ValueError:
-        return [*problems, "ledger root is not base64"]
-    events = ledger.get("events") or []
-    if not events:
-        problems.append("no ledger event is recorded")
-    for event in events:
-        entry = base64.b64decode(event["entry"])
-        decoded = orjson.loads(entry)
-        if decoded.get("kind") == "provide_abroad" and decoded.get("digest") != committed:
-            what = "the manifest's terms were changed" if fmt == FORMAT else "it does not carry the content digest"
-            problems.append(f"ledger event {event['index']} does not match the bundle: {what}")
-        try:
-            verify_inclusion(
-                leaf_hash(entry), event["index"], size, [base64.b64decode(p) for p in event["proof"]], root
-            )
-        except ProofError as exc:
-            problems.append(f"ledger event {event['index']}: {exc}")
+        events = ledger.get("events") or []
+        if not events:
+            problems.append("no ledger event is recorded")
+        for event in events:
+            entry = base64.b64decode(event["entry"])
+            decoded = orjson.loads(entry)
+            if decoded.get("kind") == "provide_abroad" and decoded.get("digest") != committed:
+                what = "the manifest's terms were changed" if fmt == FORMAT else "it does not carry the content digest"
+                problems.append(f"ledger event {event['index']} does not match the bundle: {what}")
+            try:
+                verify_inclusion(
+                    leaf_hash(entry), event["index"], size, [base64.b64decode(p) for p in event["proof"]], root
+                )
+            except ProofError as exc:
+                problems.append(f"ledger event {event['index']}: {exc}")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # base64, JSON or shape: a forged section
+        return [*problems, f"the manifest's ledger section is malformed ({exc.__class__.__name__})"]
     if log_keys:
         problems += _checkpoint_problems(ledger, size, root, log_keys)
     return problems

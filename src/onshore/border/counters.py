@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
@@ -102,30 +103,41 @@ class BorderCounters:
         Raises:
             InputError: an unknown counter name.
         """
-        at_ms = int(at.timestamp() * 1000)
-        year = dates.local_date(at, self.tz).year
         out: dict[tuple[str, dt.date | None], PeopleCount] = {}
         for counter, start in sorted(set(needs), key=lambda n: (n[0], n[1] or dt.date.min)):
+            already = self.counted(conn, counter, start, at)
             if counter == "processor_pi":
-                held = count_subjects(conn, RecordFilter(with_categories=("personal",)))
-                balance = self._balance(conn, ("processor",), None, year)
-                out[(counter, start)] = PeopleCount(counter, start, int(held or 0) + balance, 0)
+                out[(counter, start)] = PeopleCount(counter, start, already, 0)
                 continue
-            if counter not in COUNTER_KINDS:
-                raise InputError(f"counter {counter!r} is unknown; valid: processor_pi, {', '.join(COUNTER_KINDS)}")
-            kinds, request_kind = COUNTER_KINDS[counter]
-            window = [border_provided.c.region == self.region, border_provided.c.kind.in_(kinds)]
-            window.append(border_provided.c.provided_ms <= at_ms)
-            if start is not None:
-                window.append(border_provided.c.provided_ms >= dates.start_of_day_ms(start, self.tz))
-            already = conn.execute(
-                select(func.count(func.distinct(border_provided.c.subject_ref))).where(*window)
-            ).scalar()
-            counted = select(border_provided.c.subject_ref).where(*window)
-            new = count_subjects(conn, selection.people_of_kind(request_kind), excluding=counted)
-            balance = self._balance(conn, kinds, start.year if start is not None else None, year)
-            out[(counter, start)] = PeopleCount(counter, start, int(already or 0) + balance, int(new or 0))
+            counted = select(border_provided.c.subject_ref).where(*self._window(counter, start, at))
+            new = count_subjects(conn, selection.people_of_kind(COUNTER_KINDS[counter][1]), excluding=counted)
+            out[(counter, start)] = PeopleCount(counter, start, already, int(new or 0))
         return out
+
+    def _window(self, counter: str, start: dt.date | None, at: dt.datetime) -> list[Any]:
+        if counter not in COUNTER_KINDS:
+            raise InputError(f"counter {counter!r} is unknown; valid: processor_pi, {', '.join(COUNTER_KINDS)}")
+        window = [border_provided.c.region == self.region, border_provided.c.kind.in_(COUNTER_KINDS[counter][0])]
+        window.append(border_provided.c.provided_ms <= int(at.timestamp() * 1000))
+        if start is not None:
+            window.append(border_provided.c.provided_ms >= dates.start_of_day_ms(start, self.tz))
+        return window
+
+    def counted(self, conn: Connection, counter: str, start: dt.date | None, at: dt.datetime) -> int:
+        """The people ``counter`` has counted since ``start`` as of ``at``, opening balances included (no request's
+        people: what the officer's dashboard shows against the thresholds).
+
+        Raises:
+            InputError: an unknown counter name.
+        """
+        year = dates.local_date(at, self.tz).year
+        if counter == "processor_pi":
+            held = count_subjects(conn, RecordFilter(with_categories=("personal",)))
+            return int(held or 0) + self._balance(conn, ("processor",), None, year)
+        window = self._window(counter, start, at)
+        already = conn.execute(select(func.count(func.distinct(border_provided.c.subject_ref))).where(*window)).scalar()
+        kinds = COUNTER_KINDS[counter][0]
+        return int(already or 0) + self._balance(conn, kinds, start.year if start is not None else None, year)
 
     def _balance(self, conn: Connection, kinds: Sequence[str], from_year: int | None, to_year: int) -> int:
         clauses = [
@@ -138,11 +150,11 @@ class BorderCounters:
         return int(conn.execute(select(func.sum(border_opening_balances.c.people)).where(*clauses)).scalar() or 0)
 
     def basis_usage(
-        self, conn: Connection, bases: Iterable[tuple[str, bool]], selection: RecordSelection
+        self, conn: Connection, bases: Iterable[tuple[str, bool]], selection: RecordSelection | None
     ) -> dict[str, BasisUsage]:
         """For each ``(basis id, count people)``: records carried and transfers made so far and, when asked
         (the basis has a people limit), the distinct people carried and the request's people it has not
-        carried yet (otherwise both are 0: the scan is skipped)."""
+        carried yet (otherwise both are 0: the scan is skipped; with no ``selection``, no request: 0 new)."""
         out: dict[str, BasisUsage] = {}
         for basis_id, count_people in bases:
             people: int | None = 0
@@ -154,7 +166,8 @@ class BorderCounters:
                     )
                 ).scalar()
                 carried = select(border_provided.c.subject_ref).where(border_provided.c.basis_id == basis_id)
-                new = count_subjects(conn, selection.people_of_kind("any"), excluding=carried)
+                if selection is not None:
+                    new = count_subjects(conn, selection.people_of_kind("any"), excluding=carried)
             row = conn.execute(
                 select(func.sum(border_transfer_bases.c.records), func.count()).where(
                     border_transfer_bases.c.basis_id == basis_id

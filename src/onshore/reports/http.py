@@ -21,7 +21,7 @@ from onshore.reports.service import ReportService
 from onshore.web.auth import require
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
-_MEDIA = {"md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8", "pdf": "application/pdf"}
+MEDIA = {"md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8", "pdf": "application/pdf"}
 
 
 class ReportRequest(BaseModel):
@@ -68,4 +68,4 @@ async def write_report(request: Request, principal: OfficerOrSubject, body: Repo
         "Content-Disposition": f'attachment; filename="{written.path.name}"',
         "X-Onshore-Checkpoints": ";".join(f"{c['region']}@{c['size']}" for c in written.checkpoints),
     }
-    return Response(content, media_type=_MEDIA[body.format], headers=headers)
+    return Response(content, media_type=MEDIA[body.format], headers=headers)

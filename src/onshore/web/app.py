@@ -11,12 +11,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import onshore
 from onshore.auth import Authenticator
 from onshore.border.http import router as border_router
+from onshore.dashboard import add_dashboard, browser_error
 from onshore.errors import ClientDisconnectedError, OnshoreError, PayloadTooLargeError, RequestTimeoutError
 from onshore.ingest.fleet_telemetry.http import PATH as FLEET_TELEMETRY_PATH
 from onshore.ingest.fleet_telemetry.http import router as fleet_telemetry_router
@@ -94,8 +95,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     metrics = runtime.metrics
 
     @app.exception_handler(OnshoreError)
-    async def _onshore_error(_request: Request, exc: OnshoreError) -> JSONResponse:
+    async def _onshore_error(request: Request, exc: OnshoreError) -> Response:
         metrics.refusal(exc.status, exc.code)
+        if (shown := browser_error(request, exc)) is not None:  # a dashboard page in a browser
+            return shown
         headers: dict[str, str] = {}
         retry_after = getattr(exc, "retry_after_s", None)
         if retry_after is not None:
@@ -135,4 +138,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(reports_router)
     document_roles(app)
     add_docs(app)
+    add_dashboard(app)
     return app

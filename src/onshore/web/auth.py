@@ -54,10 +54,18 @@ class RoleGuard:
             field of the JSON body, looked up in that order), or None.
         subject_param: the path parameter naming the subject a subject token must be, or None.
         basic: whether HTTP Basic credentials (the token as the password) are taken besides a bearer token.
+        cookie: the name of a cookie that may hold the token when no Authorization header is sent (the
+            dashboard's pages), or None. A request authenticated by it has ``request.state.by_cookie`` set, so
+            that its forms check their CSRF token.
     """
 
     def __init__(
-        self, roles: tuple[Role, ...], region_param: str | None, subject_param: str | None, basic: bool = False
+        self,
+        roles: tuple[Role, ...],
+        region_param: str | None,
+        subject_param: str | None,
+        basic: bool = False,
+        cookie: str | None = None,
     ) -> None:
         if not roles:
             raise ValueError("a route must admit at least one role")
@@ -65,16 +73,19 @@ class RoleGuard:
         self.region_param = region_param
         self.subject_param = subject_param
         self.basic = basic
+        self.cookie = cookie
 
     def __repr__(self) -> str:
         return f"require({', '.join(r.value for r in self.roles)}, region_param={self.region_param!r})"
 
     async def __call__(self, request: Request) -> Principal:
         auth: Authenticator = request.app.state.auth
+        header = request.headers.get("authorization")
+        request.state.by_cookie = False
+        if header is None and self.cookie is not None and (held := request.cookies.get(self.cookie)):
+            header, request.state.by_cookie = f"Bearer {held}", True
         # A token lookup reads a store: off the event loop, like the route's own work.
-        principal = await run_in_threadpool(
-            auth.authenticate_bearer, request.headers.get("authorization"), basic=self.basic
-        )
+        principal = await run_in_threadpool(auth.authenticate_bearer, header, basic=self.basic)
         principal.require(*self.roles)
         if self.region_param is not None and principal.region_bound:
             region = await _named(request, self.region_param)
@@ -103,9 +114,14 @@ async def _named(request: Request, name: str) -> Any:
 
 
 def require(
-    *roles: Role, region_param: str | None = None, subject_param: str | None = None, basic: bool = False
+    *roles: Role,
+    region_param: str | None = None,
+    subject_param: str | None = None,
+    basic: bool = False,
+    cookie: str | None = None,
 ) -> RoleGuard:
-    """A dependency admitting ``roles``; see :class:`RoleGuard` for the region, subject and basic parameters.
+    """A dependency admitting ``roles``; see :class:`RoleGuard` for the region, subject, basic and cookie
+    parameters.
 
     Use it through ``Annotated[Principal, Depends(require(...))]``.
 
@@ -113,7 +129,7 @@ def require(
     another role, an analyst outside the region named, or a subject naming someone else; RateLimitedError (429)
     for a vehicle over its rate.
     """
-    return RoleGuard(tuple(roles), region_param, subject_param, basic)
+    return RoleGuard(tuple(roles), region_param, subject_param, basic, cookie)
 
 
 # The common declarations; a route with another combination writes its own ``Annotated[..., Depends(require(...))]``.

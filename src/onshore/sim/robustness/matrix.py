@@ -34,7 +34,10 @@ REVOKED_VIN = "LSVM0TEST00000002"
 # Public on purpose: liveness and the API's own description. Anything else must declare its roles.
 PUBLIC = frozenset({"/v1/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 # The docs page's own Swagger UI files, served from the package (web/docs.py): no data behind them.
-PUBLIC_MOUNTS = frozenset({"/static/swagger-ui"})
+# The dashboard's login and logout: they take a token (or clear the cookie) themselves (dashboard/session.py).
+PUBLIC |= {"/desk/login", "/desk/logout"}
+# The docs page's Swagger UI files and the dashboard's CSS and JS, served from the package: no data behind them.
+PUBLIC_MOUNTS = frozenset({"/static/swagger-ui", "/desk/static"})
 # A value for each path and required query parameter the routes name (a new name must be added here, on purpose).
 PARAMS = {
     "region": "cn",
