@@ -159,14 +159,7 @@ class VehicleLimits:
         Raises:
             RateLimitedError (429): over ``limits.gateway_rate_per_s`` (after ``limits.gateway_burst``).
         """
-        wait = self.gateway_rate.take(name)
-        if wait > 0:
-            raise RateLimitedError(
-                f"this gateway sends more than {self.settings.gateway_rate_per_s:g} requests a second "
-                f"(limits.gateway_rate_per_s, burst limits.gateway_burst = {self.settings.gateway_burst}); "
-                "retry after the Retry-After seconds",
-                retry_after_s=math.ceil(wait),
-            )
+        _take(self.gateway_rate, name, "gateway", self.settings.gateway_rate_per_s, self.settings.gateway_burst)
 
     def upload_place(self, principal: Principal) -> contextlib.AbstractContextManager[None]:
         """The upload place a request of ``principal`` holds: its vehicle's, or its gateway's (429 when full)."""
@@ -186,18 +179,22 @@ class VehicleLimits:
         Raises:
             RateLimitedError (429): over ``limits.vehicle_rate_per_s`` (after ``limits.vehicle_burst``).
         """
-        wait = self.rate.take(key)
-        if wait > 0:
-            raise RateLimitedError(
-                f"this vehicle sends more than {self.settings.vehicle_rate_per_s:g} requests a second "
-                f"(limits.vehicle_rate_per_s, burst limits.vehicle_burst = {self.settings.vehicle_burst}); "
-                "retry after the Retry-After seconds",
-                retry_after_s=math.ceil(wait),
-            )
+        _take(self.rate, key, "vehicle", self.settings.vehicle_rate_per_s, self.settings.vehicle_burst)
 
     def uploading(self, key: str) -> contextlib.AbstractContextManager[None]:
         """Hold one of vehicle ``key``'s ``limits.vehicle_max_in_flight`` upload places (429 when all are held)."""
         return self.uploads.hold(key, "uploads (limits.vehicle_max_in_flight)")
+
+
+def _take(buckets: TokenBuckets, key: str, who: str, rate_per_s: float, burst: int) -> None:
+    """Take one token of ``key``'s bucket; over its rate, a 429 naming the ``limits.<who>_*`` settings."""
+    wait = buckets.take(key)
+    if wait > 0:
+        raise RateLimitedError(
+            f"this {who} sends more than {rate_per_s:g} requests a second "
+            f"(limits.{who}_rate_per_s, burst limits.{who}_burst = {burst}); retry after the Retry-After seconds",
+            retry_after_s=math.ceil(wait),
+        )
 
 
 class BodyGuard:
