@@ -6,7 +6,7 @@ from typing import Any
 
 from onshore.border.service import BorderService
 from onshore.config import Settings
-from onshore.errors import StorageError
+from onshore.errors import BusUnavailableError, StorageError
 from onshore.ingest.bus import Bus, InProcessBus, QueueBus
 from onshore.ledger.service import LedgerService
 from onshore.ledger.store import MerkleLog
@@ -49,6 +49,7 @@ class Runtime:
         # Embedded mode: admit and process in this process, the bus a direct call between them. Distributed mode:
         # this process admits and publishes to NATS JetStream; `onshore worker` processes (onshore.worker).
         self.queue: QueueBus | None = None
+        self._depth_seen: set[str] = set()
         self.bus: Bus = InProcessBus(self.processor)
         if settings.bus.kind == "nats":
             from onshore.ingest.nats_bus import NatsBus
@@ -97,6 +98,22 @@ class Runtime:
         if self.queue is not None:
             dependencies["bus"] = self.queue.health()
         return dependencies
+
+    def metrics_text(self) -> bytes:
+        """The metrics in Prometheus' text format, with each region's queue depth read from the bus now (a bus that
+        cannot be reached leaves the gauge absent for that scrape: health says it is down)."""
+        if self.queue is not None:
+            for name in self.regions:
+                try:
+                    depth = self.queue.depth(name)
+                except BusUnavailableError:
+                    if name in self._depth_seen:
+                        self.metrics.queue_depth.remove(name)
+                        self._depth_seen.discard(name)
+                    continue
+                self.metrics.queue_depth.labels(name).set(depth["pending"] + depth["in_flight"])
+                self._depth_seen.add(name)
+        return self.metrics.render()
 
     def close(self) -> None:
         if self.queue is not None:

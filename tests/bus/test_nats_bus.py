@@ -472,3 +472,26 @@ def test_the_role_must_match_the_configured_bus(workspace: Any) -> None:
         timeout=60,
     )
     assert worker.returncode == 2 and 'set [bus] kind = "nats"' in worker.stderr
+
+
+def test_metrics_report_the_queue_depth_the_stream_holds(harness: Harness) -> None:
+    def depth() -> float:
+        text = harness.runtime.metrics_text().decode()
+        [line] = [x for x in text.splitlines() if x.startswith('onshore_queue_depth{region="cn"}')]
+        return float(line.rsplit(" ", 1)[1])
+
+    assert harness.runtime.queue is not None
+    ts = now_ms() - 5000
+    for n in range(3):
+        harness.runtime.queue.enqueue(harness.admit(_batch(ts + 10 * n, prefix=f"q{n}-")))
+    assert depth() == 3  # published, no worker yet
+
+    async def drain() -> WorkerStats:
+        link = JetStreamLink(harness.settings.bus, name="test")
+        try:
+            return await harness.work(link, idle_exit_s=1.5)
+        finally:
+            await link.close()
+
+    assert asyncio.run(drain()).processed == 3
+    assert depth() == 0

@@ -82,6 +82,15 @@ class QueueBus(Bus, Protocol):
         """
         ...
 
+    def depth(self, region: str) -> dict[str, int]:
+        """The region's backlog: ``messages`` in the stream, and its consumer's ``pending``, ``in_flight`` and
+        ``redelivered`` counts.
+
+        Raises:
+            BusUnavailableError: the queue cannot be reached.
+        """
+        ...
+
     def health(self) -> Literal["ok", "down"]:
         """Whether the queue is reachable now."""
         ...

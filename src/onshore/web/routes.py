@@ -48,7 +48,7 @@ def health(request: Request) -> JSONResponse:
     response_class=Response,
 )
 def metrics(request: Request, _principal: Monitor) -> Response:
-    return Response(request.app.state.runtime.metrics.render(), media_type=CONTENT_TYPE)
+    return Response(request.app.state.runtime.metrics_text(), media_type=CONTENT_TYPE)
 
 
 @router.get("/v1/records", tags=["records"], summary="Query one region's stored records")
