@@ -263,12 +263,10 @@ def test_eu_vehicles_stay_in_the_eu_near_their_city(fleet_run) -> None:
             assert (east_m**2 + north_m**2) ** 0.5 < 30_000.0
 
 
-def test_200k_records_are_generated_quickly_as_ndjson_that_orjson_parses() -> None:
+def test_200k_records_are_generated_as_ndjson_that_orjson_parses() -> None:
+    # how fast is bench/ingest.py's business (speed is measured in benchmarks, never in timed tests)
     simulator = FleetSimulator(make_fleet(100, seed=1), START_MS, unknown_signal_rate=0.01, duplicate_rate=0.01)
-    started = time.perf_counter()
     batches = simulator.records_ndjson(200_000, max_records=500)
-    elapsed_s = time.perf_counter() - started
-    assert elapsed_s < 5.0  # loose sanity bound; the benchmark measures properly
     assert sum(body.count(b"\n") for _, body in batches) == 200_000
     last_ts: dict[str, int] = {}
     for vehicle, body in batches:
