@@ -176,6 +176,31 @@ def test_two_subscribers_of_one_share_group_split_the_messages_without_duplicate
     assert metric(ws.runtime.metrics, "onshore_records_dropped_total", region="cn", reason="duplicate") == 0
 
 
+def test_a_flooding_vehicle_is_refused_over_its_rate_and_the_others_are_stored(workspace: Workspace) -> None:
+    ws = workspace
+    root = unique_root()
+    # a rate no vehicle reaches in this test's seconds, so the burst alone decides
+    settings = mqtt_settings(ws.config, root, vehicle_rate_per_s=0.001, vehicle_burst=5, flush_ms=20)
+    for vin in (CN_VIN, CN_VIN_2):
+        ws.runtime.vehicles.add(vin, "CN", gateway="gateway")
+    t = ft.now_ms() - 10_000
+    base = f"{root}/gateway/onshore"
+    metrics = ws.runtime.metrics
+    with listening(f"{root}/gateway/onshore/errors") as reports, subscribed(settings, ws.runtime), publisher() as pub:
+        for i in range(20):  # the flood
+            publish(pub, f"{base}/{CN_VIN}/batch", _batch(f"f{i}", t + i, float(i)))
+        for i in range(5):  # another vehicle of the same gateway, after it
+            publish(pub, f"{base}/{CN_VIN_2}/batch", _batch(f"o{i}", t + i, float(i)))
+        wait_for(lambda: ws.runtime.regions["cn"].store.count_records() == 10, what="the records within the rate")
+        wait_for(lambda: len(reports) == 15, what="the reports of the refused messages")
+    assert metric(metrics, "onshore_refusals_total", status="429", code="rate_limited") == 15
+    assert metric(metrics, "onshore_mqtt_messages_total", kind="batch", outcome="processed") == 10
+    assert metric(metrics, "onshore_mqtt_unacknowledged") == 0
+    answer = orjson.loads(reports[0])
+    assert answer["code"] == "rate_limited" and "mqtt.vehicle_rate_per_s" in answer["message"]
+    assert all(CN_VIN not in r.decode() for r in reports)
+
+
 @pytest.mark.parametrize("record_backend", ["postgresql"], indirect=True)
 def test_a_database_that_is_down_holds_the_acknowledgement_until_it_is_back(
     workspace: Workspace, caplog: pytest.LogCaptureFixture

@@ -87,6 +87,19 @@ class MqttSettings(Frozen):
         ge=1024,
         description="largest accepted message payload; an onshore batch message also takes ingest.max_body_bytes",
     )
+    vehicle_rate_per_s: float = Field(
+        default=100,
+        gt=0,
+        description="messages per second one vehicle may send, sustained (token bucket per subscriber process); "
+        "over it a message is refused (counted, reported, acknowledged): one vehicle cannot crowd out the others",
+    )
+    vehicle_burst: int = Field(
+        default=1000, ge=1, description="messages one vehicle may send at once above that rate (a reconnect's backlog)"
+    )
+    gateway_rate_per_s: float = Field(
+        default=20_000, gt=0, description="messages per second one gateway's topics may carry, sustained"
+    )
+    gateway_burst: int = Field(default=40_000, ge=1, description="messages one gateway may send at once above that")
     report_errors: bool = Field(
         default=True,
         description="publish each refusal (code and reason, never a VIN or value) to <base>/onshore/errors",

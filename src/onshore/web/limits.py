@@ -159,7 +159,7 @@ class VehicleLimits:
         Raises:
             RateLimitedError (429): over ``limits.gateway_rate_per_s`` (after ``limits.gateway_burst``).
         """
-        _take(self.gateway_rate, name, "gateway", self.settings.gateway_rate_per_s, self.settings.gateway_burst)
+        take_token(self.gateway_rate, name, "limits.gateway", "requests")
 
     def upload_place(self, principal: Principal) -> contextlib.AbstractContextManager[None]:
         """The upload place a request of ``principal`` holds: its vehicle's, or its gateway's (429 when full)."""
@@ -179,20 +179,22 @@ class VehicleLimits:
         Raises:
             RateLimitedError (429): over ``limits.vehicle_rate_per_s`` (after ``limits.vehicle_burst``).
         """
-        _take(self.rate, key, "vehicle", self.settings.vehicle_rate_per_s, self.settings.vehicle_burst)
+        take_token(self.rate, key, "limits.vehicle", "requests")
 
     def uploading(self, key: str) -> contextlib.AbstractContextManager[None]:
         """Hold one of vehicle ``key``'s ``limits.vehicle_max_in_flight`` upload places (429 when all are held)."""
         return self.uploads.hold(key, "uploads (limits.vehicle_max_in_flight)")
 
 
-def _take(buckets: TokenBuckets, key: str, who: str, rate_per_s: float, burst: int) -> None:
-    """Take one token of ``key``'s bucket; over its rate, a 429 naming the ``limits.<who>_*`` settings."""
+def take_token(buckets: TokenBuckets, key: str, settings: str, what: str) -> None:
+    """Take one token of ``key``'s bucket; over its rate, a 429 naming the ``<settings>_rate_per_s`` and
+    ``<settings>_burst`` settings (e.g. ``limits.vehicle``) and what is counted (``requests``, ``messages``)."""
     wait = buckets.take(key)
     if wait > 0:
+        who = settings.rsplit(".", 1)[-1]
         raise RateLimitedError(
-            f"this {who} sends more than {rate_per_s:g} requests a second "
-            f"(limits.{who}_rate_per_s, burst limits.{who}_burst = {burst}); retry after the Retry-After seconds",
+            f"this {who} sends more than {buckets.rate:g} {what} a second ({settings}_rate_per_s, burst "
+            f"{settings}_burst = {buckets.burst:g}); retry after the Retry-After seconds",
             retry_after_s=math.ceil(wait),
         )
 

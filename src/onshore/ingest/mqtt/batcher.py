@@ -30,6 +30,7 @@ from onshore.auth import Principal, Role
 from onshore.config import IngestSettings, MqttSettings
 from onshore.errors import ForbiddenError, InputError, OnshoreError
 from onshore.ingest.mqtt.messages import ArrivalStamps, message_records
+from onshore.ingest.mqtt.rates import MessageRates
 from onshore.ingest.mqtt.refusals import Refusals
 from onshore.ingest.mqtt.topics import SHAPE_REFUSAL, MessageKind, TopicAddress, TopicLayout
 from onshore.metrics import Metrics
@@ -105,6 +106,7 @@ class Batcher:
         self.client_id = client_id
         self.gateways = gateways
         self._stamps = ArrivalStamps()
+        self.rates = MessageRates(settings)
         self._ingest_vehicles = ingest_vehicles
         self._speaking_for = speaking_for
         self.metrics = metrics
@@ -134,6 +136,7 @@ class Batcher:
                     "the topic names a gateway that is not configured (a tokens[] entry with role gateway): "
                     "`onshore gateway add NAME`"
                 )
+            self.rates.admit(held.address.gateway, held.address.vin)
             received = delivery.received_ms
             if held.address.kind is MessageKind.V:
                 received = self._stamps.stamp(held.address, received)
