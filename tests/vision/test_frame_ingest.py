@@ -25,7 +25,7 @@ from onshore.border.requests import parse_request
 from onshore.config import load_settings
 from onshore.errors import StorageError
 from onshore.ledger import MerkleLog
-from onshore.ledger.verify import event_problems
+from onshore.ledger.event_check import event_problems
 from onshore.rules.loader import BUILTIN_PACKS_DIR
 from onshore.runtime import Runtime
 from onshore.storage.schema import records
