@@ -18,9 +18,9 @@ import httpx
 import orjson
 
 from onshore.errors import LedgerSourceError
+from onshore.ledger.bundle import BUNDLE_FORMAT
 from onshore.ledger.merkle import ProofError
 
-BUNDLE_FORMAT = "onshore-ledger-bundle/1"
 PAGE_SIZE = 10_000
 
 
