@@ -31,8 +31,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from onshore.vision.codec import encode_frame
 from onshore.vision.detectors import DEFAULT_DETECTOR, DETECTOR_NAMES
-from onshore.vision.frames import FrameProcessor, default_workers, encode_frame
+from onshore.vision.frames import FrameProcessor, default_workers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vision_eval import DATA_DIR, build_street_scenes, load_labelled_set  # noqa: E402

@@ -11,7 +11,7 @@ from sqlalchemy import MetaData
 
 # Imported for the tables they declare on the metadata.
 import onshore.border.tables  # noqa: F401
-import onshore.ledger.service  # noqa: F401
+import onshore.ledger.signing  # noqa: F401
 import onshore.ledger.store  # noqa: F401
 import onshore.registers.tables  # noqa: F401
 from onshore.storage.schema import metadata

@@ -11,7 +11,7 @@ from onshore.border import dates
 from onshore.border.bases import parse_spec
 from onshore.errors import ConflictError, InputError, NotFoundError, ValidationError
 from onshore.ledger import MerkleLog
-from onshore.ledger.verify import event_problems
+from onshore.ledger.event_check import event_problems
 from tests.border.helpers import basis
 from tests.conftest import Workspace
 

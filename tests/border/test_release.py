@@ -13,7 +13,7 @@ from onshore.border.bundles import terms_digest, verify_bundle
 from onshore.border.tables import border_provided
 from onshore.errors import ConflictError, InputError
 from onshore.ledger import MerkleLog, leaf_hash, verify_inclusion
-from onshore.ledger.verify import event_problems
+from onshore.ledger.event_check import event_problems
 from tests.border.helpers import Plant, basis, plant, request, subject, utc
 from tests.conftest import Workspace
 

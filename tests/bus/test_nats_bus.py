@@ -28,7 +28,7 @@ from onshore.ingest.batch import BatchRef, RecordBatch
 from onshore.ingest.jetstream import JetStreamLink, RegionNames
 from onshore.runtime import Runtime
 from onshore.storage.schema import processed_batches, records
-from onshore.vision.frames import encode_frame
+from onshore.vision.codec import encode_frame
 from onshore.vision.ingest import FrameMeta
 from onshore.web.app import create_app
 from onshore.web.server import free_port

@@ -20,7 +20,7 @@ from typer.testing import CliRunner, Result
 
 from onshore.cli import app
 from onshore.ledger import MerkleLog, generate_signer, sign_checkpoint
-from onshore.ledger.verify import event_problems
+from onshore.ledger.event_check import event_problems
 from onshore.model import LifecycleEvent
 from onshore.runtime import Runtime
 from onshore.web.app import create_app

@@ -18,8 +18,9 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, select
 
 from onshore.ledger import MerkleLog, NoteVerifier, leaf_hashes, root_from_leaf_hashes
+from onshore.ledger.sources import BundleLedgerSource
 from onshore.ledger.store import ledger_checkpoints, ledger_entries, ledger_leaves, ledger_nodes
-from onshore.ledger.verify import BundleLedgerSource, verify_ledger
+from onshore.ledger.verify import verify_ledger
 from onshore.storage.schema import metadata
 from onshore.storage.sql import make_engine
 from tests.conftest import CN_VIN, Workspace

@@ -26,9 +26,13 @@ from onshore.ledger import (
     verify_consistency,
     verify_inclusion,
 )
+from onshore.ledger.answers import SignedCheckpoint
+from onshore.ledger.bundle import BUNDLE_FORMAT
+from onshore.ledger.event_check import event_problems
 from onshore.ledger.merkle import subtrees_of_range
-from onshore.ledger.service import BUNDLE_FORMAT, LedgerService, SignedCheckpoint
-from onshore.ledger.verify import BundleLedgerSource, event_problems, verify_ledger
+from onshore.ledger.service import LedgerService
+from onshore.ledger.sources import BundleLedgerSource
+from onshore.ledger.verify import verify_ledger
 from onshore.runtime import Runtime
 from tests.conftest import CN_VIN, EU_VIN, Workspace, auth, record
 

@@ -25,7 +25,8 @@ from onshore.pipeline.admit import admit, records_from_python
 from onshore.runtime import Runtime
 from onshore.storage.schema import records
 from onshore.vision.admit import admit_frame
-from onshore.vision.frames import FrameLimits, encode_frame
+from onshore.vision.codec import encode_frame
+from onshore.vision.headers import FrameLimits
 from onshore.vision.ingest import FrameMeta
 from onshore.workspace import init_workspace
 from tests.border.helpers import ZONE_POINT

@@ -27,8 +27,8 @@ from onshore.sim import (
     synthetic_vin,
     vin_is_well_formed,
 )
-from onshore.sim.fleet import MEDIA_TRACKS, SIGNAL_NAMES, UNKNOWN_SIGNALS
 from onshore.sim.routes import DEFAULT_ZONES_PATH
+from onshore.sim.signals import MEDIA_TRACKS, SIGNAL_NAMES, UNKNOWN_SIGNALS
 
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 KIND_BY_NAME = {name: position for names in SIGNAL_NAMES.values() for position, name in enumerate(names)}

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from onshore.border.exporter import RECIPIENT_KEY
 from onshore.cli import app
 from onshore.errors import ConfigError, KeyNotProvisionedError, StorageError
-from onshore.ledger.service import SIGNING_KEY_PREFIX
+from onshore.ledger.signing import SIGNING_KEY_PREFIX
 from onshore.storage.crypto import KEK_NAME
 from onshore.storage.keys import REGION_KEYS, FolderKeyStore, KeyStore, env_key_name, key_store_from_url
 from tests.conftest import CN_VIN, fresh_pg_database

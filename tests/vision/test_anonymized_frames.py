@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from onshore.vision.anonymize import AnonymizationSettings
-from onshore.vision.frames import FrameProcessor, decode_frame, encode_frame
+from onshore.vision.codec import decode_frame, encode_frame
+from onshore.vision.frames import FrameProcessor
 
 IMAGES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "images"
 PLATE_PHOTO = (

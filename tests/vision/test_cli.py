@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from onshore.vision.cli import vision_app
-from onshore.vision.frames import encode_frame
+from onshore.vision.codec import encode_frame
 
 IMAGES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "images"
 PLATE_PHOTO = (

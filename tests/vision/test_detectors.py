@@ -111,7 +111,8 @@ def centre_box_detector(threads: int = 1) -> _CentreBoxDetector:
 
 def test_a_drop_in_detector_is_loaded_by_module_and_name():
     from onshore.vision.anonymize import AnonymizationSettings
-    from onshore.vision.frames import FrameProcessor, decode_frame, encode_frame
+    from onshore.vision.codec import decode_frame, encode_frame
+    from onshore.vision.frames import FrameProcessor
 
     rng = np.random.default_rng(3)
     image = rng.integers(0, 255, (90, 120, 3), dtype=np.uint8)

@@ -25,11 +25,11 @@ from onshore.border.requests import parse_request
 from onshore.config import load_settings
 from onshore.errors import StorageError
 from onshore.ledger import MerkleLog
-from onshore.ledger.verify import event_problems
+from onshore.ledger.event_check import event_problems
 from onshore.rules.loader import BUILTIN_PACKS_DIR
 from onshore.runtime import Runtime
 from onshore.storage.schema import records
-from onshore.vision.frames import decode_frame, encode_frame
+from onshore.vision.codec import decode_frame, encode_frame
 from onshore.vision.ingest import POSITION_HEADER, FrameMeta
 from onshore.web.app import create_app
 from tests.border.helpers import ZONE_POINT, basis

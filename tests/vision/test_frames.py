@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 from onshore.errors import InputError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
-from onshore.vision.frames import FrameLimits, FrameProcessor, check_frame, decode_frame, encode_frame
+from onshore.vision.codec import decode_frame, encode_frame
+from onshore.vision.frames import FrameProcessor
+from onshore.vision.headers import FrameLimits, check_frame
 
 
 def synthetic_image(width: int = 160, height: int = 120, seed: int = 0) -> np.ndarray:

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from onshore.errors import InputError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
-from onshore.vision.frames import FrameLimits, decode_frame
+from onshore.vision.codec import decode_frame
+from onshore.vision.headers import FrameLimits
 
 
 def _noise(width: int = 320, height: int = 240, seed: int = 1) -> np.ndarray:

@@ -23,7 +23,8 @@ from sqlalchemy import Connection
 
 from onshore import clock
 from onshore.border import dates
-from onshore.border.bases import BasisRegistry, BasisSpec, TransferBasis
+from onshore.border.bases import BasisSpec, TransferBasis
+from onshore.border.basis_registry import BasisRegistry
 from onshore.border.bundles import BundleWriter, archive, content_digest, terms_digest, write_manifest
 from onshore.border.counters import BorderCounters
 from onshore.border.decisions import ExportDecision

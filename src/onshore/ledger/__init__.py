@@ -2,7 +2,11 @@
 
 - ``merkle``: RFC 6962 / RFC 9162 hashing, proof generation and verification;
 - ``store``: the log kept in SQL (``MerkleLog``), written inside the caller's transaction;
-- ``checkpoint``: C2SP signed-note checkpoints, witness cosignatures, keys.
+- ``checkpoint``: C2SP signed-note checkpoints, witness cosignatures, keys;
+- the operator's side: ``signing`` (each region's signing keys, rotation), ``service`` (``LedgerService``:
+  checkpoints, cosignatures, proofs, events), ``answers`` (what it answers), ``bundle`` (the offline file),
+  ``http`` (the API), ``content_check`` (the stored rows against their events);
+- the auditor's side: ``sources`` (the API or a bundle), ``event_check``, ``verify`` (``verify_ledger``).
 
 A regulator verifies without trusting the operator: a checkpoint signed by the log (and cosigned by the
 regulator as witness) fixes ``(tree_size, root)``; inclusion proofs tie events to it and consistency

@@ -223,6 +223,12 @@ def _split_note(note: str) -> tuple[str, list[_SignatureLine]]:
     return text, signatures
 
 
+def note_signer_names(note: str) -> list[str]:
+    """Names on a signed note's signature lines (without checking them), in order."""
+    _, _, block = note.rpartition("\n\n")
+    return [line.removeprefix(_SIGNATURE_PREFIX).split(" ", 1)[0] for line in block.splitlines() if line]
+
+
 def _parse_body(text: str) -> Checkpoint:
     lines = text[:-1].split("\n")
     if len(lines) < 3 or not all(lines):

@@ -295,13 +295,9 @@ def verify_cmd(
     """
     if url is None and bundle is None and config is not None:
         verify_stores(config, region, json_out=json_out)
-    from onshore.ledger.verify import (
-        BundleLedgerSource,
-        HttpLedgerSource,
-        LedgerSourceError,
-        parse_vkeys,
-        verify_ledger,
-    )
+    from onshore.errors import LedgerSourceError
+    from onshore.ledger.sources import BundleLedgerSource, HttpLedgerSource
+    from onshore.ledger.verify import parse_vkeys, verify_ledger
 
     if (url is None) == (bundle is None):
         _usage("give either --url (with --region and --token) or --bundle, or -c CONFIG to check the stores")

@@ -201,6 +201,29 @@ def root_from_leaf_hashes(hashes: Sequence[bytes]) -> bytes:
     return fold_subtree_hashes([known[coord] for coord in subtrees_of_range(0, size)])
 
 
+class CompactRange:
+    """The right edge of a growing RFC 6962 tree: one complete-subtree hash per set bit of the size.
+
+    It recomputes a root from the leaves alone, one leaf at a time, in memory logarithmic in the size.
+    """
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._stack: list[tuple[int, bytes]] = []  # (level, hash), levels strictly decreasing
+
+    def append(self, digest: bytes) -> None:
+        level = 0
+        stack = self._stack
+        while stack and stack[-1][0] == level:
+            digest = node_hash(stack.pop()[1], digest)
+            level += 1
+        stack.append((level, digest))
+        self.size += 1
+
+    def root(self) -> bytes:
+        return fold_subtree_hashes([digest for _, digest in self._stack])
+
+
 # --- verification (RFC 9162 §2.1.3.2, §2.1.4.2) --------------------------------------------------------
 
 

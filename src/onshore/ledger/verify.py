@@ -1,9 +1,9 @@
 """The auditor's check of a region's log, trusting nothing the operator says but the log's public key.
 
-It reads the log through a ``LedgerSource``: the HTTP API of a running onshore (``HttpLedgerSource``) or an
-exported bundle file (``BundleLedgerSource``); it never touches the operator's database or key store. Given
-the log's public key(s), and optionally a checkpoint trusted from an earlier check and the witnesses whose
-cosignature is required, ``verify_ledger``:
+It reads the log through a ``LedgerSource`` (``ledger.sources``): the HTTP API of a running onshore
+(``HttpLedgerSource``) or an exported bundle file (``BundleLedgerSource``); it never touches the operator's
+database or key store. Given the log's public key(s), and optionally a checkpoint trusted from an earlier check
+and the witnesses whose cosignature is required, ``verify_ledger``:
 
 1. checks the current checkpoint's signature (and origin) with the trusted log keys;
 2. checks the trusted older checkpoint's signature and that the current tree extends it, both by the
@@ -13,7 +13,7 @@ cosignature is required, ``verify_ledger``:
    this proves the inclusion of every event at once (RFC 9162 tree hashing, done here independently);
 5. spot-checks the server's inclusion proofs (all of them with ``proofs=None``) against the signed root;
 6. checks that every event has the lifecycle-event shape and carries no obvious personal data (unknown
-   fields, free text, VIN-like strings).
+   fields, free text, VIN-like strings: ``ledger.event_check``).
 
 Everything wrong becomes a line in ``Verdict.failures``; ``LedgerSourceError`` is raised only when the
 source cannot be read at all (unreachable server, refused token, unreadable bundle).
@@ -24,218 +24,18 @@ from __future__ import annotations
 import base64
 import binascii
 import random
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
-
-import httpx
-import orjson
+from typing import Any
 
 from onshore.errors import InputError, LedgerSourceError
 from onshore.ledger.checkpoint import CheckpointError, NoteVerifier, verify_checkpoint
-from onshore.ledger.merkle import EMPTY_ROOT, ProofError, leaf_hash, node_hash, verify_consistency, verify_inclusion
+from onshore.ledger.event_check import EVENT_KINDS, event_problems
+from onshore.ledger.merkle import CompactRange, ProofError, leaf_hash, verify_consistency, verify_inclusion
+from onshore.ledger.sources import PAGE_SIZE, BundleLedgerSource, LedgerSource
 
-BUNDLE_FORMAT = "onshore-ledger-bundle/1"
-PAGE_SIZE = 10_000
 MAX_LISTED_FAILURES = 50
-
-EVENT_FIELDS = frozenset({"v", "kind", "region", "at_ms", "actor_role", "purpose", "counts", "digest", "basis_id"})
-EVENT_KINDS = frozenset(
-    {
-        "collect",
-        "store",
-        "query",
-        "transmit",
-        "provide_abroad",
-        "transfer_denied",
-        "delete",
-        "consent_change",
-        "basis_change",
-        "subject_binding",
-        "access_request",
-        "erasure_request",
-        "transfers_imported",
-        "rights_request_change",
-        "incident_change",
-        "complaint_change",
-        "provision_change",
-        "profile_change",
-    }
-)  # another kind is reported as a warning, not a failure: kinds carry no personal data
-ACTOR_ROLES = frozenset({"vehicle", "analyst", "officer", "auditor", "subject", "system"})
-_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,127}")
-_COUNT_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
-_DIGEST = re.compile(r"[0-9a-f]{64}")
-_VIN_LIKE = re.compile(r"(?<![A-Za-z0-9])[A-HJ-NPR-Z0-9]{17}(?![A-Za-z0-9])")
-
-
-@dataclass(frozen=True)
-class CheckpointNotes:
-    """What a source offers as tree heads: the current checkpoint and the latest witnessed one (if any)."""
-
-    current: str
-    witnessed: str | None = None
-
-
-class LedgerSource(Protocol):
-    """Where the verifier reads a log from. Proof methods return None when the source has no proofs."""
-
-    region: str
-
-    def describe(self) -> str:
-        """Where the log comes from, for the verdict (a URL or a file)."""
-        ...
-
-    def checkpoints(self) -> CheckpointNotes:
-        """The current signed checkpoint note and the latest witnessed one."""
-        ...
-
-    def entries(self, start: int, end: int) -> list[bytes]:
-        """Entries ``[start, end)``; ``end - start <= PAGE_SIZE``."""
-        ...
-
-    def inclusion_proof(self, index: int, size: int) -> list[bytes] | None:
-        """The source's inclusion proof of leaf ``index`` in the tree of ``size`` leaves."""
-        ...
-
-    def consistency_proof(self, size1: int, size2: int) -> list[bytes] | None:
-        """The source's consistency proof from ``size1`` to ``size2``."""
-        ...
-
-
-def _b64(text: Any, what: str) -> bytes:
-    if not isinstance(text, str):
-        raise ProofError(f"{what} is not a base64 string")
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ProofError(f"{what} is not valid base64") from exc
-
-
-class HttpLedgerSource:
-    """A log read through the onshore API (``/v1/ledger/{region}/...``) with an auditor or officer token.
-
-    Args:
-        url: base URL of the server, e.g. ``http://127.0.0.1:8470``.
-        region: the region whose log to read.
-        token: the bearer token.
-        timeout_s: per-request timeout.
-    """
-
-    def __init__(self, url: str, region: str, token: str, *, timeout_s: float = 60.0) -> None:
-        self.url = url.rstrip("/")
-        self.region = region
-        self._client = httpx.Client(
-            base_url=f"{self.url}/v1/ledger/{region}",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=timeout_s,
-        )
-
-    def describe(self) -> str:
-        return f"{self.url} (region {self.region})"
-
-    def close(self) -> None:
-        self._client.close()
-
-    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        try:
-            response = self._client.get(path, params=params)
-        except httpx.HTTPError as exc:
-            raise LedgerSourceError(f"cannot reach {self.url}: {exc.__class__.__name__}: {exc}") from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.status_code != 200:
-            error = body.get("error", {}) if isinstance(body, dict) else {}
-            code, message = error.get("code", "http_error"), error.get("message", response.text[:200])
-            raise LedgerSourceError(
-                f"{self.url}{path} answered {response.status_code} {code}: {message}",
-                details={"status": response.status_code, "code": code},
-            )
-        if not isinstance(body, dict):
-            raise LedgerSourceError(f"{self.url}{path} did not answer a JSON object")
-        return body
-
-    def checkpoints(self) -> CheckpointNotes:
-        body = self._get("/checkpoint")
-        current, witnessed = body.get("note"), body.get("witnessed_note")
-        if not isinstance(current, str) or not (witnessed is None or isinstance(witnessed, str)):
-            raise LedgerSourceError(f"{self.url}: the checkpoint answer has no note")
-        return CheckpointNotes(current, witnessed)
-
-    def entries(self, start: int, end: int) -> list[bytes]:
-        body = self._get("/events", {"start": start, "end": end, "decode": "false"})
-        events = body.get("events")
-        if not isinstance(events, list) or len(events) != end - start:
-            raise ProofError(f"server answered {len(events or [])} events for [{start}, {end})")
-        entries = []
-        for expected, item in enumerate(events, start):
-            if not isinstance(item, dict) or item.get("index") != expected:
-                raise ProofError(f"server answered events out of order near index {expected}")
-            entries.append(_b64(item.get("entry"), f"event {expected}"))
-        return entries
-
-    def _proof(self, path: str, params: dict[str, Any]) -> list[bytes]:
-        proof = self._get(path, params).get("proof")
-        if not isinstance(proof, list):
-            raise ProofError(f"server answered no proof for {path} {params}")
-        return [_b64(item, "proof element") for item in proof]
-
-    def inclusion_proof(self, index: int, size: int) -> list[bytes] | None:
-        return self._proof("/proof/inclusion", {"index": index, "size": size})
-
-    def consistency_proof(self, size1: int, size2: int) -> list[bytes] | None:
-        return self._proof("/proof/consistency", {"from": size1, "to": size2})
-
-
-class BundleLedgerSource:
-    """A log read from an exported bundle file (``onshore ledger export``); it carries no proofs.
-
-    Raises:
-        LedgerSourceError: the file cannot be read or is not a bundle.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        try:
-            bundle = orjson.loads(self.path.read_bytes())
-        except OSError as exc:
-            raise LedgerSourceError(f"cannot read bundle {self.path}: {exc.strerror or exc}") from exc
-        except orjson.JSONDecodeError as exc:
-            raise LedgerSourceError(f"bundle {self.path} is not JSON ({exc})") from exc
-        if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
-            raise LedgerSourceError(f"{self.path} is not an onshore ledger bundle ({BUNDLE_FORMAT})")
-        entries, note, witnessed = bundle.get("entries"), bundle.get("checkpoint"), bundle.get("witnessed_checkpoint")
-        region = bundle.get("region")
-        if not isinstance(entries, list) or not isinstance(note, str) or not isinstance(region, str):
-            raise LedgerSourceError(f"bundle {self.path} lacks its region, checkpoint or entries")
-        self.region = region
-        self._entries = entries
-        self._notes = CheckpointNotes(note, witnessed if isinstance(witnessed, str) else None)
-
-    def describe(self) -> str:
-        return f"bundle {self.path} (region {self.region})"
-
-    def checkpoints(self) -> CheckpointNotes:
-        return self._notes
-
-    def entries(self, start: int, end: int) -> list[bytes]:
-        if end > len(self._entries):
-            raise ProofError(f"bundle holds {len(self._entries)} entries; its checkpoint needs {end}")
-        return [_b64(item, f"bundle entry {start + offset}") for offset, item in enumerate(self._entries[start:end])]
-
-    def extra_entries(self, size: int) -> int:
-        """Entries beyond ``size`` that no checkpoint covers."""
-        return max(len(self._entries) - size, 0)
-
-    def inclusion_proof(self, index: int, size: int) -> list[bytes] | None:
-        return None
-
-    def consistency_proof(self, size1: int, size2: int) -> list[bytes] | None:
-        return None
 
 
 @dataclass
@@ -316,75 +116,6 @@ def parse_vkeys(texts: Iterable[str]) -> list[NoteVerifier]:
                 raise InputError(f"key file {text} holds no vkey")
         keys.extend(NoteVerifier.from_vkey(line) for line in lines)
     return keys
-
-
-class _CompactRange:
-    """The right edge of a growing RFC 6962 tree: one complete-subtree hash per set bit of the size."""
-
-    def __init__(self) -> None:
-        self.size = 0
-        self._stack: list[tuple[int, bytes]] = []  # (level, hash), levels strictly decreasing
-
-    def append(self, digest: bytes) -> None:
-        level = 0
-        stack = self._stack
-        while stack and stack[-1][0] == level:
-            digest = node_hash(stack.pop()[1], digest)
-            level += 1
-        stack.append((level, digest))
-        self.size += 1
-
-    def root(self) -> bytes:
-        if not self._stack:
-            return EMPTY_ROOT
-        digest = self._stack[-1][1]
-        for _, left in reversed(self._stack[:-1]):
-            digest = node_hash(left, digest)
-        return digest
-
-
-def event_problems(entry: bytes, region: str) -> tuple[str | None, list[str]]:
-    """The event's kind and what is wrong with it: not a lifecycle event, or a sign of personal data.
-
-    A lifecycle event holds exactly the fields of ``LifecycleEvent`` (``EVENT_FIELDS``): identifiers are short
-    tokens, counts are named integers, the digest is a hex SHA-256. Anything else (a ``vin`` field, free text,
-    coordinates, a VIN-like string anywhere) is reported.
-    """
-    try:
-        event = orjson.loads(entry)
-    except orjson.JSONDecodeError:
-        return None, ["is not JSON"]
-    if not isinstance(event, dict):
-        return None, ["is not a JSON object"]
-    problems = []
-    extra = sorted(set(event) - EVENT_FIELDS)
-    if extra:
-        problems.append(f"has fields outside the lifecycle event format: {', '.join(extra)[:200]}")
-    missing = sorted({"v", "kind", "region", "at_ms", "actor_role"} - set(event))
-    if missing:
-        problems.append(f"lacks {', '.join(missing)}")
-    kind = event.get("kind")
-    kind = kind if isinstance(kind, str) else None
-    if event.get("region") not in (None, region):
-        problems.append(f"names region {str(event.get('region'))[:40]!r}, not {region!r}")
-    if not isinstance(event.get("at_ms"), int) or isinstance(event.get("at_ms"), bool):
-        problems.append("at_ms is not an integer")
-    for name in ("kind", "actor_role", "purpose", "basis_id"):
-        value = event.get(name)
-        if value is not None and not (isinstance(value, str) and _TOKEN.fullmatch(value)):
-            problems.append(f"{name} is not a short identifier (free text or another type)")
-    counts = event.get("counts", {})
-    if not isinstance(counts, dict) or not all(
-        isinstance(k, str) and _COUNT_NAME.fullmatch(k) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
-        for k, v in counts.items()
-    ):
-        problems.append("counts is not a map of names to non-negative integers")
-    digest = event.get("digest")
-    if digest is not None and not (isinstance(digest, str) and _DIGEST.fullmatch(digest)):
-        problems.append("digest is not a hex SHA-256")
-    if _VIN_LIKE.search(entry.decode("utf-8", "replace")):
-        problems.append("contains a VIN-like string")
-    return kind, problems
 
 
 def _sample(size: int, proofs: int | None, seed: int | None) -> list[int]:
@@ -548,7 +279,7 @@ def _download_and_recompute(
     progress: Callable[[int, int], None] | None,
 ) -> dict[int, bytes] | None:
     """Download every entry, check each, recompute the roots; returns the sampled leaves' hashes (None: aborted)."""
-    tree = _CompactRange()
+    tree = CompactRange()
     sampled: dict[int, bytes] = {}
     stops = sorted(prefixes)
     for start in range(0, size, PAGE_SIZE):

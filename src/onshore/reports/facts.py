@@ -17,7 +17,7 @@ import orjson
 from onshore.border import dates
 from onshore.border.transfers import TransferFilter
 from onshore.errors import NotFoundError
-from onshore.ledger.service import b64
+from onshore.ledger.answers import b64
 from onshore.ledger.store import MerkleLog
 from onshore.registers.profile import recorded_profile
 from onshore.storage.predicates import CATEGORY_BITS, RecordFilter

@@ -11,16 +11,10 @@ never reads real trajectories.
 """
 
 from onshore.sim.client import BatchResult, FleetRunSummary, run_fleet_http
-from onshore.sim.fleet import (
-    FleetSimulator,
-    SimBatch,
-    SimulatedVehicle,
-    encode_ndjson,
-    make_fleet,
-    synthetic_vin,
-    vin_is_well_formed,
-)
+from onshore.sim.fleet import FleetSimulator, SimBatch, encode_ndjson, make_fleet
 from onshore.sim.routes import CITIES, City, GridRoute, SensitiveZone, load_zones
+from onshore.sim.vehicle import SimulatedVehicle
+from onshore.sim.vins import synthetic_vin, vin_is_well_formed
 
 __all__ = [
     "CITIES",

@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 import orjson
 
-from onshore.sim.fleet import FleetSimulator, SimBatch, SimulatedVehicle
+from onshore.sim.fleet import FleetSimulator, SimBatch
+from onshore.sim.vehicle import SimulatedVehicle
 
 INGEST_PATH = "/v1/ingest"
 NDJSON_CONTENT_TYPE = "application/x-ndjson"

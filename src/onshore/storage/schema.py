@@ -1,6 +1,6 @@
 """Tables of a region's record store (SQLite or PostgreSQL, one code path), on onshore's one ``MetaData``.
 
-Feature packages declare their own tables on ``metadata`` (``onshore.ledger.store``, ``onshore.ledger.service``,
+Feature packages declare their own tables on ``metadata`` (``onshore.ledger.store``, ``onshore.ledger.signing``,
 ``onshore.border.tables``); storage never imports them back. The schema itself is made by the Alembic revisions in
 ``storage/migrations`` (``onshore.storage.migrate``), never by ``create_all``: a test checks that the head of the
 migrations equals this metadata with every feature's tables registered (``onshore.tables``).

@@ -2,7 +2,7 @@
 
 Everything here runs before a frame is classified: the upload's metadata is validated (camera id, message id,
 time, position, purpose) and the image is checked from its bytes and headers alone (format by magic bytes,
-size, pixel limits, completeness; `onshore.vision.frames.check_frame`), so an invalid frame is refused with a
+size, pixel limits, completeness; `onshore.vision.headers.check_frame`), so an invalid frame is refused with a
 4xx and nothing is written. Classification, anonymisation and storage happen behind the bus.
 """
 
@@ -15,7 +15,7 @@ from onshore.errors import ValidationError
 from onshore.ingest.batch import FrameBatch, FrameMeta
 from onshore.model import Vehicle
 from onshore.pipeline.admit import MIN_TS_MS, MSG_ID_PATTERN, PURPOSE_PATTERN, parse_ts
-from onshore.vision.frames import FrameLimits, check_frame
+from onshore.vision.headers import FrameLimits, check_frame
 
 _CAMERA = r"^[a-z0-9][a-z0-9_.\-]{0,63}$"
 POSITION_HEADER = "X-Onshore-Position"

@@ -19,8 +19,10 @@ from rich.table import Table
 
 from onshore.errors import InputError, OnshoreError, PayloadTooLargeError
 from onshore.vision.anonymize import DEFAULT_METHOD, METHOD_NAMES, AnonymizationSettings
+from onshore.vision.codec import decode_frame
 from onshore.vision.detectors import DEFAULT_DETECTOR, DETECTOR_NAMES
-from onshore.vision.frames import AnonymizedFrame, FrameLimits, FrameProcessor, decode_frame
+from onshore.vision.frames import AnonymizedFrame, FrameProcessor
+from onshore.vision.headers import FrameLimits
 
 vision_app = typer.Typer(
     name="vision", help="Find and hide faces and licence plates in camera frames.", no_args_is_help=True

@@ -37,7 +37,8 @@ from onshore.storage.records import find_record, group_counts, iter_records, sel
 from onshore.storage.region import Region
 from onshore.storage.schema import frame_drops
 from onshore.vision.admit import POSITION_HEADER, FrameMeta, admit_frame, parse_frame_meta
-from onshore.vision.frames import JPEG, PNG, FrameProcessor
+from onshore.vision.frames import FrameProcessor
+from onshore.vision.headers import JPEG, PNG
 from onshore.vision.stages import VisionStages, blob_stem, frame_key, raw_key
 
 _FRAMES = RecordFilter(signals=(FRAME_SIGNAL,))

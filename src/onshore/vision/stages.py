@@ -16,7 +16,8 @@ from onshore.rules.schema import FramePolicy
 from onshore.storage.crypto import encrypt_blob
 from onshore.storage.region import Region
 from onshore.vision.anonymize import AnonymizationSettings
-from onshore.vision.frames import JPEG, AnonymizedFrame, FrameLimits, FrameProcessor
+from onshore.vision.frames import AnonymizedFrame, FrameProcessor
+from onshore.vision.headers import JPEG, FrameLimits
 
 
 def blob_stem(vehicle_ref: str, msg_id: str) -> str:

@@ -165,7 +165,8 @@ def _meta_in_range(_value: Any, meta: FrameMeta) -> None:
 
 
 def _frame_image(data: bytes) -> tuple[Any, int, int]:
-    from onshore.vision.frames import FrameLimits, check_frame, decode_frame
+    from onshore.vision.codec import decode_frame
+    from onshore.vision.headers import FrameLimits, check_frame
 
     limits = FrameLimits(max_bytes=1024 * 1024, max_pixels=4_000_000)
     _media, width, height = check_frame(data, limits)

@@ -8,7 +8,7 @@ from typing import Any
 from onshore import clock
 from onshore.ingest.batch import FrameBatch, FrameMeta, RecordBatch
 from onshore.model import Vehicle
-from onshore.sim.fleet import SIGNAL_NAMES
+from onshore.sim.signals import SIGNAL_NAMES
 
 NOW_MS = clock.now_ms()
 MIN_TS_MS = 946684800000  # admit's floor (2000-01-01)
