@@ -41,7 +41,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -231,27 +231,35 @@ def throwaway_pg_database(admin_url: str) -> Iterator[str]:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def pg_baseline_inserter(db: Any) -> Callable[[Any, bytes], int]:
+    """Create the baseline's table on the psycopg connection ``db``; returns ``insert(vehicle, body)``, which
+    decodes one NDJSON batch, inserts its rows by one executemany and commits (returns the rows)."""
+    db.execute(
+        "CREATE TABLE baseline_records (id BIGSERIAL PRIMARY KEY, vin TEXT, msg_id TEXT, ts_ms BIGINT,"
+        " signal TEXT, value TEXT)"
+    )
+    db.commit()
+
+    def insert(vehicle: Any, body: bytes) -> int:
+        rows = baseline_rows(vehicle, body)
+        with db.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO baseline_records (vin, msg_id, ts_ms, signal, value) VALUES (%s, %s, %s, %s, %s)", rows
+            )
+        db.commit()
+        return len(rows)
+
+    return insert
+
+
 def bench_pg_baseline(url: str, batches: list[tuple[Any, bytes]]) -> tuple[float, int]:
     """The SQLite baseline's work on PostgreSQL: decode, then one psycopg executemany and commit per batch."""
     import psycopg
 
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as db:
-        db.execute(
-            "CREATE TABLE baseline_records (id BIGSERIAL PRIMARY KEY, vin TEXT, msg_id TEXT, ts_ms BIGINT,"
-            " signal TEXT, value TEXT)"
-        )
-        db.commit()
-        n = 0
+        insert = pg_baseline_inserter(db)
         start = time.perf_counter()
-        for vehicle, body in batches:
-            rows = baseline_rows(vehicle, body)
-            with db.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO baseline_records (vin, msg_id, ts_ms, signal, value) VALUES (%s, %s, %s, %s, %s)",
-                    rows,
-                )
-            db.commit()
-            n += len(rows)
+        n = sum(insert(vehicle, body) for vehicle, body in batches)
         elapsed = time.perf_counter() - start
     return elapsed, n
 
