@@ -123,9 +123,14 @@ def bench_pipeline(
     *,
     ledger: bool = True,
     env: dict[str, str] | None = None,
+    instrument: Callable[[Runtime], None] | None = None,
 ) -> tuple[float, int, float]:
-    """Ingest every batch through the library; returns (seconds, records, seconds spent in ledger appends)."""
+    """Ingest every batch through the library; returns (seconds, records, seconds spent in ledger appends).
+
+    ``instrument`` gets the runtime before the first batch (to wrap what a bench times)."""
     runtime = Runtime(load_settings(config, env=env or {}))
+    if instrument is not None:
+        instrument(runtime)
     journals = []
     for region in runtime.regions.values():
         journal = TimedJournal(region.store.journal if ledger else NoJournal())

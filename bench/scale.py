@@ -17,6 +17,16 @@ Prints one JSON line (a table without --json):
   cpu_per_record_two_over_one   worker CPU per record, two workers / one (flat is 1.0)
   machine_busy_share            {"one": ..., "two": ...}: the busy share of all cores during each drain
   bottleneck                    what ran out in the two-worker phase (cpu when the machine was >= 90 % busy)
+  small_batches                 the one-worker phase again with batches of --small-batch records (10: what one
+                                fleet-telemetry payload or one MQTT flush per vehicle carries): its rate and CPU
+  worker_cpu_split, gateway_cpu_split, postgres_cpu_split
+                                CPU per record = per_record_ms + per_batch_ms / batch size, solved from the two
+                                batch sizes (mean_batch_records and small_batches.mean_records)
+  region_lock_ms_per_transaction, region_lock_share, region_ceiling_records_per_s
+                                the library pipeline on PostgreSQL in this process (bench/ingest.py's path, same
+                                batches): how long each write transaction holds the region's write lock, which
+                                every worker of a region queues on; its share of the pipeline's time; and the
+                                records per second one region can commit at most (records per batch / hold time)
   mqtt_records_per_s            `onshore mqtt` (embedded, SQLite) storing the batches published to the broker on
                                 the onshore batch topic (QoS 1): first publish to the last row stored
   fleet_telemetry_http_records_per_s
@@ -59,6 +69,7 @@ from onshore.web.server import free_port
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest import (  # noqa: E402
     bench_http,
+    bench_pipeline,
     make_batches,
     ndjson_requests,
     pg_baseline_inserter,
@@ -68,6 +79,7 @@ from ingest import (  # noqa: E402
 )
 from scale_probes import (  # noqa: E402
     CpuWindow,
+    TransactionTimer,
     fleet_telemetry_payloads,
     nats_baseline,
     per_1k,
@@ -167,11 +179,7 @@ def drain(config: Path, env: dict[str, str], workers: int, records: int) -> dict
         "postgres_cpu_s_per_1k": per_1k(window.services_s["postgres"], done),
         "nats_cpu_s_per_1k": per_1k(window.services_s["nats-server"], done),
         "busy_share": round(window.busy_share, 3),
-        "cores_used": {
-            "workers": round(window.process_s / window.seconds, 2),
-            "postgres": round(window.services_s["postgres"] / window.seconds, 2),
-            "nats": round(window.services_s["nats-server"] / window.seconds, 2),
-        },
+        "cores_used": window.cores_used("workers"),
     }
 
 
@@ -253,29 +261,54 @@ def bench_baseline(args: argparse.Namespace, batches: Batches) -> tuple[float, f
     return records / consumed_s, records / published_s
 
 
+def bench_region_lock(args: argparse.Namespace, folder: Path, vehicles: list[Any], batches: Batches) -> dict:
+    """The library pipeline on PostgreSQL (one process): how long each write transaction holds the region's lock."""
+    with throwaway_pg_database(args.pg_admin_url) as url:
+        env = {"ONSHORE_REGIONS__CN__RECORD_STORE": url}
+        config, tokens = setup_workspace(folder, vehicles, consent_share=1.0, env=env)
+        timer = TransactionTimer()
+        seconds, records, _ = bench_pipeline(config, batches, tokens, env=env, instrument=timer)
+    hold_s = timer.seconds / max(1, timer.count)
+    return {
+        "region_lock_ms_per_transaction": round(hold_s * 1000, 2),
+        "region_lock_share": round(timer.seconds / seconds, 3),
+        "region_ceiling_records_per_s": round(records / max(1, timer.count) / hold_s),
+    }
+
+
+def split_cost(per_1k_large: float, batch_large: float, per_1k_small: float, batch_small: float) -> dict[str, float]:
+    """CPU per record = per_record + per_batch / batch size, solved from two batch sizes (milliseconds)."""
+    large, small = per_1k_large / 1000, per_1k_small / 1000
+    per_batch = (small - large) / (1 / batch_small - 1 / batch_large)
+    per_record = large - per_batch / batch_large
+    return {"per_batch_ms": round(per_batch * 1000, 3), "per_record_ms": round(per_record * 1000, 4)}
+
+
 def bottleneck(two: dict[str, Any], cores: int) -> str:
-    used = two["cores_used"]
-    shares = ", ".join(f"{name} {value:.2f}" for name, value in used.items())
+    shares = ", ".join(f"{name} {value:.2f}" for name, value in two["cores_used"].items())
     if two["busy_share"] >= 0.9:
         return f"cpu: all {cores} cores {two['busy_share']:.0%} busy during the two-worker drain (cores used: {shares})"
-    return f"none found: the machine was {two['busy_share']:.0%} busy during the two-worker drain (cores: {shares})"
+    return f"not the cpu: {two['busy_share']:.0%} of {cores} cores busy during the two-worker drain (cores: {shares})"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, default=60_000, help="records of each worker phase (and embedded)")
-    parser.add_argument("--ft-records", type=int, default=None, help="fleet-telemetry records (default records/5)")
-    parser.add_argument("--vehicles", type=int, default=100)
-    parser.add_argument("--batch", type=int, default=1000, help="records per NDJSON batch")
+    parser.add_argument("--records", type=int, default=50_000, help="records of each worker phase (and embedded)")
+    parser.add_argument("--ft-records", type=int, default=None, help="fleet-telemetry records (default records/25)")
+    parser.add_argument("--vehicles", type=int, default=20, help="so that most batches are full: records/vehicles")
+    parser.add_argument("--batch", type=int, default=1000, help="records per NDJSON batch (at most)")
     parser.add_argument("--threads", type=int, default=4, help="HTTP client threads")
+    parser.add_argument("--small-batch", type=int, default=10, help="records per batch of the small-batch phase")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 4,000 records")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 4,000 records in batches of 250")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument("--pg-admin-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--nats-url", default=os.environ.get("ONSHORE_TEST_NATS", "nats://127.0.0.1:4222"))
     parser.add_argument("--mqtt", default=os.environ.get("ONSHORE_TEST_MQTT", "127.0.0.1:1883"), help="HOST:PORT")
     args = parser.parse_args()
-    n = 4000 if args.quick else args.records
+    if args.quick:
+        args.records, args.batch, args.vehicles = 4000, 250, 4
+    n = args.records
     batches = make_batches(n, args.batch, args.vehicles, args.seed, eu_share=0.0)  # region cn: its workers
     vehicles = list({id(v): v for v, _ in batches}.values())
     cores = os.cpu_count() or 1
@@ -293,11 +326,18 @@ def main() -> int:
             if workers == 1:
                 result["gateway_records_per_s"] = round(gateway["records_per_s"])
                 result["gateway_cpu_s_per_1k_records"] = gateway["cpu_s_per_1k"]
+        small_n = max(args.small_batch * 20, n // 10)
+        small = make_batches(small_n, args.small_batch, args.vehicles, args.seed + 1, eu_share=0.0)
+        with distributed(args, folder / "small", list({id(v): v for v, _ in small}.values())) as (config, tokens, env):
+            small_gateway = fill(config, env, small, tokens, args.threads)
+            small_worker = drain(config, env, 1, small_n)
+        lock = bench_region_lock(args, folder / "lock", vehicles, batches)
         config, tokens = setup_workspace(folder / "embedded", vehicles, consent_share=1.0)
         embedded_s, embedded_n = bench_http(config, batches, tokens, args.threads)
         mqtt = bench_mqtt(args, folder / "mqtt", vehicles, batches)
-        ft, ft_requests = bench_fleet_telemetry(folder / "ft", vehicles, args.ft_records or n // 5, args.threads)
+        ft, ft_requests = bench_fleet_telemetry(folder / "ft", vehicles, args.ft_records or n // 25, args.threads)
     one, two = phases["one"], phases["two"]
+    mean_batch, small_mean = n / len(batches), small_n / len(small)
     result |= {
         "embedded_records_per_s": round(embedded_n / embedded_s),
         "one_worker_records_per_s": round(one["records_per_s"]),
@@ -311,6 +351,23 @@ def main() -> int:
         "cores_used": {k: phases[k]["cores_used"] for k in phases},
         "records_timed": {k: phases[k]["records_timed"] for k in phases},
         "bottleneck": bottleneck(two, cores),
+        "small_batches": {
+            "mean_records": round(small_mean, 1),
+            "records": small_n,
+            "one_worker_records_per_s": round(small_worker["records_per_s"]),
+            "worker_cpu_s_per_1k_records": small_worker["cpu_s_per_1k"],
+            "postgres_cpu_s_per_1k_records": small_worker["postgres_cpu_s_per_1k"],
+            "gateway_cpu_s_per_1k_records": small_gateway["cpu_s_per_1k"],
+        },
+        "mean_batch_records": round(mean_batch, 1),
+        "worker_cpu_split": split_cost(one["cpu_s_per_1k"], mean_batch, small_worker["cpu_s_per_1k"], small_mean),
+        "gateway_cpu_split": split_cost(
+            result["gateway_cpu_s_per_1k_records"], mean_batch, small_gateway["cpu_s_per_1k"], small_mean
+        ),
+        "postgres_cpu_split": split_cost(
+            one["postgres_cpu_s_per_1k"], mean_batch, small_worker["postgres_cpu_s_per_1k"], small_mean
+        ),
+        **lock,
         "mqtt_records_per_s": round(mqtt),
         "fleet_telemetry_http_records_per_s": round(ft),
         "fleet_telemetry_requests": ft_requests,

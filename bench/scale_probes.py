@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,11 +75,13 @@ class CpuWindow:
     started_s: float = 0.0
     seconds: float = 0.0
     process_s: float = 0.0
+    own_s: float = 0.0  # this process (the bench: its clients and pollers)
     services_s: dict[str, float] | None = None
     busy_share: float = 0.0
 
     def start(self) -> CpuWindow:
         self._procs = {pid: process_cpu_s(pid) for pid in self.pids}
+        self._own = process_cpu_s(os.getpid())
         self._services = service_cpu_s()
         self._machine = _machine_ticks()
         self.started_s = time.perf_counter()
@@ -88,6 +90,7 @@ class CpuWindow:
     def stop(self) -> CpuWindow:
         self.seconds = time.perf_counter() - self.started_s
         self.process_s = sum(process_cpu_s(pid) - before for pid, before in self._procs.items())
+        self.own_s = process_cpu_s(os.getpid()) - self._own
         services: dict[str, float] = dict.fromkeys(SERVICES, 0.0)
         for key, now in service_cpu_s().items():
             services[key.split(":")[0]] += now - self._services.get(key, 0.0)
@@ -96,9 +99,42 @@ class CpuWindow:
         self.busy_share = (busy - self._machine[0]) / max(1, total - self._machine[1])
         return self
 
+    def cores_used(self, name: str) -> dict[str, float]:
+        """Cores used on average: by the processes (as ``name``), the services, this bench, and everything else."""
+        assert self.services_s is not None
+        used = {name: self.process_s, **self.services_s, "bench": self.own_s}
+        used["other"] = max(0.0, self.busy_share * (os.cpu_count() or 1) * self.seconds - sum(used.values()))
+        return {key: round(value / self.seconds, 2) for key, value in used.items()}
+
 
 def per_1k(seconds: float, records: int) -> float:
     return round(seconds / max(1, records) * 1000, 4)
+
+
+class TransactionTimer:
+    """Wraps every region store's ``transaction`` of a runtime and adds up the seconds they are open: the time a
+    region's write lock is held (every writer of the region queues on it)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.count = 0
+
+    def __call__(self, runtime: Any) -> None:
+        for region in runtime.regions.values():
+            region.store.transaction = self._timed(region.store.transaction)
+
+    def _timed(self, transaction: Any) -> Any:
+        @contextlib.contextmanager
+        def timed(what: str) -> Iterator[Any]:
+            started = time.perf_counter()
+            try:
+                with transaction(what) as conn:
+                    yield conn
+            finally:
+                self.seconds += time.perf_counter() - started
+                self.count += 1
+
+        return timed
 
 
 async def remove_bus_prefix(url: str, prefix: str, regions: Iterable[str]) -> None:
