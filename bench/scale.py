@@ -26,7 +26,8 @@ Prints one JSON line (a table without --json):
                                 the library pipeline on PostgreSQL in this process (bench/ingest.py's path, same
                                 batches): how long each write transaction holds the region's write lock, which
                                 every worker of a region queues on; its share of the pipeline's time; and the
-                                records per second one region can commit at most (records per batch / hold time)
+                                records per second one region can commit at most (records per batch / hold time);
+                                small_batches holds the same three for the small batches
   mqtt_records_per_s            `onshore mqtt` (embedded, SQLite) storing the batches published to the broker on
                                 the onshore batch topic (QoS 1): first publish to the last row stored
   fleet_telemetry_http_records_per_s
@@ -332,6 +333,7 @@ def main() -> int:
             small_gateway = fill(config, env, small, tokens, args.threads)
             small_worker = drain(config, env, 1, small_n)
         lock = bench_region_lock(args, folder / "lock", vehicles, batches)
+        small_lock = bench_region_lock(args, folder / "lock-small", list({id(v): v for v, _ in small}.values()), small)
         config, tokens = setup_workspace(folder / "embedded", vehicles, consent_share=1.0)
         embedded_s, embedded_n = bench_http(config, batches, tokens, args.threads)
         mqtt = bench_mqtt(args, folder / "mqtt", vehicles, batches)
@@ -358,6 +360,7 @@ def main() -> int:
             "worker_cpu_s_per_1k_records": small_worker["cpu_s_per_1k"],
             "postgres_cpu_s_per_1k_records": small_worker["postgres_cpu_s_per_1k"],
             "gateway_cpu_s_per_1k_records": small_gateway["cpu_s_per_1k"],
+            **small_lock,
         },
         "mean_batch_records": round(mean_batch, 1),
         "worker_cpu_split": split_cost(one["cpu_s_per_1k"], mean_batch, small_worker["cpu_s_per_1k"], small_mean),
