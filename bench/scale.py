@@ -13,6 +13,10 @@ Prints one JSON line (a table without --json):
   worker_cpu_s_per_1k_records   {"one": ..., "two": ...}: the workers' CPU seconds per 1,000 records stored
   postgres_cpu_s_per_1k_records, nats_cpu_s_per_1k_records
                                 {"one": ..., "two": ...}: every postgres and nats-server process, same windows
+  database_bytes_per_record, wal_bytes_per_record
+                                {"one": ..., "two": ...}: growth of the database, and of the server's WAL (every
+                                database of the server), per record stored during the drain
+  record_bytes_ndjson           mean bytes of one record on the wire (NDJSON)
   two_over_one_ratio            two_workers / one_worker (the aim: >= 1.6)
   cpu_per_record_two_over_one   worker CPU per record, two workers / one (flat is 1.0)
   machine_busy_share            {"one": ..., "two": ...}: the busy share of all cores during each drain
@@ -103,6 +107,16 @@ def _stored(url: str) -> int:
     return int(row[0]) if row else 0
 
 
+def _disk(url: str) -> tuple[int, int]:
+    """(the database's size, the server's WAL position) in bytes."""
+    with psycopg.connect(_dsn(url)) as db:
+        row = db.execute(
+            "SELECT pg_database_size(current_database()), pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
 @contextlib.contextmanager
 def distributed(args: argparse.Namespace, folder: Path, vehicles: list[Any]) -> Iterator[tuple[Path, dict, dict]]:
     """A workspace of distributed mode: cn on a throw-away PostgreSQL database, a bus prefix of its own (removed
@@ -158,6 +172,7 @@ def drain(config: Path, env: dict[str, str], workers: int, records: int) -> dict
         for proc, log in zip(procs, logs, strict=True):
             wait_for_log(log, "consuming", 120, proc)
         before = _stored(url)
+        disk_before = _disk(url)
         window = CpuWindow([p.pid for p in procs]).start()
         while bus.depth("cn")["messages"] > 0:
             if any(p.poll() is not None for p in procs):
@@ -165,6 +180,7 @@ def drain(config: Path, env: dict[str, str], workers: int, records: int) -> dict
             time.sleep(0.05)
         window.stop()
         after = _stored(url)
+        disk_after = _disk(url)
     finally:
         bus.close()
         for proc in procs:
@@ -179,6 +195,8 @@ def drain(config: Path, env: dict[str, str], workers: int, records: int) -> dict
         "cpu_s_per_1k": per_1k(window.process_s, done),
         "postgres_cpu_s_per_1k": per_1k(window.services_s["postgres"], done),
         "nats_cpu_s_per_1k": per_1k(window.services_s["nats-server"], done),
+        "database_bytes_per_record": round((disk_after[0] - disk_before[0]) / max(1, done)),
+        "wal_bytes_per_record": round((disk_after[1] - disk_before[1]) / max(1, done)),
         "busy_share": round(window.busy_share, 3),
         "cores_used": window.cores_used("workers"),
     }
@@ -349,6 +367,9 @@ def main() -> int:
         "nats_cpu_s_per_1k_records": {k: phases[k]["nats_cpu_s_per_1k"] for k in phases},
         "two_over_one_ratio": round(two["records_per_s"] / one["records_per_s"], 3),
         "cpu_per_record_two_over_one": round(two["cpu_s_per_1k"] / one["cpu_s_per_1k"], 3),
+        "database_bytes_per_record": {k: phases[k]["database_bytes_per_record"] for k in phases},
+        "wal_bytes_per_record": {k: phases[k]["wal_bytes_per_record"] for k in phases},
+        "record_bytes_ndjson": round(sum(len(body) for _, body in batches) / n),
         "machine_busy_share": {k: phases[k]["busy_share"] for k in phases},
         "cores_used": {k: phases[k]["cores_used"] for k in phases},
         "records_timed": {k: phases[k]["records_timed"] for k in phases},
@@ -359,6 +380,8 @@ def main() -> int:
             "one_worker_records_per_s": round(small_worker["records_per_s"]),
             "worker_cpu_s_per_1k_records": small_worker["cpu_s_per_1k"],
             "postgres_cpu_s_per_1k_records": small_worker["postgres_cpu_s_per_1k"],
+            "nats_cpu_s_per_1k_records": small_worker["nats_cpu_s_per_1k"],
+            "database_bytes_per_record": small_worker["database_bytes_per_record"],
             "gateway_cpu_s_per_1k_records": small_gateway["cpu_s_per_1k"],
             **small_lock,
         },
