@@ -23,7 +23,7 @@ Prints one JSON line (a table without --json):
   bottleneck                    what ran out in the two-worker phase (cpu when the machine was >= 90 % busy)
   small_batches                 the one-worker phase again with batches of --small-batch records (10: what one
                                 fleet-telemetry payload or one MQTT flush per vehicle carries): its rate and CPU
-  worker_cpu_split, gateway_cpu_split, postgres_cpu_split
+  worker_cpu_split, gateway_cpu_split, postgres_cpu_split, nats_cpu_split
                                 CPU per record = per_record_ms + per_batch_ms / batch size, solved from the two
                                 batch sizes (mean_batch_records and small_batches.mean_records)
   region_lock_ms_per_transaction, region_lock_share, region_ceiling_records_per_s
@@ -85,12 +85,14 @@ from ingest import (  # noqa: E402
 from scale_probes import (  # noqa: E402
     CpuWindow,
     TransactionTimer,
+    bottleneck,
     fleet_telemetry_payloads,
     nats_baseline,
     per_1k,
     publish_batches,
     remove_bus_prefix,
     run,
+    split_cost,
     wait_for_log,
 )
 
@@ -295,21 +297,6 @@ def bench_region_lock(args: argparse.Namespace, folder: Path, vehicles: list[Any
     }
 
 
-def split_cost(per_1k_large: float, batch_large: float, per_1k_small: float, batch_small: float) -> dict[str, float]:
-    """CPU per record = per_record + per_batch / batch size, solved from two batch sizes (milliseconds)."""
-    large, small = per_1k_large / 1000, per_1k_small / 1000
-    per_batch = (small - large) / (1 / batch_small - 1 / batch_large)
-    per_record = large - per_batch / batch_large
-    return {"per_batch_ms": round(per_batch * 1000, 3), "per_record_ms": round(per_record * 1000, 4)}
-
-
-def bottleneck(two: dict[str, Any], cores: int) -> str:
-    shares = ", ".join(f"{name} {value:.2f}" for name, value in two["cores_used"].items())
-    if two["busy_share"] >= 0.9:
-        return f"cpu: all {cores} cores {two['busy_share']:.0%} busy during the two-worker drain (cores used: {shares})"
-    return f"not the cpu: {two['busy_share']:.0%} of {cores} cores busy during the two-worker drain (cores: {shares})"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=50_000, help="records of each worker phase (and embedded)")
@@ -386,13 +373,15 @@ def main() -> int:
             **small_lock,
         },
         "mean_batch_records": round(mean_batch, 1),
-        "worker_cpu_split": split_cost(one["cpu_s_per_1k"], mean_batch, small_worker["cpu_s_per_1k"], small_mean),
-        "gateway_cpu_split": split_cost(
-            result["gateway_cpu_s_per_1k_records"], mean_batch, small_gateway["cpu_s_per_1k"], small_mean
-        ),
-        "postgres_cpu_split": split_cost(
-            one["postgres_cpu_s_per_1k"], mean_batch, small_worker["postgres_cpu_s_per_1k"], small_mean
-        ),
+        **{
+            f"{name}_cpu_split": split_cost(large, mean_batch, small_cost, small_mean)
+            for name, large, small_cost in (
+                ("worker", one["cpu_s_per_1k"], small_worker["cpu_s_per_1k"]),
+                ("gateway", result["gateway_cpu_s_per_1k_records"], small_gateway["cpu_s_per_1k"]),
+                ("postgres", one["postgres_cpu_s_per_1k"], small_worker["postgres_cpu_s_per_1k"]),
+                ("nats", one["nats_cpu_s_per_1k"], small_worker["nats_cpu_s_per_1k"]),
+            )
+        },
         **lock,
         "mqtt_records_per_s": round(mqtt),
         "fleet_telemetry_http_records_per_s": round(ft),

@@ -137,6 +137,21 @@ class TransactionTimer:
         return timed
 
 
+def split_cost(per_1k_large: float, batch_large: float, per_1k_small: float, batch_small: float) -> dict[str, float]:
+    """CPU per record = per_record + per_batch / batch size, solved from two batch sizes (milliseconds)."""
+    large, small = per_1k_large / 1000, per_1k_small / 1000
+    per_batch = (small - large) / (1 / batch_small - 1 / batch_large)
+    per_record = large - per_batch / batch_large
+    return {"per_batch_ms": round(per_batch * 1000, 3), "per_record_ms": round(per_record * 1000, 4)}
+
+
+def bottleneck(two: dict[str, Any], cores: int) -> str:
+    shares = ", ".join(f"{name} {value:.2f}" for name, value in two["cores_used"].items())
+    if two["busy_share"] >= 0.9:
+        return f"cpu: all {cores} cores {two['busy_share']:.0%} busy during the two-worker drain (cores used: {shares})"
+    return f"not the cpu: {two['busy_share']:.0%} of {cores} cores busy during the two-worker drain (cores: {shares})"
+
+
 async def remove_bus_prefix(url: str, prefix: str, regions: Iterable[str]) -> None:
     """Delete the streams and buckets `JetStreamLink` made under ``prefix`` for ``regions`` (absent ones too)."""
     nc = await nats.connect(url)
