@@ -36,15 +36,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import secrets
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,25 +52,34 @@ from onshore.config import load_settings
 from onshore.runtime import Runtime
 from onshore.sim.consents import grant_collection_consents
 from onshore.sim.fleet import FleetSimulator, make_fleet
+from onshore.sim.servers import start_server, stop_server
 from onshore.web.server import free_port
 from onshore.workspace import init_workspace
 
 
-def make_batches(n_records: int, batch_size: int, vehicles: int, seed: int) -> list[tuple[Any, bytes]]:
-    fleet = FleetSimulator(make_fleet(vehicles, seed), start_ms=int(time.time() * 1000) - 86_400_000)
+def make_batches(
+    n_records: int, batch_size: int, vehicles: int, seed: int, *, eu_share: float = 0.25
+) -> list[tuple[Any, bytes]]:
+    fleet = FleetSimulator(make_fleet(vehicles, seed, eu_share=eu_share), start_ms=int(time.time() * 1000) - 86_400_000)
     return fleet.records_ndjson(n_records, max_records=batch_size)
 
 
 def setup_workspace(
-    folder: Path, fleet_vehicles: list[Any], *, consent_share: float, env: dict[str, str] | None = None
+    folder: Path,
+    fleet_vehicles: list[Any],
+    *,
+    consent_share: float,
+    env: dict[str, str] | None = None,
+    gateway: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """init a workspace, register the fleet, grant consents to a share of it; returns tokens by VIN."""
-    config, _ = init_workspace(folder)
+    """init a workspace, register the fleet (to ``gateway`` too, when given), grant consents to a share of it;
+    returns tokens by VIN, and the workspace's API tokens (``gateway``, ``officer``...) by name."""
+    config, api_tokens = init_workspace(folder)
     runtime = Runtime(load_settings(config, env=env or {}), create=True)
-    tokens: dict[str, Any] = {}
+    tokens: dict[str, Any] = {t.name: t for t in api_tokens}
     try:
         for i, v in enumerate(fleet_vehicles):
-            issued = runtime.vehicles.add(v.vin, v.market)
+            issued = runtime.vehicles.add(v.vin, v.market, gateway=gateway)
             tokens[v.vin] = issued
             if i < consent_share * len(fleet_vehicles):
                 grant_collection_consents(runtime, issued.vehicle)
@@ -117,9 +123,14 @@ def bench_pipeline(
     *,
     ledger: bool = True,
     env: dict[str, str] | None = None,
+    instrument: Callable[[Runtime], None] | None = None,
 ) -> tuple[float, int, float]:
-    """Ingest every batch through the library; returns (seconds, records, seconds spent in ledger appends)."""
+    """Ingest every batch through the library; returns (seconds, records, seconds spent in ledger appends).
+
+    ``instrument`` gets the runtime before the first batch (to wrap what a bench times)."""
     runtime = Runtime(load_settings(config, env=env or {}))
+    if instrument is not None:
+        instrument(runtime)
     journals = []
     for region in runtime.regions.values():
         journal = TimedJournal(region.store.journal if ledger else NoJournal())
@@ -225,91 +236,100 @@ def throwaway_pg_database(admin_url: str) -> Iterator[str]:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def pg_baseline_inserter(db: Any) -> Callable[[Any, bytes], int]:
+    """Create the baseline's table on the psycopg connection ``db``; returns ``insert(vehicle, body)``, which
+    decodes one NDJSON batch, inserts its rows by one executemany and commits (returns the rows)."""
+    db.execute(
+        "CREATE TABLE baseline_records (id BIGSERIAL PRIMARY KEY, vin TEXT, msg_id TEXT, ts_ms BIGINT,"
+        " signal TEXT, value TEXT)"
+    )
+    db.commit()
+
+    def insert(vehicle: Any, body: bytes) -> int:
+        rows = baseline_rows(vehicle, body)
+        with db.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO baseline_records (vin, msg_id, ts_ms, signal, value) VALUES (%s, %s, %s, %s, %s)", rows
+            )
+        db.commit()
+        return len(rows)
+
+    return insert
+
+
 def bench_pg_baseline(url: str, batches: list[tuple[Any, bytes]]) -> tuple[float, int]:
     """The SQLite baseline's work on PostgreSQL: decode, then one psycopg executemany and commit per batch."""
     import psycopg
 
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as db:
-        db.execute(
-            "CREATE TABLE baseline_records (id BIGSERIAL PRIMARY KEY, vin TEXT, msg_id TEXT, ts_ms BIGINT,"
-            " signal TEXT, value TEXT)"
-        )
-        db.commit()
-        n = 0
+        insert = pg_baseline_inserter(db)
         start = time.perf_counter()
-        for vehicle, body in batches:
-            rows = baseline_rows(vehicle, body)
-            with db.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO baseline_records (vin, msg_id, ts_ms, signal, value) VALUES (%s, %s, %s, %s, %s)",
-                    rows,
-                )
-            db.commit()
-            n += len(rows)
+        n = sum(insert(vehicle, body) for vehicle, body in batches)
         elapsed = time.perf_counter() - start
     return elapsed, n
+
+
+Request = tuple[str, str, bytes, dict[str, str]]  # (order key, path, body, headers)
+
+
+def ndjson_requests(batches: list[tuple[Any, bytes]], tokens: dict[str, Any]) -> list[Request]:
+    """``POST /v1/ingest`` of every batch with its vehicle's own token, keyed by VIN (`post_requests`)."""
+    return [
+        (
+            vehicle.vin,
+            "/v1/ingest",
+            body,
+            {"Authorization": f"Bearer {tokens[vehicle.vin].token}", "Content-Type": "application/x-ndjson"},
+        )
+        for vehicle, body in batches
+    ]
+
+
+def post_requests(base: str, requests: list[Request], threads: int, status: int = 200) -> tuple[float, list[Any]]:
+    """POST every request from ``threads`` keep-alive clients; returns (seconds, the JSON answers).
+
+    Requests of one key (a vehicle) go in order from one thread; keys are spread over threads.
+
+    Raises:
+        RuntimeError: an answer other than ``status`` (its text in the message).
+    """
+    by_thread: list[list[Request]] = [[] for _ in range(threads)]
+    for request in requests:
+        by_thread[hash(request[0]) % threads].append(request)
+    answers: list[Any] = []
+    failures: list[str] = []
+
+    def work(i: int) -> None:
+        with httpx.Client(base_url=base, timeout=60) as client:
+            for _, path, body, headers in by_thread[i]:
+                r = client.post(path, content=body, headers=headers)
+                if r.status_code != status:
+                    failures.append(f"{r.status_code} {r.text[:200]}")
+                    return
+                answers.append(r.json())
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    start = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - start
+    if failures:
+        raise RuntimeError(f"http ingest failed: {failures[0]}")
+    return elapsed, answers
 
 
 def bench_http(
     config: Path, batches: list[tuple[Any, bytes]], tokens: dict[str, Any], threads: int
 ) -> tuple[float, int]:
-    port = free_port()
-    env = {**os.environ, "ONSHORE_CONFIG": str(config)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "onshore", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+    """`onshore serve` (embedded) for ``config``, every batch sent as NDJSON; returns (seconds, records answered)."""
+    proc = start_server(config, port := free_port(), config.parent / "serve.log")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/v1/health", timeout=0.5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.1)
-        # Each vehicle's batches go in order from one thread; vehicles are spread over threads.
-        by_thread: list[list[tuple[Any, bytes]]] = [[] for _ in range(threads)]
-        for vehicle, body in batches:
-            by_thread[hash(vehicle.vin) % threads].append((vehicle, body))
-        counted = [0] * threads
-        failures: list[str] = []
-
-        def work(i: int) -> None:
-            with httpx.Client(base_url=base, timeout=60) as client:
-                for vehicle, body in by_thread[i]:
-                    r = client.post(
-                        "/v1/ingest",
-                        content=body,
-                        headers={
-                            "Authorization": f"Bearer {tokens[vehicle.vin].token}",
-                            "Content-Type": "application/x-ndjson",
-                        },
-                    )
-                    if r.status_code != 200:
-                        failures.append(r.text[:200])
-                        return
-                    j = r.json()
-                    counted[i] += j["accepted"] + j["dropped_no_consent"] + j["duplicate"]
-
-        workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
-        start = time.perf_counter()
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-        elapsed = time.perf_counter() - start
-        if failures:
-            raise RuntimeError(f"http ingest failed: {failures[0]}")
-        return elapsed, sum(counted)
+        elapsed, answers = post_requests(f"http://127.0.0.1:{port}", ndjson_requests(batches, tokens), threads)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_server(proc)
+    return elapsed, sum(j["accepted"] + j["dropped_no_consent"] + j["duplicate"] for j in answers)
 
 
 def main() -> None:
