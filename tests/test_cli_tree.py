@@ -72,3 +72,26 @@ def test_one_grammar_people_and_vehicles_are_named_by_options() -> None:
             if type(param).__name__.endswith("Argument") and param.name in {"vin", "subject", "region", "market"}:
                 offenders.append(f"onshore {' '.join(path)} takes {param.name} positionally")
     assert offenders == []
+
+
+# Commands without --json, each with the reason: they print no data, only logs while they run.
+NO_JSON = {
+    ("serve",): "runs the API server until stopped; it writes logs, not a result",
+    ("mqtt",): "runs the MQTT subscriber until stopped; it writes logs, not a result",
+}
+
+
+def test_every_command_that_prints_data_has_json() -> None:
+    root = typer.main.get_command(app)
+    lacking = []
+    for path in COMMANDS:
+        command: Any = root
+        for name in path:
+            command = command.commands[name]
+        if hasattr(command, "commands"):
+            continue  # a group prints its help only
+        options = {opt for param in command.params for opt in getattr(param, "opts", [])}
+        if "--json" not in options and path not in NO_JSON:
+            lacking.append(" ".join(path))
+    assert lacking == [], f"add --json (cli_support.JsonOption) or a reason in NO_JSON: {lacking}"
+    assert all(path in COMMANDS for path in NO_JSON)  # no stale exemption
