@@ -121,8 +121,8 @@ class DataTable:
             grid = Table.grid(padding=(0, 2))
             grid.add_column(style="dim", no_wrap=True)
             grid.add_column(overflow="fold")
-            for column, cell in zip(self.columns, row, strict=True):
-                grid.add_row(column.header, cell)
+            for index, (column, cell) in enumerate(zip(self.columns, row, strict=True)):
+                grid.add_row(column.header, cell if index else Text.assemble(cell, style="bold"))  # a row starts
             if number_:
                 parts.append(Text(""))
             parts.append(grid)
