@@ -157,3 +157,30 @@ def test_demo_quick_json_exits_zero_with_counts(tmp_path: Path) -> None:
     # camera frames: each camera vehicle sent three; the CN ones inside the sensitive zone were dropped
     assert summary["frames_sent"] == 12 and summary["frames_stored"] >= 4
     assert summary["frames_dropped"].get("sensitive_zone", 0) >= 1
+
+
+def test_the_one_line_commands_answer_json_too(tmp_path: Path) -> None:
+    config = _init(tmp_path)
+    c = ["-c", str(config)]
+    assert runner.invoke(app, ["gateway", "add", "fleet-cn", *c]).exit_code == 0
+    added = json.loads(runner.invoke(app, ["vehicle", "add", "--vin", CN_VIN, "--market", "CN", *c, "--json"]).stdout)
+
+    def as_json(*args: str) -> dict[str, object]:
+        result = runner.invoke(app, [*args, "--json"])
+        assert result.exit_code == 0, result.output
+        return dict(json.loads(result.stdout))
+
+    assigned = as_json("vehicle", "assign", "--vin", CN_VIN, "--gateway", "fleet-cn", *c)
+    assert assigned == {"vehicle_ref": added["vehicle_ref"], "region": "cn", "gateway": "fleet-cn"}
+    revoked = as_json("vehicle", "revoke", "--vin", CN_VIN, *c)
+    assert revoked == {"vehicle_ref": added["vehicle_ref"], "region": "cn", "revoked": True}
+    balance = as_json("export", "balance", "--region", "cn", "--year", "2024", "--kind", "pi", "--people", "12", *c)
+    assert balance == {"region": "cn", "year": 2024, "kind": "pi", "people": 12}
+    witness = as_json("ledger", "keys", "generate-witness", "regulator.example/w", "--out", str(tmp_path / "w.key"))
+    assert str(witness["vkey"]).startswith("regulator.example/w+")
+    note = tmp_path / "cp.txt"
+    assert runner.invoke(app, ["ledger", "checkpoint", "--region", "cn", "--out", str(note), *c]).exit_code == 0
+    cosigned = as_json("ledger", "cosign", str(note), "--witness-key", str(tmp_path / "w.key"))
+    assert cosigned["witness"] == "regulator.example/w" and str(cosigned["note"]).startswith(note.read_text())
+    sample = as_json("vision", "sample", str(tmp_path / "s.jpg"))
+    assert sample["out"] == str(tmp_path / "s.jpg") and (tmp_path / "s.jpg").read_bytes()[:2] == b"\xff\xd8"

@@ -26,6 +26,14 @@ def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]
 COMMANDS = _commands(typer.main.get_command(app))
 
 
+def _command(path: tuple[str, ...]) -> Any:
+    """The click command (or group) at ``path``."""
+    command: Any = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]
+    return command
+
+
 def test_the_tree_is_walked() -> None:
     # a command tree of a dozen groups: if the walk found only the root, the test below would prove nothing
     assert len(COMMANDS) > 30
@@ -62,13 +70,29 @@ def test_version() -> None:
 def test_one_grammar_people_and_vehicles_are_named_by_options() -> None:
     """A vehicle is `--vin` (with `--market` where needed), a person `--subject`, a region `--region`, in every
     command; positional arguments are only the files, ids and names a command acts on."""
-    root = typer.main.get_command(app)
     offenders = []
     for path in COMMANDS:
-        command: Any = root
-        for name in path:
-            command = command.commands[name]
-        for param in getattr(command, "params", []):
+        for param in getattr(_command(path), "params", []):
             if type(param).__name__.endswith("Argument") and param.name in {"vin", "subject", "region", "market"}:
                 offenders.append(f"onshore {' '.join(path)} takes {param.name} positionally")
     assert offenders == []
+
+
+# Commands without --json, each with the reason: they print no data, only logs while they run.
+NO_JSON = {
+    ("serve",): "runs the API server until stopped; it writes logs, not a result",
+    ("mqtt",): "runs the MQTT subscriber until stopped; it writes logs, not a result",
+}
+
+
+def test_every_command_that_prints_data_has_json() -> None:
+    lacking = []
+    for path in COMMANDS:
+        command = _command(path)
+        if hasattr(command, "commands"):
+            continue  # a group prints its help only
+        options = {opt for param in command.params for opt in getattr(param, "opts", [])}
+        if "--json" not in options and path not in NO_JSON:
+            lacking.append(" ".join(path))
+    assert lacking == [], f"add --json (cli_support.JsonOption) or a reason in NO_JSON: {lacking}"
+    assert all(path in COMMANDS for path in NO_JSON)  # no stale exemption

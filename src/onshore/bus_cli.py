@@ -6,9 +6,9 @@ import logging
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from onshore.cli_support import ConfigOption, JsonOption, cli_errors, console, print_json
+from onshore.cli_tables import data_table, number
 from onshore.config import load_settings
 
 bus_app = typer.Typer(help="The NATS JetStream bus of distributed mode.", no_args_is_help=True)
@@ -67,7 +67,7 @@ def bus_status(config: ConfigOption = None, json_out: JsonOption = False) -> Non
     if json_out:
         print_json(depth)
         return
-    table = Table("region", "in stream", "not delivered", "in flight", "redelivered")
+    table = data_table(["region", *map(number, ("in stream", "not delivered", "in flight", "redelivered"))])
     for region, d in depth.items():
-        table.add_row(region, *(str(d[k]) for k in ("messages", "pending", "in_flight", "redelivered")))
+        table.add_row(region, *(d[k] for k in ("messages", "pending", "in_flight", "redelivered")))
     console.print(table)

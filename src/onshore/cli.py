@@ -6,8 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 import onshore
 from onshore.border.cli import bases_app, export_app
@@ -24,6 +22,7 @@ from onshore.cli_support import (
     print_json,
     with_runtime,
 )
+from onshore.cli_tables import Col, data_table, fields, number, plain, wrapped
 from onshore.config import load_settings, settings_documentation
 from onshore.db_cli import db_app
 from onshore.keys_cli import keys_app
@@ -114,10 +113,12 @@ def init(
         print_env({"ONSHORE_CONFIG": str(path.resolve()), **{f"{t.name}_token": t.token for t in tokens}})
         return
     console.print(f"wrote [bold]{path}[/] and created the stores of regions cn and eu")
-    table = Table("name", "role", "region", "token (shown once)")
-    for t in tokens:
-        table.add_row(t.name, t.role, t.region or "*", t.token)
-    console.print(table)
+    console.print(
+        data_table(
+            ["name", "role", "region", "token (shown once)"],
+            [(t.name, t.role, t.region or "*", t.token) for t in tokens],
+        )
+    )
 
 
 @app.command()
@@ -233,7 +234,7 @@ def ingest(
     if json_out:
         _print_json(result)
     else:
-        console.print(result)
+        console.print(fields((key, plain(value)) for key, value in result.items()))
 
 
 @app.command("config")
@@ -246,10 +247,7 @@ def config_cmd(json_out: JsonOption = False) -> None:
     if json_out:
         _print_json(docs)
         return
-    table = Table("setting", "meaning")
-    for key, text in docs.items():
-        table.add_row(key, escape(text))  # descriptions hold brackets ("[/prefix]") that are not Rich markup
-    console.print(table)
+    console.print(data_table(["setting", wrapped("meaning")], docs.items()))  # plain text: "[/prefix]" is no markup
 
 
 @rules_app.command("list")
@@ -288,24 +286,11 @@ def rules_list(
     if json_out:
         _print_json({"pack": p.pack, "version": p.version, "jurisdiction": p.jurisdiction, "rules": rows})
         return
-    table = Table(
-        "rule",
-        "kind",
-        "active",
-        "categories",
-        "signals",
-        "source",
-        title=f"{p.pack} {p.version} ({p.jurisdiction})",
-    )
+    columns: list[Col | str] = ["rule", "kind", "active", wrapped("categories"), number("signals"), wrapped("source")]
+    table = data_table(columns, title=f"{p.pack} {p.version} ({p.jurisdiction})")
     for r in rows:
-        table.add_row(
-            r["id"],
-            r["kind"],
-            "yes" if r["active"] else "held back",
-            ",".join(r["categories"]),
-            str(r["signals"]),
-            r["source"],
-        )
+        active = "yes" if r["active"] else "held back"
+        table.add_row(r["id"], r["kind"], active, ", ".join(r["categories"]), r["signals"], r["source"])
     console.print(table)
 
 
@@ -340,12 +325,12 @@ def rules_classify(
     if json_out:
         _print_json(out)
         return
-    table = Table("signal", "categories", "tags", "rule", "source")
+    table = data_table(["signal", wrapped("categories"), wrapped("tags"), "rule", wrapped("source")])
     for o in out:
         table.add_row(
             o["signal"],
-            ",".join(o["categories"]),
-            ",".join(o["tags"]),
+            ", ".join(o["categories"]),
+            ", ".join(o["tags"]),
             o["rule"] + ("" if o["known"] else " (unknown signal)"),
             o["source"],
         )

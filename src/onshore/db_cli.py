@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from onshore.cli_support import ConfigOption, JsonOption, cli_errors, console, finish_check, print_json
+from onshore.cli_tables import data_table
 from onshore.config import load_settings
 
 db_app = typer.Typer(
@@ -64,10 +64,8 @@ def db_status(config: ConfigOption = None, region: RegionOption = None, json_out
         "regions": {n: {"revision": s.revision, "status": s.status} for n, s in states.items()},
     }
     if not json_out:
-        table = Table("region", "revision", "head", "status")
-        for name, s in states.items():
-            table.add_row(name, s.revision or "-", head, s.status)
-        console.print(table)
+        rows = [(name, s.revision, head, s.status) for name, s in states.items()]
+        console.print(data_table(["region", "revision", "head", "status"], rows))
     finish_check(json_out, payload, problems, f"every record store is at revision {head}")
 
 
@@ -77,6 +75,7 @@ def db_revision(
     autogenerate: Annotated[
         bool, typer.Option(help="fill it with what the tables declared in code add to a store at head")
     ] = True,
+    json_out: JsonOption = False,
 ) -> None:
     """(developers) Write the next revision into src/onshore/storage/migrations/versions; review it, then test.
 
@@ -93,4 +92,7 @@ def db_revision(
             path = new_revision(message, engine=engine, metadata=full_metadata(), autogenerate=autogenerate)
         finally:
             engine.dispose()
-    console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+    if json_out:
+        print_json({"path": str(path)})
+    else:
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)

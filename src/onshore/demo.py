@@ -12,9 +12,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 
 from onshore import clock
+from onshore.cli_tables import DataTable, data_table, fields, number
 from onshore.config import load_settings
 from onshore.errors import ConflictError
 from onshore.runtime import Runtime
@@ -80,23 +80,22 @@ class _Tally:
             self.zone_hits[region] += body["zone_hits"]
             self.unclassified.update(body["unclassified_signals"])
 
-    def table(self, elapsed_s: float) -> Table:
+    def table(self, elapsed_s: float) -> DataTable:
         with self.lock:
-            table = Table(title=f"onshore demo — {elapsed_s:.0f} s", caption="live, from the server's answers")
-            for col in ("region", "stored", "PI", "sensitive", "important", "general", "no consent", "zone", "dups"):
-                table.add_column(col, justify="right" if col != "region" else "left")
+            counts = ("stored", "PI", "sensitive", "important", "general", "no consent", "zone", "dups")
+            table = data_table(["region", *map(number, counts)], title=f"onshore demo — {elapsed_s:.0f} s (live)")
             for region in sorted(set(self.accepted) | set(self.dropped)):
                 cats = self.by_category.get(region, Counter())
                 table.add_row(
                     region,
-                    str(self.accepted[region]),
-                    str(cats["personal"]),
-                    str(cats["sensitive_personal"]),
-                    str(cats["important"]),
-                    str(cats["general"]),
-                    str(self.dropped[region]),
-                    str(self.zone_hits[region]),
-                    str(self.duplicate[region]),
+                    self.accepted[region],
+                    cats["personal"],
+                    cats["sensitive_personal"],
+                    cats["important"],
+                    cats["general"],
+                    self.dropped[region],
+                    self.zone_hits[region],
+                    self.duplicate[region],
                 )
             return table
 
@@ -215,19 +214,20 @@ def run_demo(options: DemoOptions, console: Console | None) -> dict[str, Any]:
 
 
 def _print_summary(console: Console, summary: dict[str, Any], config: Path) -> None:
-    table = Table(title="what onshore did", show_header=False)
-    table.add_row("records sent by the fleet", str(summary["records_sent"]))
-    table.add_row("stored, per region", ", ".join(f"{k}: {v}" for k, v in summary["by_region"].items()))
-    table.add_row("stored, per category", ", ".join(f"{k}: {v}" for k, v in sorted(summary["by_category"].items())))
-    table.add_row("dropped: no consent (Art. 6(2), 8, 9)", str(summary["dropped_no_consent"]))
-    table.add_row("duplicates ignored", str(summary["duplicates"]))
-    table.add_row("positions in sensitive zones (Art. 3(1))", str(summary["zone_hits"]))
-    table.add_row("unknown signals (kept as personal, reported)", ", ".join(summary["unclassified_signals"]) or "-")
     dropped = ", ".join(f"{k}: {v}" for k, v in sorted(summary["frames_dropped"].items())) or "none"
-    table.add_row(
-        "camera frames (anonymised, in-region)",
-        f"{summary['frames_stored']} of {summary['frames_sent']} stored; dropped {dropped}",
-    )
-    table.add_row("throughput", f"{summary['records_per_s']} records/s over HTTP")
-    console.print(table)
+    rows = [
+        ("records sent by the fleet", summary["records_sent"]),
+        ("stored, per region", ", ".join(f"{k}: {v}" for k, v in summary["by_region"].items())),
+        ("stored, per category", ", ".join(f"{k}: {v}" for k, v in sorted(summary["by_category"].items()))),
+        ("dropped: no consent (Art. 6(2), 8, 9)", summary["dropped_no_consent"]),
+        ("duplicates ignored", summary["duplicates"]),
+        ("positions in sensitive zones (Art. 3(1))", summary["zone_hits"]),
+        ("unknown signals (kept as personal, reported)", ", ".join(summary["unclassified_signals"]) or None),
+        (
+            "camera frames (anonymised, in-region)",
+            f"{summary['frames_stored']} of {summary['frames_sent']} stored; dropped {dropped}",
+        ),
+        ("throughput", f"{summary['records_per_s']} records/s over HTTP"),
+    ]
+    console.print(fields(rows, title="what onshore did"))
     console.print(f"Explore the workspace: onshore residency check -c {config}", highlight=False)

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from onshore.cli_support import ConfigOption, JsonOption, cli_errors, console, print_json
+from onshore.cli_tables import data_table
 from onshore.config import Settings
 
 keys_app = typer.Typer(
@@ -112,11 +112,11 @@ def status(config: ConfigOption = None, region: RegionOption = None, json_out: J
     if json_out:
         print_json({"regions": found})
     else:
-        table = Table("region", "backend", "key", "state")
+        table = data_table(["region", "backend", "key", "state"])
         for name, part in found.items():
             for key, state in part["keys"].items():
                 table.add_row(name, part["backend"], key, state)
-            table.add_row(name, part["backend"], "subject data keys", str(part["subject_keys"]))
+            table.add_row(name, part["backend"], "subject data keys", part["subject_keys"])
         console.print(table)
     unprovisioned = [n for n, p in found.items() if p["backend"] == "sql" and not p["provisioned"]]
     if unprovisioned:

@@ -13,7 +13,7 @@ import re
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
 from onshore.cli_support import (
     ConfigOption,
@@ -25,6 +25,7 @@ from onshore.cli_support import (
     print_json,
     with_runtime,
 )
+from onshore.cli_tables import data_table, number
 
 vehicle_app = typer.Typer(help="Register vehicles, manage their tokens and gateways.", no_args_is_help=True)
 gateway_app = typer.Typer(
@@ -86,6 +87,7 @@ def vehicle_assign(
     no_gateway: Annotated[bool, typer.Option("--no-gateway", help="no gateway speaks for it any more")] = False,
     market: Annotated[str | None, typer.Option(help="narrow the search to one market")] = None,
     config: ConfigOption = None,
+    json_out: JsonOption = False,
 ) -> None:
     """Register a vehicle to a gateway (its records may then come from that gateway), or to none.
 
@@ -97,6 +99,9 @@ def vehicle_assign(
 
             raise InputError("name a gateway with --gateway NAME, or pass --no-gateway")
         vehicle = with_runtime(config, lambda rt: rt.vehicles.assign(vin, gateway, market))
+    if json_out:
+        print_json({"vehicle_ref": vehicle.ref, "region": vehicle.region, "gateway": gateway})
+        return
     target = f"gateway {gateway}" if gateway else "no gateway"
     console.print(f"vehicle_ref {vehicle.ref} (region {vehicle.region}) is now spoken for by {target}", highlight=False)
 
@@ -128,16 +133,10 @@ def vehicle_list(
     if json_out:
         print_json({"vehicles": rows})
         return
-    table = Table("region", "vehicle_ref", "market", "gateway", "registered", "revoked")
+    table = data_table(["region", "vehicle_ref", "market", "gateway", "registered", "revoked"])
     for row in rows:
-        table.add_row(
-            row["region"],
-            row["vehicle_ref"],
-            row["market"],
-            row["gateway"] or "-",
-            _date(row["created_ms"]),
-            _date(row["revoked_ms"]),
-        )
+        created, revoked = _date(row["created_ms"]), _date(row["revoked_ms"])
+        table.add_row(row["region"], row["vehicle_ref"], row["market"], row["gateway"], created, revoked)
     console.print(table)
     console.print(f"{len(rows)} vehicle(s)", highlight=False)
 
@@ -147,6 +146,7 @@ def vehicle_revoke(
     vin: Annotated[str, typer.Option(help="the vehicle's VIN")],
     market: Annotated[str | None, typer.Option(help="narrow the search to one market")] = None,
     config: ConfigOption = None,
+    json_out: JsonOption = False,
 ) -> None:
     """Revoke a vehicle's token; its next request is refused, and no gateway may speak for it any more.
 
@@ -154,7 +154,10 @@ def vehicle_revoke(
     """
     with cli_errors():
         vehicle = with_runtime(config, lambda rt: rt.vehicles.revoke(vin, market))
-    console.print(f"revoked the vehicle's token in region {vehicle.region}")
+    if json_out:
+        print_json({"vehicle_ref": vehicle.ref, "region": vehicle.region, "revoked": True})
+    else:
+        console.print(f"revoked the vehicle's token in region {vehicle.region}", highlight=False)
 
 
 @gateway_app.command("add")
@@ -210,11 +213,11 @@ def gateway_list(config: ConfigOption = None, json_out: JsonOption = False) -> N
     if json_out:
         print_json({"gateways": gateways})
         return
-    table = Table("gateway", "token configured", "active vehicles")
+    table = data_table(["gateway", "token configured", number("active vehicles")])
     for g in gateways:
-        table.add_row(g["name"], "yes" if g["configured"] else "[red]no[/]", str(g["vehicles"]))
+        table.add_row(g["name"], "yes" if g["configured"] else Text("no", style="red"), g["vehicles"])
     console.print(table)
 
 
-def _date(ms: int | None) -> str:
-    return "-" if ms is None else dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d")
+def _date(ms: int | None) -> str | None:
+    return None if ms is None else dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d")

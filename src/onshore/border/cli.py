@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from onshore.border import dates
+from onshore.border.decision_view import print_decision
 from onshore.cli_support import (
     ConfigOption,
     JsonOption,
@@ -28,6 +28,7 @@ from onshore.cli_support import (
     print_json,
     with_runtime,
 )
+from onshore.cli_tables import Col, DataTable, data_table, wrapped
 from onshore.documents import read_document
 from onshore.errors import InputError
 
@@ -38,6 +39,9 @@ bases_app = typer.Typer(help="Record, approve, revoke and list transfer bases (o
 export_app = typer.Typer(help="Decide and run export requests through the border gate.", no_args_is_help=True)
 
 DateOption = Annotated[str | None, typer.Option("--date", help="status as of this date, YYYY-MM-DD (default today)")]
+AllOption = Annotated[
+    bool, typer.Option("--all", help="list every class and every reason (default: what failed, what was met counted)")
+]
 
 
 def _with_border(config: Path | None, fn: Callable[[BorderService], T]) -> T:
@@ -73,8 +77,18 @@ def _read_yaml(path: Path, what: str) -> Any:
     return read_document(path, what, InputError)
 
 
-def _basis_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table("basis", "region", "route", "status", "approved", "expires", "re-apply from", "recipient → dest")
+def _basis_table(rows: list[dict[str, Any]]) -> DataTable:
+    columns: list[Col | str] = [
+        "basis",
+        "region",
+        "route",
+        wrapped("status"),
+        "approved",
+        "expires",
+        "re-apply from",
+        "recipient → dest",
+    ]
+    table = data_table(columns)
     for b in rows:
         status = b.get("status_on_date", b["status"])
         if b.get("in_reapply_window"):
@@ -84,9 +98,9 @@ def _basis_table(rows: list[dict[str, Any]]) -> Table:
             b["region"],
             b["route"],
             status,
-            b["approved_on"] or "-",
-            b["expires_on"] or "-",
-            b["reapply_from"] or "-",
+            b["approved_on"],
+            b["expires_on"],
+            b["reapply_from"],
             f"{b['scope']['recipient']} → {','.join(b['scope']['destinations'])}",
         )
     return table
@@ -222,32 +236,19 @@ def bases_show(
         console.print(f"working days to expiry: {basis['working_days_to_expiry']}")
 
 
-def _decision_table(decision: dict[str, Any]) -> Table:
-    table = Table("class", "records", "people", "decision", "basis", "transforms", "reasons", show_lines=True)
-    for c in decision["classes"]:
-        colour = {"allow": "green", "transform": "yellow", "deny": "red"}[c["decision"]]
-        table.add_row(
-            c["class"],
-            str(c["records"]),
-            str(c["people"]),
-            f"[{colour}]{c['decision']}[/]",
-            c["basis"] or "-",
-            ", ".join(t["name"] for t in c["transforms"]) or "-",
-            "\n".join(f"{r['rule']} ({r['article']}): {r['text']}" for r in c["reasons"]),
-        )
-    return table
-
-
 @export_app.command("decide")
 def export_decide(
     file: Annotated[Path, typer.Argument(help="export request, YAML or JSON", exists=True)],
     at: Annotated[str | None, typer.Option(help="decide as of this ISO date-time (default now)")] = None,
+    show_all: AllOption = False,
     config: ConfigOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Dry run: the decision per data class with rule ids, articles and numbers; releases and counts nothing.
 
-    Exit 0 when every class would leave, 1 when a class would be denied.
+    A denial prints what failed first: each denied class with the reasons that failed, then the conditions met
+    counted (--all lists every class and reason; --json holds everything). Exit 0 when every class would leave,
+    1 when a class would be denied.
 
     Example: onshore export decide request.yaml --json
     """
@@ -259,8 +260,7 @@ def export_decide(
     if json_out:
         print_json(decision)
     else:
-        console.print(f"verdict: [bold]{decision['verdict']}[/] (pack {decision['pack']}, {decision['date']})")
-        console.print(_decision_table(decision))
+        print_decision(console, decision, show_all=show_all)
     if decision["verdict"] in ("deny", "partial"):
         raise typer.Exit(1)
 
@@ -270,6 +270,7 @@ def export_run(
     file: Annotated[Path, typer.Argument(help="export request, YAML or JSON", exists=True)],
     out: Annotated[Path, typer.Option("--out", help="bundle folder to create (must be new or empty)")],
     make_archive: Annotated[bool, typer.Option("--archive", help="also write <out>.tar.gz")] = False,
+    show_all: AllOption = False,
     config: ConfigOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -296,14 +297,13 @@ def export_run(
     if json_out:
         print_json(result)
     elif result["released"]:
-        console.print(f"verdict: [bold]{result['verdict']}[/]")
-        console.print(_decision_table(result["decision"]))
+        print_decision(console, result["decision"], show_all=show_all)
         console.print(
             f"released {result['records']} records to [bold]{result['bundle']}[/] "
             f"(transfer {result['transfer_id']}, ledger index {', '.join(map(str, result['ledger_indexes']))})"
         )
     else:
-        console.print(_decision_table(result["decision"]))
+        print_decision(console, result["decision"], show_all=show_all)
         err_console.print(
             f"[red]denied: nothing was released[/] (transfer {result['transfer_id']}, "
             f"ledger index {', '.join(map(str, result['ledger_indexes']))})"
@@ -350,6 +350,7 @@ def export_balance(
     kind: Annotated[str, typer.Option(help="pi, sensitive, or processor (people whose PI is held)")],
     people: Annotated[int, typer.Option(min=0, help="distinct people")],
     config: ConfigOption = None,
+    json_out: JsonOption = False,
 ) -> None:
     """Declare people provided abroad before onshore counted (an opening balance for the counters).
 
@@ -357,4 +358,7 @@ def export_balance(
     """
     with cli_errors():
         _with_border(config, lambda b: b.set_opening_balance(region, year, kind, people))
-    console.print(f"opening balance for {region} {year} ({kind}): {people} people")
+    if json_out:
+        print_json({"region": region, "year": year, "kind": kind, "people": people})
+    else:
+        console.print(f"opening balance for {region} {year} ({kind}): {people} people", highlight=False)

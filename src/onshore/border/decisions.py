@@ -1,13 +1,14 @@
 """What the gate answers: a decision per data class, with its reasons, and the decision for a whole request.
 
-A ``Reason`` names the rule (its id in the rule pack) and the article it rests on, says what it found, and
-carries the numbers it counted (people in a window, a basis's scale), so every decision explains itself.
+A ``Reason`` names the rule (its id in the rule pack) and the article it rests on, says what it found, whether
+that condition was met, and carries the numbers it counted (people in a window, a basis's scale), so every
+decision explains itself. ``failed_first`` orders reasons for a reader: what failed, then what was met.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,15 +22,19 @@ Verdict = Literal["allow", "transform", "deny"]
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """Why: the rule (id and article), what it found, and the numbers it counted."""
+    """Why: the rule (id and article), what it found, whether it was met, and the numbers it counted.
+
+    ``met`` is False unless the gate says otherwise: a reason of unknown outcome is shown as a failure.
+    """
 
     rule: str
     article: str
     text: str
     numbers: Mapping[str, Any] = field(default_factory=dict)
+    met: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"rule": self.rule, "article": self.article, "text": self.text}
+        out: dict[str, Any] = {"rule": self.rule, "article": self.article, "text": self.text, "met": self.met}
         if self.numbers:
             out["numbers"] = dict(self.numbers)
         return out
@@ -86,3 +91,15 @@ class ExportDecision:
             "counted": [c.to_dict() for c in self.counts],
             "classes": [c.to_dict() for c in self.classes],
         }
+
+
+def failed_first(reasons: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+    """Reasons (as dicts) split into those that failed and those met, each in its order; a reason stored before
+    reasons carried ``met`` counts as failed, so nothing that may have decided a denial is hidden."""
+    failed = [r for r in reasons if not r.get("met", False)]
+    return failed, [r for r in reasons if r.get("met", False)]
+
+
+def reason_line(reason: Mapping[str, Any]) -> str:
+    """``rule (article): text``, the one-line form of a reason."""
+    return f"{reason['rule']} ({reason['article']}): {reason['text']}"

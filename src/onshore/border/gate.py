@@ -135,7 +135,7 @@ class BorderGate:
     def _domestic(self, request: ExportRequest, c: DataClass) -> ClassDecision:
         rule = self.rules.domestic
         text = f"destination {request.destination} is not abroad for {self.pack.jurisdiction}: not an outbound transfer"
-        return ClassDecision(c, "allow", (Reason(rule.id, rule.article, text),))
+        return ClassDecision(c, "allow", (Reason(rule.id, rule.article, text, met=True),))
 
     def _requirements(
         self, c: DataClass, counts: Mapping[tuple[str, dt.date | None], PeopleCount], day: dt.date
@@ -152,7 +152,8 @@ class BorderGate:
             transforms.extend(rule.transforms)
             if rule.routes is None:
                 names = ", ".join(t.name for t in rule.transforms)
-                notes.append(Reason(rule.id, rule.article, f"class {_matched(rule, cats, tags)}: transforms {names}"))
+                text = f"class {_matched(rule, cats, tags)}: transforms {names}"
+                notes.append(Reason(rule.id, rule.article, text, met=True))
                 continue
             text = f"class {_matched(rule, cats, tags)} needs " + _routes_text(rule.routes)
             requirements.append(_Requirement(rule.id, rule.article, tuple(rule.routes), text, {}))
@@ -186,7 +187,7 @@ class BorderGate:
             available = [r for r in req.routes if self._available(r, day)]
             granted = self._granted(request, available)
             if granted is not None:
-                reasons.append(Reason(req.rule, req.article, f"{req.text}: met by {granted}", req.numbers))
+                reasons.append(Reason(req.rule, req.article, f"{req.text}: met by {granted}", req.numbers, met=True))
                 continue
             needing_basis = [r for r in available if self.routes[r].kind is not RouteKind.AUTOMATIC]
             if not needing_basis:
@@ -202,7 +203,7 @@ class BorderGate:
             basis, problems = self._find_basis(request, c, acceptable, bases, usage, in_scope, day)
             for req, _ in open_requirements:
                 met = f"met by basis {basis.id} ({basis.route})" if basis is not None else "not met"
-                reasons.append(Reason(req.rule, req.article, f"{req.text}: {met}", req.numbers))
+                reasons.append(Reason(req.rule, req.article, f"{req.text}: {met}", req.numbers, met=basis is not None))
             if basis is None:
                 if not acceptable:
                     scope = self.rules.basis_scope

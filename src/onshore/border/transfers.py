@@ -25,7 +25,7 @@ from sqlalchemy import Connection, select
 
 from onshore.border import dates
 from onshore.border.counters import BorderCounters
-from onshore.border.decisions import ExportDecision
+from onshore.border.decisions import ExportDecision, failed_first, reason_line
 from onshore.border.tables import border_transfers
 from onshore.errors import InputError
 from onshore.model import LifecycleEvent
@@ -49,7 +49,7 @@ def decision_record(decision: ExportDecision) -> str:
             "people": c.data_class.people,
             "decision": c.decision,
             "basis": c.basis_id,
-            "reasons": [{"rule": r.rule, "article": r.article, "text": r.text} for r in c.reasons],
+            "reasons": [{"rule": r.rule, "article": r.article, "text": r.text, "met": r.met} for r in c.reasons],
         }
         for c in decision.classes
     ]
@@ -78,7 +78,8 @@ class TransferFilter:
 
 
 def list_transfers(conn: Connection, region: str, tz: str, where: TransferFilter) -> list[dict[str, Any]]:
-    """The region's transfers matching ``where``, oldest first, with their decisions' reasons."""
+    """The region's transfers matching ``where``, oldest first; a denial lists the reasons that failed
+    (``denied_reasons``) and counts those its denied classes met (``met_in_denied``)."""
     t = border_transfers.c
     clauses = [t.region == region]
     if where.status is not None:
@@ -97,6 +98,7 @@ def list_transfers(conn: Connection, region: str, tz: str, where: TransferFilter
     for row in rows:
         decision = orjson.loads(row.decision) if row.decision else None
         denied = [c for c in (decision or {}).get("classes", []) if c["decision"] == "deny"]
+        failed, met = failed_first([r for c in denied for r in c["reasons"]])
         out.append(
             {
                 "transfer_id": row.id,
@@ -112,9 +114,8 @@ def list_transfers(conn: Connection, region: str, tz: str, where: TransferFilter
                 "records": row.records,
                 "people": row.people,
                 "ledger_index": row.ledger_index,
-                "denied_reasons": sorted(
-                    {f"{r['rule']} ({r['article']}): {r['text']}" for c in denied for r in c["reasons"]}
-                ),
+                "denied_reasons": list(dict.fromkeys(reason_line(r) for r in failed)),  # what failed, once each
+                "met_in_denied": len(met),
                 "classes": [] if decision is None else decision["classes"],
             }
         )

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from onshore.border.cli import _date, _with_border
 from onshore.cli_support import ConfigOption, JsonOption, cli_errors, console, print_json
+from onshore.cli_tables import Col, data_table, number, wrapped
 from onshore.errors import InputError
 
 MAX_IMPORT_BYTES = 256 * 1024 * 1024
@@ -56,7 +56,7 @@ def add_transfer_commands(export_app: typer.Typer) -> None:
         config: ConfigOption = None,
         json_out: JsonOption = False,
     ) -> None:
-        """List transfers abroad: releases, denials (with the reasons) and imported earlier transfers.
+        """List transfers abroad: releases, denials (with the reasons that failed) and imported earlier transfers.
 
         Example: onshore export list --region cn --status denied --since 2026-01-01
         """
@@ -81,18 +81,23 @@ def add_transfer_commands(export_app: typer.Typer) -> None:
         if not rows:
             console.print("no transfer matches")
             return
-        table = Table("date", "transfer", "status", "to", "purpose", "records", "people", "reasons", show_lines=True)
+        columns: list[Col | str] = ["date", "transfer", "status", "to", "purpose", number("records"), number("people"),
+                   wrapped("what failed")]  # fmt: skip
+        table = data_table(columns)
         for t in rows:
             status_text = t["status"] if t["verdict"] in (None, "allow") else f"{t['status']} ({t['verdict']})"
+            failed = "\n".join(t["denied_reasons"])
+            if t["met_in_denied"]:
+                failed += f"\n(and {t['met_in_denied']} condition(s) met)"
             table.add_row(
                 t["date"],
                 t["transfer_id"],
                 status_text,
                 f"{t['recipient']} → {t['destination']}",
                 t["purpose"],
-                str(t["records"]),
-                str(t["people"]),
-                "\n".join(t["denied_reasons"]) or "-",
+                t["records"],
+                t["people"],
+                failed or None,
             )
         console.print(table)
 

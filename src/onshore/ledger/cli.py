@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from onshore.cli_support import ConfigOption, JsonOption, T, cli_errors, console, err_console, print_json
+from onshore.cli_tables import data_table, number
 from onshore.errors import OnshoreError
 from onshore.ledger.verdicts import (
     EXIT_NOT_VERIFIED,
@@ -154,12 +154,10 @@ def keys_list(
     if vkeys:
         sys.stdout.write("".join(f"{key.vkey}\n" for key in keys))
         return
-    table = Table("version", "status", "from size", "until size")
-    table.add_column("vkey", overflow="fold")
+    table = data_table([number("version"), "status", number("from size"), number("until size"), "vkey"])
     for key in keys:
-        until = "" if key.retired_at_size is None else str(key.retired_at_size)
         status = "active" if key.active else "retired"
-        table.add_row(str(key.version), status, str(key.activated_at_size), until, key.vkey)
+        table.add_row(key.version, status, key.activated_at_size, key.retired_at_size, key.vkey)
     console.print(table)
 
 
@@ -182,6 +180,7 @@ def keys_rotate(region: RegionOption = None, config: ConfigOption = None, json_o
 def keys_generate_witness(
     name: Annotated[str, typer.Argument(help="the witness's key name, e.g. regulator.example/witness")],
     out: Annotated[Path, typer.Option(help="file for the private key (created with mode 0600)")],
+    json_out: JsonOption = False,
 ) -> None:
     """Create a witness key pair (for the regulator): the private key goes to a file, the vkey is printed.
 
@@ -197,7 +196,10 @@ def keys_generate_witness(
             raise typer.BadParameter(f"cannot create {out}: {exc.strerror}") from None
         with os.fdopen(fd, "w") as fh:
             fh.write(signer.private_key_text() + "\n")
-    sys.stdout.write(signer.verifier.vkey + "\n")
+    if json_out:
+        _print_json({"name": name, "vkey": signer.verifier.vkey, "private_key_file": str(out)})
+    else:
+        sys.stdout.write(signer.verifier.vkey + "\n")
 
 
 @ledger_app.command("cosign")
@@ -208,6 +210,7 @@ def cosign_cmd(
         list[str] | None, typer.Option("--key", help="the log's vkey (text or file); checked before cosigning")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="write the cosigned note here instead of printing it")] = None,
+    json_out: JsonOption = False,
 ) -> None:
     """As a witness, cosign a checkpoint note offline; the operator then runs `onshore ledger record` on it.
 
@@ -225,6 +228,9 @@ def cosign_cmd(
         note = LedgerService.cosign(note_file.read_text(encoding="utf-8"), witness, log_keys=parse_vkeys(key or []))
     if out is not None:
         out.write_text(note, encoding="utf-8")
+    if json_out:
+        _print_json({"witness": witness.name, "note": note, "out": None if out is None else str(out)})
+    elif out is not None:
         console.print(f"cosigned by {witness.name}; wrote [bold]{out}[/]")
     else:
         sys.stdout.write(note)

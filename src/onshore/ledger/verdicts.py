@@ -13,10 +13,10 @@ from typing import Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn
-from rich.table import Table
 
 from onshore.cli_support import EXIT_FOUND, EXIT_OK, EXIT_UNCHECKED, cli_errors, console, err_console, print_json
 from onshore.cli_support import EXIT_USAGE as EXIT_USAGE
+from onshore.cli_tables import Cell, fields
 from onshore.errors import OnshoreError
 
 EXIT_VERIFIED, EXIT_NOT_VERIFIED, EXIT_UNREADABLE = EXIT_OK, EXIT_FOUND, EXIT_UNCHECKED  # the CLI's check codes
@@ -100,23 +100,21 @@ def run_verify(
 def print_verdict(verdict: Any) -> None:
     mark = "[bold green]VERIFIED[/]" if verdict.ok else "[bold red]NOT VERIFIED[/]"
     console.print(f"{mark}  log {verdict.origin} from {verdict.source}", highlight=False)
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="dim")
-    table.add_column()
+    rows: list[tuple[str, Cell]] = []  # label, value
     if verdict.tree_size is not None:
-        table.add_row("tree size", f"{verdict.tree_size:,}")
-        table.add_row("root hash", verdict.root_hash or "")
-        table.add_row("signed by", ", ".join(verdict.log_signers) or "-")
+        rows.append(("tree size", f"{verdict.tree_size:,}"))
+        rows.append(("root hash", verdict.root_hash or ""))
+        rows.append(("signed by", ", ".join(verdict.log_signers) or "-"))
     if verdict.trusted_size is not None:
-        table.add_row("trusted checkpoint", f"size {verdict.trusted_size:,}")
+        rows.append(("trusted checkpoint", f"size {verdict.trusted_size:,}"))
     if verdict.witnessed_size is not None:
-        table.add_row("witnessed", f"size {verdict.witnessed_size:,} by {', '.join(verdict.witness_signers)}")
+        rows.append(("witnessed", f"size {verdict.witnessed_size:,} by {', '.join(verdict.witness_signers)}"))
     by_kind = ", ".join(f"{kind} {count:,}" for kind, count in sorted(verdict.events_by_kind.items()))
-    table.add_row("events checked", f"{verdict.events_checked:,}" + (f" ({by_kind})" if by_kind else ""))
-    table.add_row("root recomputed", "yes" if verdict.root_recomputed else "no")
-    table.add_row("inclusion proofs", f"{verdict.inclusion_proofs_checked:,} checked")
-    table.add_row("consistency proofs", f"{verdict.consistency_proofs_checked:,} checked")
-    console.print(table)
+    rows.append(("events checked", f"{verdict.events_checked:,}" + (f" ({by_kind})" if by_kind else "")))
+    rows.append(("root recomputed", "yes" if verdict.root_recomputed else "no"))
+    rows.append(("inclusion proofs", f"{verdict.inclusion_proofs_checked:,} checked"))
+    rows.append(("consistency proofs", f"{verdict.consistency_proofs_checked:,} checked"))
+    console.print(fields(rows))
     for warning in verdict.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     for failure in verdict.failures:

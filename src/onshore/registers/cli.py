@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 import typer
 import yaml
-from rich.table import Table
 
 from onshore.cli_support import ConfigOption, JsonOption, cli_errors, console, print_json, with_runtime
+from onshore.cli_tables import data_table, fields, plain
 from onshore.errors import InputError
 
 register_app = typer.Typer(
@@ -53,10 +53,7 @@ def _fields(file: Path | None, sets: list[str] | None) -> dict[str, Any]:
 
 
 def _show(entry: dict[str, Any]) -> None:
-    table = Table("field", "value")
-    for key, value in entry.items():
-        table.add_row(key, ", ".join(map(str, value)) if isinstance(value, list) else str(value))
-    console.print(table)
+    console.print(fields((key, plain(value)) for key, value in entry.items()))
 
 
 @register_app.command("add")
@@ -161,10 +158,7 @@ def register_list(
         console.print("no entry")
         return
     keys = [k for k in rows[0] if k not in ("register", "handling", "note", "ledger_index")][:9]
-    table = Table(*keys)
-    for row in rows:
-        table.add_row(*(", ".join(map(str, v)) if isinstance(v, list) else str(v) for v in (row[k] for k in keys)))
-    console.print(table)
+    console.print(data_table(keys, [[plain(row[k]) for k in keys] for row in rows]))
 
 
 @register_app.command("show")

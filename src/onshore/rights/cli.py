@@ -9,9 +9,9 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.table import Table
 
 from onshore.cli_support import ConfigOption, JsonOption, cli_errors, console, print_json, with_runtime
+from onshore.cli_tables import data_table, number, wrapped
 
 consent_app = typer.Typer(
     help="Grant, withdraw and list consents (per subject and purpose; a vehicle names its owner).", no_args_is_help=True
@@ -132,11 +132,10 @@ def consent_list(
     if not rows:
         console.print(f"no consent in force for subject {ref}: nothing that needs consent is collected")
         return
-    table = Table("purpose", "for", "level", "granted", "expires", title=f"consents of {ref}")
+    table = data_table(["purpose", wrapped("for"), "level", "granted", "expires"], title=f"consents of {ref}")
     for row in rows:
-        table.add_row(
-            row["purpose"], row["description"], row["level"], row["granted"], row["expires"] or "withdrawn only"
-        )
+        expires = row["expires"] or "withdrawn only"
+        table.add_row(row["purpose"], row["description"], row["level"], row["granted"], expires)
     console.print(table)
 
 
@@ -242,7 +241,7 @@ def retention_run(config: ConfigOption = None, json_out: JsonOption = False) -> 
     if json_out:
         _print_json({"deleted": sum(r["deleted"] for r in rows), "rules": rows})
         return
-    table = Table("region", "rule", "deleted", "ledger index")
+    table = data_table(["region", "rule", number("deleted"), number("ledger index")])
     for r in rows:
-        table.add_row(r["region"], r["rule_id"], str(r["deleted"]), str(r["ledger_index"] or "-"))
+        table.add_row(r["region"], r["rule_id"], r["deleted"], r["ledger_index"])
     console.print(table)

@@ -15,8 +15,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
+from onshore.cli_tables import Col, data_table, number
 from onshore.errors import InputError, OnshoreError, PayloadTooLargeError
 from onshore.vision.anonymize import DEFAULT_METHOD, METHOD_NAMES, AnonymizationSettings
 from onshore.vision.codec import decode_frame
@@ -94,11 +94,10 @@ def _print_detections(reports: list[dict[str, Any]]) -> None:
         if "error" in report:
             console.print(f"[red]{report['image']}: {report['error']['message']}[/red]", highlight=False)
             continue
-        table = Table(title=f"{report['image']} ({report['width']}x{report['height']})", title_justify="left")
-        for column in ("kind", "x1", "y1", "x2", "y2", "score"):
-            table.add_column(column, justify="left" if column == "kind" else "right")
+        columns: list[Col] = [Col("kind"), *(number(key) for key in ("x1", "y1", "x2", "y2", "score"))]
+        table = data_table(columns, title=f"{report['image']} ({report['width']}x{report['height']})")
         for box in report["boxes"]:
-            table.add_row(box["kind"], *(str(box[key]) for key in ("x1", "y1", "x2", "y2")), f"{box['score']:.3f}")
+            table.add_row(box["kind"], *(box[key] for key in ("x1", "y1", "x2", "y2")), f"{box['score']:.3f}")
         console.print(table)
 
 
@@ -171,6 +170,7 @@ def sample(
     out: Annotated[Path, typer.Argument(dir_okay=False, help="the JPEG file to write")],
     cabin: Annotated[bool, typer.Option(help="a cabin interior instead of a road scene")] = False,
     seed: Annotated[int, typer.Option(help="another seed draws another scene")] = 1,
+    json_output: JsonOption = False,
 ) -> None:
     """Write a drawn camera frame (a road scene, or a cabin), to try the frame path with.
 
@@ -186,4 +186,7 @@ def sample(
     except OSError as exc:
         typer.echo(f"error: cannot write {out}: {exc.strerror}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"wrote {out} (1280x720, drawn: no person or plate)")
+    if json_output:
+        typer.echo(json.dumps({"out": str(out), "width": 1280, "height": 720, "cabin": cabin, "seed": seed}))
+    else:
+        typer.echo(f"wrote {out} (1280x720, drawn: no person or plate)")
