@@ -23,10 +23,26 @@ def _pyplot() -> Any:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    _know_cjk_fonts()
+
     plt.rcParams["font.sans-serif"] = _FONTS
     plt.rcParams["font.family"] = "sans-serif"
     plt.rcParams["axes.unicode_minus"] = False
     return plt
+
+
+def _know_cjk_fonts() -> None:
+    """Add the system's CJK fonts to matplotlib's list when its cache predates them (matplotlib builds the list
+    once and keeps it until its own version changes: a font installed later, e.g. by `make system-deps` after a
+    first report, would otherwise never be found)."""
+    from matplotlib import font_manager
+
+    manager = font_manager.fontManager
+    if any(font.name in _FONTS[:-1] for font in manager.ttflist):
+        return
+    for path in font_manager.findSystemFonts():
+        if "NotoSansCJK" in path.replace("-", "").replace(" ", ""):
+            manager.addfont(path)
 
 
 def _png(fig: Any) -> bytes:
