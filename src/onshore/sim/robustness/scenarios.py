@@ -72,6 +72,8 @@ class FaultScenario:
     name: str
     run: Callable[[FaultContext], FaultOutcome]
     needs: tuple[str, ...] = ()  # services the context must offer
+    refuses: bool = True  # clients are answered 503 with Retry-After while the fault lasts (not when only a
+    # process behind the seam, a worker, is killed, nor when the server itself is gone)
 
 
 SCENARIOS: dict[str, FaultScenario] = {}
@@ -189,10 +191,15 @@ def run_scenario(scenario: FaultScenario, ctx: FaultContext) -> FaultOutcome:
 
 
 def _register_builtins() -> None:
-    register_scenario(FaultScenario("server_sigkill", server_sigkill))
+    from onshore.sim.robustness import broker_scenarios as brokers
+
+    register_scenario(FaultScenario("server_sigkill", server_sigkill, refuses=False))
     register_scenario(FaultScenario("postgres_connections_killed", postgres_connections_killed, ("postgresql",)))
     register_scenario(FaultScenario("sqlite_locked", sqlite_locked))
     register_scenario(FaultScenario("disk_full", disk_full))
+    register_scenario(FaultScenario("nats_broker_restart", brokers.nats_broker_restart, ("nats_server",)))
+    register_scenario(FaultScenario("worker_sigkill", brokers.worker_sigkill, ("nats_server",), refuses=False))
+    register_scenario(FaultScenario("mosquitto_restart", brokers.mosquitto_restart, ("mosquitto",), refuses=False))
 
 
 _register_builtins()
