@@ -33,9 +33,10 @@ BUILT_IN = {
     "server_sigkill", "postgres_connections_killed", "sqlite_locked", "disk_full", "nats_broker_restart",
     "worker_sigkill", "mosquitto_restart",
 }  # fmt: skip
-# Found by the scenario, not yet explained: Mosquitto 2.0.11 restarted (SIGTERM, persistence on) does not deliver
-# again the messages it had in flight to `onshore mqtt`'s resumed session (one batch per restart is lost). Whether
-# the broker's persistence or the subscriber is at fault is open; strict, so that the fix must remove this mark.
+# Found by the scenario, not yet explained: Mosquitto 2.0.11 restarted (SIGTERM, persistence on) under
+# `onshore mqtt`, in four runs of six a batch that was in flight to the subscriber at a restart is never stored. The
+# broker's log shows it resending its in-flight messages (DUP) on the resumed session, so the subscriber (or paho)
+# is the first suspect. Intermittent, so not strict: remove the mark with the fix.
 KNOWN_LOSS = {"mosquitto_restart"}
 
 
@@ -60,7 +61,7 @@ def test_the_built_in_fault_scenarios_are_registered() -> None:
 def _marks(name: str) -> list[pytest.MarkDecorator]:
     marks = [pytest.mark.services] if SCENARIOS[name].needs else []
     if name in KNOWN_LOSS:
-        marks.append(pytest.mark.xfail(strict=True, reason="in-flight messages lost over a broker restart"))
+        marks.append(pytest.mark.xfail(strict=False, reason="in-flight messages lost over a broker restart"))
     return marks
 
 
