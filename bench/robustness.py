@@ -9,7 +9,8 @@ Prints one JSON line:
   routes_roles_checked   (route, kind of token) pairs sent by the matrix; route_role_failures: those answered wrong
   fuzz_cases             inputs fuzzed: decoders (--fuzz-examples each) and routes (--route-examples each)
   fuzz_failures          decoders and routes whose property failed (names); each one is a defect
-  faults_injected        connections killed, locks held, disks filled, servers SIGKILLed
+  faults_injected        connections killed, locks held, disks filled, servers and workers SIGKILLed, private
+                         nats-server and Mosquitto brokers restarted
   fault_scenarios        per scenario: ok, acknowledged records, 503 answers seen
   lost                   acknowledged records not stored (faults and soak): 0
   duplicates             records stored twice (faults and soak): 0
@@ -35,6 +36,7 @@ from typing import Any
 
 import orjson
 
+from onshore.sim.robustness.brokers import BROKERS, find_broker
 from onshore.sim.robustness.decoders import DECODERS, run_decoder
 from onshore.sim.robustness.faults import make_deployment
 from onshore.sim.robustness.matrix import check_matrix, open_world
@@ -70,7 +72,7 @@ def run_fuzzing(folder: Path, decoder_examples: int, route_examples: int, result
 
 
 def run_faults(folder: Path, pg_admin_url: str | None, result: dict[str, Any]) -> None:
-    services: dict[str, Any] = {}
+    services: dict[str, Any] = {name: binary for name in BROKERS if (binary := find_broker(name)) is not None}
     if pg_admin_url is not None:
         from ingest import throwaway_pg_database  # bench/ingest.py
 

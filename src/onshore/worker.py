@@ -24,6 +24,7 @@ import contextlib
 import logging
 import re
 import signal
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +35,7 @@ from nats.aio.msg import Msg
 from onshore import clock
 from onshore.config import Settings
 from onshore.errors import BatchFormatError, ConfigError, OnshoreError
-from onshore.ingest.batch import BatchRef, claimed_sender, decode, decode_message
+from onshore.ingest.batch import Batch, BatchRef, claimed_sender, decode, decode_message
 from onshore.ingest.jetstream import JetStreamLink
 from onshore.ledger.store import MerkleLog
 from onshore.pipeline.process import Processor
@@ -134,26 +135,13 @@ class Worker:
             logger.warning("pruning processed batches failed: %s", exc.message)
 
     async def _handle(self, message: Msg) -> None:
-        batch_id = (message.headers or {}).get("Nats-Msg-Id", "")
-        owner = ""
+        envelope, batch = open_message(message.data, message.headers, self.region)
+        batch_id, owner = envelope.batch_id, envelope.owner
         ref: BatchRef | None = None
         delivered = message.metadata.num_delivered or 1
         try:
-            try:
-                batch = decode_message(message.data)
-            except BatchFormatError:
-                claimed_id, claimed_owner = claimed_sender(message.data)
-                if claimed_id == batch_id:  # the receipt of the batch the gateway published under this id
-                    owner = claimed_owner or ""
-                raise
-            batch_id, owner = batch.batch_id, batch.vehicle.ref
-            if not _RECEIPT_KEY.fullmatch(batch_id):
-                raise BatchFormatError("the batch's id is not one admit gives (32 hex digits); nothing was processed")
-            if batch.vehicle.region != self.region:
-                raise BatchFormatError(
-                    f"a batch of region {batch.vehicle.region!r} on the stream of region {self.region!r}; "
-                    "nothing was processed"
-                )
+            if isinstance(batch, BatchFormatError):
+                raise batch
             if isinstance(batch, BatchRef):
                 ref = batch
                 answer = await self._in_thread(self.processor.outcome_of, batch.vehicle, batch.batch_id)
@@ -219,6 +207,42 @@ class Worker:
             self.stats.retried += 1
             return False
         return True
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Whose a bus message is: the batch id whose receipt answers it, and the vehicle pseudonym ('' unknown)."""
+
+    batch_id: str
+    owner: str
+
+
+def open_message(
+    data: bytes, headers: Mapping[str, str] | None, region: str
+) -> tuple[Envelope, Batch | BatchRef | BatchFormatError]:
+    """Read one message of ``region``'s stream: whose it is, and the batch (or reference) it carries, or why it is
+    refused (`BatchFormatError`: not a batch of this release, an id admit never gives, another region's batch).
+
+    A refused message's envelope names a receipt only where the bytes claim the batch id they were published
+    under (``Nats-Msg-Id``): garbage answers nobody.
+    """
+    batch_id = (headers or {}).get("Nats-Msg-Id", "")
+    try:
+        batch = decode_message(data)
+    except BatchFormatError as exc:
+        claimed_id, claimed_owner = claimed_sender(data)
+        owner = (claimed_owner or "") if claimed_id == batch_id else ""
+        return Envelope(batch_id, owner), exc
+    envelope = Envelope(batch.batch_id, batch.vehicle.ref)
+    if not _RECEIPT_KEY.fullmatch(batch.batch_id):
+        return envelope, BatchFormatError(
+            "the batch's id is not one admit gives (32 hex digits); nothing was processed"
+        )
+    if batch.vehicle.region != region:
+        return envelope, BatchFormatError(
+            f"a batch of region {batch.vehicle.region!r} on the stream of region {region!r}; nothing was processed"
+        )
+    return envelope, batch
 
 
 def open_worker_region(settings: Settings, region: str) -> tuple[Processor, dict[str, Region], VisionStages]:

@@ -13,6 +13,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from onshore.ingest.fleet_telemetry import schema
+from onshore.sim.robustness.ft_targets import with_unknown_field as with_unknown_field  # re-exported
 
 Datum = tuple[str | int, str, Any]  # field name (or number), value case, value
 
@@ -85,18 +86,3 @@ def connectivity(vin: str, created_ms: int, status: int, connection_id: str = "c
 def as_json(message: Message) -> dict[str, Any]:
     """The message in protobuf's JSON form, as upstream's JSON dispatchers write it (every field, enum names)."""
     return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
-
-
-def with_unknown_field(data: bytes, number: int) -> bytes:
-    """``data`` with a length-delimited field ``number`` appended at the top level (a field this schema lacks)."""
-    return data + _varint(number << 3 | 2) + b"\x01A"
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)

@@ -14,6 +14,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from onshore.ingest.fleet_telemetry import schema
 from onshore.ingest.fleet_telemetry.descriptors import FILE_DESCRIPTOR_SET
 from onshore.ingest.fleet_telemetry.regenerate import PROTO_FILES, PROTOS
+from onshore.sim.robustness.ft_targets import varint
 from tests.conftest import CN_VIN, shared_data
 
 F = FieldDescriptor
@@ -131,35 +132,26 @@ def test_the_messages_have_upstream_s_shapes(full_name: str, shape: dict[str, tu
     assert _shape(full_name) == shape
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
 def _tag(number: int, wire_type: int) -> bytes:
-    return _varint(number << 3 | wire_type)
+    return varint(number << 3 | wire_type)
 
 
 def _len(number: int, payload: bytes) -> bytes:
-    return _tag(number, 2) + _varint(len(payload)) + payload
+    return _tag(number, 2) + varint(len(payload)) + payload
 
 
 def test_hand_written_wire_bytes_decode_to_the_fields_they_name() -> None:
     """Bytes written from the encoding rules alone (no schema): if a number or a type were off, this would fail."""
     speed = _len(2, _tag(5, 1) + struct.pack("<d", 42.5))  # Value.double_value = 5 (fixed64)
-    gear = _len(2, _tag(9, 0) + _varint(5))  # Value.shift_state_value = 9, ShiftStateD = 5
+    gear = _len(2, _tag(9, 0) + varint(5))  # Value.shift_state_value = 9, ShiftStateD = 5
     place = _len(2, _len(7, _tag(1, 1) + struct.pack("<d", 26.6) + _tag(2, 1) + struct.pack("<d", 106.6)))
     doors = _len(2, _len(21, _tag(1, 0) + b"\x01" + _tag(6, 0) + b"\x01"))  # DriverFront, TrunkRear
-    clock = _len(2, _len(31, _tag(1, 0) + _varint(7) + _tag(2, 0) + _varint(30)))
+    clock = _len(2, _len(31, _tag(1, 0) + varint(7) + _tag(2, 0) + varint(30)))
     soc = _len(2, _tag(4, 5) + struct.pack("<f", 77.5))  # float_value = 4 (fixed32)
-    odometer = _len(2, _tag(3, 0) + _varint(2**40))  # long_value = 3
+    odometer = _len(2, _tag(3, 0) + varint(2**40))  # long_value = 3
     invalid = _len(2, _tag(10, 0) + b"\x01")
     data = b"".join(
-        _len(1, _tag(1, 0) + _varint(key) + value)
+        _len(1, _tag(1, 0) + varint(key) + value)
         for key, value in [
             (4, speed),
             (10, gear),
@@ -172,7 +164,7 @@ def test_hand_written_wire_bytes_decode_to_the_fields_they_name() -> None:
             (259, invalid),
         ]
     )
-    created = _len(2, _tag(1, 0) + _varint(1_700_000_000) + _tag(2, 0) + _varint(123_000_000))
+    created = _len(2, _tag(1, 0) + varint(1_700_000_000) + _tag(2, 0) + varint(123_000_000))
     wire = data + created + _len(3, CN_VIN.encode()) + _tag(4, 0) + b"\x01"
     payload = schema.Payload.FromString(wire)
     assert payload.vin == CN_VIN and payload.is_resend and payload.created_at.ToMilliseconds() == 1_700_000_000_123

@@ -1,8 +1,10 @@
 """Property-based fuzzing of every decoder onshore runs on outside input (`onshore.sim.robustness.decoders`):
 JSON and NDJSON ingest, records handed to the library, the bus's MessagePack batches, frame metadata and images,
-basis conditions and basis files, export requests, the configuration. A refusal is one of the decoder's errors in
-its status range and in the API's error shape; what is accepted passes the decoder's property (an admitted batch
-survives the bus; an accepted condition runs at export; a decoded image matches its header).
+basis conditions and basis files, export requests, the configuration, and the adapters' (fleet-telemetry protobuf
+and JSON of every record type, MQTT topics and payloads, a worker's bus messages with their headers). A refusal
+is one of the decoder's errors in its status range and in the API's error shape; what is accepted passes the
+decoder's property (an admitted batch survives the bus; an accepted condition runs at export; a decoded image
+matches its header; a fleet-telemetry message keeps every datum and reads the same from its JSON form).
 
 A few hundred examples per decoder here (``EXAMPLES``; derandomized in CI); `bench/robustness.py` runs more.
 An adapter that adds a decoder registers it with `register_decoder` and is fuzzed here with no change.
@@ -23,6 +25,7 @@ CI = os.environ.get("CI") == "true"
 BUILT_IN = {
     "ingest.json", "ingest.ndjson", "ingest.records", "bus.batch", "frames.meta", "frames.image",
     "border.conditions", "border.basis_file", "border.export_request", "config.load",
+    "fleet_telemetry.protobuf", "fleet_telemetry.json", "fleet_telemetry.events", "mqtt.message", "bus.message",
 }  # fmt: skip
 
 
@@ -63,3 +66,22 @@ def test_a_bus_batch_outside_admit_s_ranges_is_refused_by_the_bus_decoder() -> N
                    {"values": [[2**63], 1, 2]}, {"received": 1}):  # fmt: skip
         with pytest.raises(BatchFormatError):
             decode(msgspec.msgpack.encode({**fields, **change}))
+
+
+def test_a_fleet_telemetry_payload_with_a_field_number_the_schema_lacks_is_refused_with_a_422() -> None:
+    """The property's refusal path, reached on purpose: proto3 keeps an unknown field, onshore refuses it."""
+    from onshore.ingest.fleet_telemetry.schema import Payload, RecordType
+    from onshore.sim.robustness.ft_targets import with_unknown_field
+
+    message = Payload(vin="LSVM0TEST00000001")
+    message.created_at.FromMilliseconds(samples.NOW_MS - 1000)
+    datum = message.data.add(key=4)  # VehicleSpeed
+    datum.value.double_value = 42.5
+    target = DECODERS["fleet_telemetry.protobuf"]
+    body = message.SerializeToString()
+    assert check_one(target, (body, "application/x-protobuf", RecordType.V)) is True
+    with pytest.raises(AssertionError, match="status 422"):  # a 4xx range that excludes 422 rejects the refusal
+        check_one(
+            type(target)(target.name, target.inputs, target.decode, target.refusals, (400, 422)),
+            (with_unknown_field(body, 999), "application/x-protobuf", RecordType.V),
+        )

@@ -32,7 +32,7 @@ from onshore.errors import ForbiddenError, InputError, OnshoreError
 from onshore.ingest.mqtt.messages import ArrivalStamps, message_records
 from onshore.ingest.mqtt.rates import MessageRates
 from onshore.ingest.mqtt.refusals import Refusals
-from onshore.ingest.mqtt.topics import SHAPE_REFUSAL, MessageKind, TopicAddress, TopicLayout
+from onshore.ingest.mqtt.topics import MessageKind, TopicAddress, TopicLayout, check_address
 from onshore.metrics import Metrics
 from onshore.model import IngestResult, Vehicle
 from onshore.pipeline.admit import WireRecord
@@ -128,14 +128,8 @@ class Batcher:
         acknowledgement keeps its place in the order)."""
         held = _Held(delivery, None)
         try:
-            held.address = self.layout.parse(delivery.topic)
-            if held.address.kind is MessageKind.UNKNOWN:
-                raise InputError(SHAPE_REFUSAL)
-            if held.address.gateway not in self.gateways:
-                raise ForbiddenError(
-                    "the topic names a gateway that is not configured (a tokens[] entry with role gateway): "
-                    "`onshore gateway add NAME`"
-                )
+            held.address = self.layout.parse(delivery.topic)  # kept when refused: its base takes the report
+            check_address(held.address, self.gateways)
             self.rates.admit(held.address.gateway, held.address.vin)
             received = delivery.received_ms
             if held.address.kind is MessageKind.V:

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from onshore.errors import InputError
+from onshore.errors import ForbiddenError, InputError
 
 ONSHORE_LEVEL = "onshore"  # the level of onshore's own topics under a base: batches in, error reports out
 ERRORS_TOPIC = f"{ONSHORE_LEVEL}/errors"
@@ -113,6 +113,28 @@ SHAPE_REFUSAL = (
     "the topic has no shape onshore takes under a base: <VIN>/v/<Field>, <VIN>/alerts/<Name>/current or /history, "
     "<VIN>/errors/<Name>, <VIN>/connectivity, onshore/<VIN>/batch"
 )
+
+
+def gateway_address(layout: TopicLayout, topic: str, gateways: frozenset[str]) -> TopicAddress:
+    """The address of a message's topic, of a shape the layout reads, under a configured gateway's base.
+
+    Raises:
+        InputError (400): the topic lies under no base, or has no shape onshore takes (`SHAPE_REFUSAL`).
+        ForbiddenError (403): the topic names a gateway that is not configured.
+    """
+    return check_address(layout.parse(topic), gateways)
+
+
+def check_address(address: TopicAddress, gateways: frozenset[str]) -> TopicAddress:
+    """``address`` when it has a shape onshore takes and names one of ``gateways``; raises as `gateway_address`."""
+    if address.kind is MessageKind.UNKNOWN:
+        raise InputError(SHAPE_REFUSAL)
+    if address.gateway not in gateways:
+        raise ForbiddenError(
+            "the topic names a gateway that is not configured (a tokens[] entry with role gateway): "
+            "`onshore gateway add NAME`"
+        )
+    return address
 
 
 def _address(base: str, gateway: str, rest: list[str]) -> TopicAddress | None:

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from onshore.errors import BatchFormatError, ConfigError, InputError
 from onshore.ingest.batch import FrameBatch, FrameMeta, RecordBatch, decode
-from onshore.model import Vehicle
 from onshore.sim.robustness import samples
 from onshore.sim.robustness.fuzzing import DecoderTarget
 from onshore.sim.robustness.strategies import (
@@ -31,7 +30,7 @@ from onshore.sim.robustness.strategies import (
     with_one_changed,
 )
 
-VEHICLE = Vehicle(ref="0" * 32, market="CN", region="cn")
+VEHICLE = samples.VEHICLE
 
 
 def round_trips_over_the_bus(_value: Any, batch: RecordBatch | FrameBatch) -> None:
@@ -39,7 +38,7 @@ def round_trips_over_the_bus(_value: Any, batch: RecordBatch | FrameBatch) -> No
     assert decode(batch.encode()) == batch, "an admitted batch does not survive the bus"
 
 
-def _records() -> st.SearchStrategy[list[dict[str, Any]]]:
+def record_lists() -> st.SearchStrategy[list[dict[str, Any]]]:
     """Batches of records that admit takes, and batches where one record has one hostile field."""
     valid = st.fixed_dictionaries(
         {
@@ -76,7 +75,7 @@ def _edge_in_containers() -> st.SearchStrategy[Any]:
 
 def _json_bodies() -> st.SearchStrategy[bytes]:
     # json.dumps writes integers of any size, Infinity and NaN (not JSON): hostile as they are
-    return mutations_of(_records().map(lambda rs: json.dumps(rs).encode()), max_edits=2)
+    return mutations_of(record_lists().map(lambda rs: json.dumps(rs).encode()), max_edits=2)
 
 
 def _ndjson_bodies() -> st.SearchStrategy[bytes]:
@@ -84,7 +83,7 @@ def _ndjson_bodies() -> st.SearchStrategy[bytes]:
         return sep.join(json.dumps(r).encode() for r in records) + sep
 
     separators = st.sampled_from([b"\n", b"\r\n", b"\n\n"])
-    return mutations_of(st.tuples(_records(), separators).map(lambda a: lines(*a)), max_edits=2)
+    return mutations_of(st.tuples(record_lists(), separators).map(lambda a: lines(*a)), max_edits=2)
 
 
 _CONTENT_TYPES = ["application/json", "application/x-ndjson", "application/json; charset=utf-8", None, "text/csv"]
@@ -107,19 +106,24 @@ def _ingest_records(records: Any) -> RecordBatch:
     return admit(records_from_python(records, limits), VEHICLE, limits, now_ms=samples.NOW_MS)
 
 
-def _bus_inputs() -> st.SearchStrategy[bytes]:
-    def replace(args: tuple[dict[str, Any], str, Any]) -> bytes:
-        fields, name, value = args
-        try:
-            return msgspec.msgpack.encode({**fields, name: value})
-        except (TypeError, OverflowError, msgspec.EncodeError):
-            return msgspec.msgpack.encode(fields)
+def msgpack_with_one_changed(args: tuple[dict[str, Any], str, Any]) -> bytes:
+    """``(fields, name, value)``: the MessagePack of ``fields`` with ``name`` set to ``value`` (as they are when
+    MessagePack cannot write that value)."""
+    fields, name, value = args
+    try:
+        return msgspec.msgpack.encode({**fields, name: value})
+    except (TypeError, OverflowError, msgspec.EncodeError):
+        return msgspec.msgpack.encode(fields)
 
+
+def _bus_inputs() -> st.SearchStrategy[bytes]:
     batches = st.sampled_from(samples.batches())
     as_fields = batches.map(lambda b: msgspec.msgpack.decode(b.encode()))
     field_names = st.sampled_from(sorted(set(RecordBatch.__struct_fields__) | set(FrameBatch.__struct_fields__)))
     values = json_values(10) | st.binary(max_size=16) | st.just([2**64 - 1]) | st.just([msgspec.msgpack.Ext(1, b"x")])
-    return mutations_of(batches.map(lambda b: b.encode())) | st.tuples(as_fields, field_names, values).map(replace)
+    return mutations_of(batches.map(lambda b: b.encode())) | st.tuples(as_fields, field_names, values).map(
+        msgpack_with_one_changed
+    )
 
 
 def _frame_meta(args: tuple[dict[str, str], str | None]) -> FrameMeta:
@@ -296,7 +300,7 @@ def built_in_targets() -> list[DecoderTarget]:
         )
     )
     targets.append(
-        DecoderTarget("ingest.records", _records() | json_values(), _ingest_records, check=round_trips_over_the_bus)
+        DecoderTarget("ingest.records", record_lists() | json_values(), _ingest_records, check=round_trips_over_the_bus)
     )
     targets.append(
         DecoderTarget(

@@ -3,8 +3,9 @@ well-formed result out, never anything else.
 
 A `DecoderTarget` names a decoder, the hypothesis strategy of its input, the errors a refusal may raise (with
 their HTTP status range) and a property of what it accepts. `DECODERS` holds the built-in ones
-(`onshore.sim.robustness.decoder_targets`); an adapter adds its own with `register_decoder` in a few lines, e.g.
-the fleet-telemetry protobuf decoder (``round_trips_over_the_bus`` is in ``decoder_targets``)::
+(`onshore.sim.robustness.decoder_targets`) and the adapters' (`onshore.sim.robustness.adapter_targets`:
+fleet-telemetry protobuf and JSON and its event record types, MQTT messages, the worker's bus messages); a new
+decoder is added with `register_decoder` in a few lines, e.g.::
 
     register_decoder(DecoderTarget(
         "fleet_telemetry.protobuf", mutations_of(st.sampled_from(SAMPLE_PAYLOADS)),
@@ -22,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from onshore.sim.robustness.adapter_targets import adapter_targets
 from onshore.sim.robustness.decoder_targets import built_in_targets
 from onshore.sim.robustness.fuzzing import DecoderTarget, FuzzResult, run_property
 
@@ -71,5 +73,5 @@ def run_decoder(
     )
 
 
-for _target in built_in_targets():
+for _target in [*built_in_targets(), *adapter_targets()]:
     register_decoder(_target)

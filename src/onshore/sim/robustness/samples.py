@@ -12,6 +12,7 @@ from onshore.sim.signals import SIGNAL_NAMES
 
 NOW_MS = clock.now_ms()
 MIN_TS_MS = 946684800000  # admit's floor (2000-01-01)
+VEHICLE = Vehicle(ref="0" * 32, market="CN", region="cn")  # a pseudonym no vehicle has
 SIGNALS = tuple(sorted({name for names in SIGNAL_NAMES.values() for name in names}))
 BASIS: dict[str, Any] = {
     "id": "fz-basis",
@@ -77,7 +78,7 @@ def alias_bomb(levels: int = 8) -> str:
 
 def batches() -> list[RecordBatch | FrameBatch]:
     """A record batch and a frame batch as admit builds them."""
-    vehicle = Vehicle(ref="0" * 32, market="CN", region="cn")
+    vehicle = VEHICLE
     records = RecordBatch(
         vehicle=vehicle,
         received_ms=NOW_MS,

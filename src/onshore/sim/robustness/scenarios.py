@@ -16,21 +16,11 @@ Every scenario ends in `onshore.sim.robustness.faults.settle`: every acknowledge
 nothing half-written, a client that saw 503 with ``Retry-After`` and never another 5xx, `onshore ledger verify`
 exit 0, nothing personal in the servers' output.
 
-Hooks for the NATS work (a gateway publishing to JetStream, workers consuming): a scenario is one function and
-one `register_scenario` call, e.g. ::
-
-    def broker_restart(ctx: FaultContext) -> FaultOutcome:
-        deployment = make_deployment(ctx.folder / "w")  # plus the gateway/worker settings
-        ...start the gateway and the workers; with streaming(deployment) as streams:
-               wait_for(...); restart the nats-server process; outcome.faults_injected += 1
-               return settle(deployment, streams, outcome)
-
-    register_scenario(FaultScenario("broker_restart", broker_restart, needs=("nats",)))
-
-and likewise ``worker_sigkill`` (SIGKILL a worker between its commit and its acknowledgement: the redelivered
-batch must count as duplicate, never be stored twice). `FaultContext` gives the folder and the factories of the
-real services a scenario needs (a fresh PostgreSQL database; a ``nats`` entry for the broker when it comes);
-a scenario whose service is missing is skipped (a failure in CI) by the test, reported by the bench.
+The broker scenarios (`onshore.sim.robustness.broker_scenarios`: ``nats_broker_restart``, ``worker_sigkill``,
+``mosquitto_restart``) are registered here too; they need ``nats_server`` or ``mosquitto`` (the binary: each
+starts a private broker). A scenario is one function and one `register_scenario` call. `FaultContext` gives the
+folder and the real services a scenario needs (a fresh PostgreSQL database, a broker binary); a scenario whose
+service is missing is skipped (a failure in CI) by the test, reported by the bench.
 """
 
 from __future__ import annotations
@@ -60,7 +50,8 @@ class FaultContext:
     """Where a scenario runs: a folder of its own, and the real services it may use."""
 
     folder: Path
-    services: dict[str, Any] = field(default_factory=dict)  # "postgresql": a PgDatabase factory; "nats": ...
+    # "postgresql": a PgDatabase factory; "nats_server", "mosquitto": the broker's binary
+    services: dict[str, Any] = field(default_factory=dict)
 
     def pg_database(self) -> contextlib.AbstractContextManager[str]:
         factory: PgDatabase = self.services["postgresql"]
@@ -72,6 +63,8 @@ class FaultScenario:
     name: str
     run: Callable[[FaultContext], FaultOutcome]
     needs: tuple[str, ...] = ()  # services the context must offer
+    refuses: bool = True  # clients are answered 503 with Retry-After while the fault lasts (not when only a
+    # process behind the seam, a worker, is killed, nor when the server itself is gone)
 
 
 SCENARIOS: dict[str, FaultScenario] = {}
@@ -189,10 +182,15 @@ def run_scenario(scenario: FaultScenario, ctx: FaultContext) -> FaultOutcome:
 
 
 def _register_builtins() -> None:
-    register_scenario(FaultScenario("server_sigkill", server_sigkill))
+    from onshore.sim.robustness import broker_scenarios as brokers
+
+    register_scenario(FaultScenario("server_sigkill", server_sigkill, refuses=False))
     register_scenario(FaultScenario("postgres_connections_killed", postgres_connections_killed, ("postgresql",)))
     register_scenario(FaultScenario("sqlite_locked", sqlite_locked))
     register_scenario(FaultScenario("disk_full", disk_full))
+    register_scenario(FaultScenario("nats_broker_restart", brokers.nats_broker_restart, ("nats_server",)))
+    register_scenario(FaultScenario("worker_sigkill", brokers.worker_sigkill, ("nats_server",), refuses=False))
+    register_scenario(FaultScenario("mosquitto_restart", brokers.mosquitto_restart, ("mosquitto",), refuses=False))
 
 
 _register_builtins()

@@ -163,6 +163,12 @@ def mutated(draw: st.DrawFn, base: bytes, max_edits: int = 4) -> bytes:
     return bytes(data)
 
 
+def weighted(*options: tuple[st.SearchStrategy[Any], int]) -> st.SearchStrategy[Any]:
+    """One of the strategies, each drawn in proportion to its weight (``one_of`` draws them alike)."""
+    choices = [strategy for strategy, weight in options for _ in range(weight)]
+    return st.sampled_from(choices).flatmap(lambda strategy: strategy)
+
+
 def mutations_of(bases: st.SearchStrategy[bytes], max_edits: int = 4) -> st.SearchStrategy[bytes]:
     """Each base as it is, or with a few edits (``mutated``), or plain random bytes."""
     return st.one_of(
