@@ -33,11 +33,6 @@ BUILT_IN = {
     "server_sigkill", "postgres_connections_killed", "sqlite_locked", "disk_full", "nats_broker_restart",
     "worker_sigkill", "mosquitto_restart",
 }  # fmt: skip
-# Found by the scenario, not yet explained: Mosquitto 2.0.11 restarted (SIGTERM, persistence on) under
-# `onshore mqtt`, in four runs of six a batch that was in flight to the subscriber at a restart is never stored. The
-# broker's log shows it resending its in-flight messages (DUP) on the resumed session, so the subscriber (or paho)
-# is the first suspect. Intermittent, so not strict: remove the mark with the fix.
-KNOWN_LOSS = {"mosquitto_restart"}
 
 
 def _services(needs: tuple[str, ...]) -> dict[str, Any]:
@@ -60,8 +55,6 @@ def test_the_built_in_fault_scenarios_are_registered() -> None:
 
 def _marks(name: str) -> list[pytest.MarkDecorator]:
     marks = [pytest.mark.services] if SCENARIOS[name].needs else []
-    if name in KNOWN_LOSS:
-        marks.append(pytest.mark.xfail(strict=False, reason="in-flight messages lost over a broker restart"))
     return marks
 
 

@@ -55,9 +55,10 @@ class MqttSettings(Frozen):
     )
     share_group: str = Field(
         default="onshore",
-        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        pattern=r"^[A-Za-z0-9_-]{0,64}$",
         description="MQTT 5 shared-subscription group ($share/<group>/...): the processes of one group split "
-        "the messages between them",
+        "the messages between them; empty: plain subscriptions, for a single `onshore mqtt` process (Mosquitto "
+        "does not keep shared subscriptions over a restart of its own: docs/mqtt.md)",
     )
     session_expiry_s: int = Field(
         default=86400,

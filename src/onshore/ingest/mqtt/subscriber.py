@@ -175,7 +175,8 @@ class MqttSubscriber:
         if refused:  # a broker ACL that does not let onshore read a base, most often
             log.error("mqtt: the broker refused %d of %d subscriptions (%s)", len(refused), len(reasons), refused[0])
         granted = len(reasons) - len(refused)
-        log.info("mqtt: subscribed to %d topic filters in group %s", granted, self.settings.share_group)
+        group = self.settings.share_group
+        log.info("mqtt: subscribed to %d topic filters %s", granted, f"in group {group}" if group else "(not shared)")
         self.connected.set()
 
     def _on_disconnect(self, _c: paho.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:

@@ -217,7 +217,7 @@ def mosquitto_restart(ctx: FaultContext) -> FaultOutcome:
         with deployment.config.open("a", encoding="utf-8") as config:
             config.write(
                 f'\n[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\ntopic_root = "fz"\nclient_id = "fz-mqtt-1"\n'
-                "session_expiry_s = 120\nflush_ms = 20\n"
+                'session_expiry_s = 120\nflush_ms = 20\nshare_group = ""\n'
             )
         subscriber = Process(deployment, "mqtt", ["mqtt"], ready="subscribed to")
         streams: list[RecordStream] = [
