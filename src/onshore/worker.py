@@ -15,9 +15,9 @@ all of the region's workers; ``bus.max_ack_pending`` bounds what they hold in fl
 
 A batch processing refuses (a value of the wrong shape, a malformed message, a batch of another release) is
 *terminated*: its error goes to the receipt and it is never delivered again, so it blocks nothing behind it. A
-transient failure (the database or NATS down: every 503 error) is *nak*-ed with ``bus.nak_delay_s`` and retried
-for as long as the stream keeps the batch. A worker killed at any point loses nothing: what it had not
-acknowledged is delivered again after ``bus.ack_wait_s``.
+transient failure (the database or NATS down: every 503 error; a group's commit failing so naks all of the group)
+is *nak*-ed with ``bus.nak_delay_s`` and retried for as long as the stream keeps the batch. A worker killed at any
+point loses nothing: what it had not acknowledged is delivered again after ``bus.ack_wait_s``.
 """
 
 from __future__ import annotations
