@@ -67,8 +67,9 @@ import psycopg
 
 from onshore.config import load_settings
 from onshore.ingest.nats_bus import NatsBus
-from onshore.sim.fleet import FLEET_TELEMETRY, FleetSimulator
+from onshore.sim.fleet import FleetSimulator
 from onshore.sim.servers import start_server, stop_server
+from onshore.sim.signals import FLEET_TELEMETRY
 from onshore.web.server import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -7,14 +7,17 @@ all of the region's workers; ``bus.max_ack_pending`` bounds what they hold in fl
    unless the batch was committed before (a redelivery needs no payload);
 2. processes it through `Processor.process_once`, in a thread (the event loop keeps reporting the messages in
    progress): classify → minimise → store → ledger, with the batch's id claimed in the same transaction, so a
-   redelivered batch is answered from its first commit and never stored, logged or counted twice;
+   redelivered batch is answered from its first commit and never stored, logged or counted twice. The plain
+   record batches of one fetch (up to ``bus.fetch_batch``) are processed together
+   (`Processor.process_records_once`): committed in one transaction, one hold of the region's write lock, with
+   the rows, events and answers one-by-one processing gives them; a batch that is refused fails alone;
 3. then deletes the payload, writes the answer to the batch's receipt, and only then acknowledges.
 
 A batch processing refuses (a value of the wrong shape, a malformed message, a batch of another release) is
 *terminated*: its error goes to the receipt and it is never delivered again, so it blocks nothing behind it. A
-transient failure (the database or NATS down: every 503 error) is *nak*-ed with ``bus.nak_delay_s`` and retried
-for as long as the stream keeps the batch. A worker killed at any point loses nothing: what it had not
-acknowledged is delivered again after ``bus.ack_wait_s``.
+transient failure (the database or NATS down: every 503 error; a group's commit failing so naks all of the group)
+is *nak*-ed with ``bus.nak_delay_s`` and retried for as long as the stream keeps the batch. A worker killed at any
+point loses nothing: what it had not acknowledged is delivered again after ``bus.ack_wait_s``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from nats.aio.msg import Msg
 from onshore import clock
 from onshore.config import Settings
 from onshore.errors import BatchFormatError, ConfigError, OnshoreError
-from onshore.ingest.batch import Batch, BatchRef, claimed_sender, decode, decode_message
+from onshore.ingest.batch import Batch, BatchRef, RecordBatch, claimed_sender, decode, decode_message
 from onshore.ingest.jetstream import JetStreamLink
 from onshore.ledger.store import MerkleLog
 from onshore.pipeline.process import Processor
@@ -101,9 +104,7 @@ class Worker:
             unfinished = list(messages)
             heartbeat = asyncio.create_task(self._heartbeat(unfinished))
             try:
-                for message in messages:
-                    await self._handle(message)
-                    unfinished.remove(message)
+                await self._handle_all(messages, unfinished)
             finally:
                 heartbeat.cancel()
             idle_since = asyncio.get_running_loop().time()
@@ -134,45 +135,71 @@ class Worker:
         except OnshoreError as exc:
             logger.warning("pruning processed batches failed: %s", exc.message)
 
-    async def _handle(self, message: Msg) -> None:
-        envelope, batch = open_message(message.data, message.headers, self.region)
-        batch_id, owner = envelope.batch_id, envelope.owner
-        ref: BatchRef | None = None
-        delivered = message.metadata.num_delivered or 1
+    async def _handle_all(self, messages: list[Msg], unfinished: list[Msg]) -> None:
+        """Process the fetched messages, their plain record batches together, then answer each in order."""
+        deliveries = [_Delivery.of(message, self.region) for message in messages]
+        group = [d for d in deliveries if isinstance(d.batch, RecordBatch)]
+        if len(group) > 1:
+            batches = [d.batch for d in group if isinstance(d.batch, RecordBatch)]
+            answers: list[dict[str, Any] | Exception | None]
+            try:
+                answers = await self._in_thread(self.processor.process_records_once, batches)
+            except Exception as exc:  # noqa: BLE001 - no batch of the group was answered
+                if isinstance(exc, OnshoreError) and exc.status == 503:
+                    answers = [exc] * len(group)  # the database is down: the whole group waits and comes back
+                else:  # unexpected: each batch goes on its own, to its own outcome
+                    logger.error("a group of %d batches failed (%s); one by one", len(group), type(exc).__name__)
+                    answers = [None] * len(group)
+            for delivery, answer in zip(group, answers, strict=True):
+                delivery.answer = answer
+        for delivery in deliveries:
+            if delivery.answer is None:
+                delivery.answer = await self._process(delivery)
+            await self._conclude(delivery)
+            unfinished.remove(delivery.message)
+
+    async def _process(self, delivery: _Delivery) -> dict[str, Any] | Exception:
+        """The answer of one batch on its own (a frame, a batch by reference, a lone record batch), or its error."""
+        batch = delivery.batch
         try:
-            if isinstance(batch, BatchFormatError):
+            if isinstance(batch, Exception):
                 raise batch
             if isinstance(batch, BatchRef):
-                ref = batch
                 answer = await self._in_thread(self.processor.outcome_of, batch.vehicle, batch.batch_id)
                 if answer is None:
                     full = decode(await self.link.fetch_payload(batch))
                     if full.batch_id != batch.batch_id or full.vehicle != batch.vehicle:
                         raise BatchFormatError("the batch's payload belongs to another batch; nothing was processed")
                     answer = await self._in_thread(self.processor.process_once, full)
-            else:
-                answer = await self._in_thread(self.processor.process_once, batch)
-        except OnshoreError as exc:
-            if exc.status == 503:  # the database, the key store or NATS is down: the batch waits and comes back
+                return answer  # type: ignore[no-any-return]
+            return await self._in_thread(self.processor.process_once, batch)  # type: ignore[no-any-return]
+        except Exception as exc:  # noqa: BLE001 - the batch's outcome: concluded by `_conclude`
+            return exc
+
+    async def _conclude(self, delivery: _Delivery) -> None:
+        """Answer a processed batch: its receipt then its ack, a refusal, or a nak (503s and bugs)."""
+        message, batch_id, answer = delivery.message, delivery.batch_id, delivery.answer
+        if isinstance(answer, OnshoreError):
+            if answer.status == 503:  # the database, the key store or NATS is down: the batch waits and comes back
                 self.stats.retried += 1
                 delay = self.settings.bus.nak_delay_s
-                logger.warning("batch %s: %s; delivered again in %g s", batch_id, exc.code, delay)
+                logger.warning("batch %s: %s; delivered again in %g s", batch_id, answer.code, delay)
                 with contextlib.suppress(nats.errors.Error):
                     await message.nak(delay=delay)
                 return
-            await self._refuse(message, batch_id, owner, ref, exc)
+            await self._refuse(message, batch_id, delivery.owner, delivery.ref, answer)
             return
-        except Exception as exc:  # noqa: BLE001 - a bug must not lose the batch: it waits for a fixed release
+        if isinstance(answer, Exception):  # a bug must not lose the batch: it waits for a fixed release
             self.stats.retried += 1
-            logger.error("batch %s: unexpected %s; delivered again later", batch_id, exc.__class__.__name__)
+            logger.error("batch %s: unexpected %s; delivered again later", batch_id, answer.__class__.__name__)
             with contextlib.suppress(nats.errors.Error):
                 await message.nak(delay=max(self.settings.bus.nak_delay_s, 30))
             return
-        receipt = {"status": "done", "region": self.region, "owner": owner, "result": answer}
-        if not await self._finish(message, batch_id, ref, receipt):
+        receipt = {"status": "done", "region": self.region, "owner": delivery.owner, "result": answer}
+        if not await self._finish(message, batch_id, delivery.ref, receipt):
             return
         self.stats.processed += 1
-        self.stats.redelivered += int(delivered > 1)
+        self.stats.redelivered += int((message.metadata.num_delivered or 1) > 1)
 
     async def _refuse(self, message: Msg, batch_id: str, owner: str, ref: BatchRef | None, exc: OnshoreError) -> None:
         """Terminate a batch processing refused, its error on the receipt (no redelivery, nothing stored)."""
@@ -243,6 +270,25 @@ def open_message(
             f"a batch of region {batch.vehicle.region!r} on the stream of region {region!r}; nothing was processed"
         )
     return envelope, batch
+
+
+@dataclass
+class _Delivery:
+    """One fetched message: its batch (or why it cannot be processed) and, once processed, its answer."""
+
+    message: Msg
+    batch_id: str
+    owner: str  # the vehicle whose receipt it is ("" when none is known)
+    ref: BatchRef | None  # a batch by reference: its payload is deleted when it is answered
+    batch: Batch | BatchRef | Exception
+    answer: dict[str, Any] | Exception | None = None
+
+    @classmethod
+    def of(cls, message: Msg, region: str) -> _Delivery:
+        """Decode ``message``, a batch of ``region``'s stream (`open_message`)."""
+        envelope, batch = open_message(message.data, message.headers, region)
+        ref = batch if isinstance(batch, BatchRef) else None
+        return cls(message, envelope.batch_id, envelope.owner, ref, batch)
 
 
 def open_worker_region(settings: Settings, region: str) -> tuple[Processor, dict[str, Region], VisionStages]:

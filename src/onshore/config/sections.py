@@ -152,7 +152,9 @@ class BusSettings(Frozen):
     nak_delay_s: float = Field(
         default=5, ge=0, le=3600, description="how long a batch that met a transient failure waits before redelivery"
     )
-    fetch_batch: int = Field(default=8, ge=1, le=256, description="batches a worker takes from the stream at once")
+    fetch_batch: int = Field(
+        default=8, ge=1, le=256, description="batches a worker takes from the stream at once (and commits together)"
+    )
     receipt_ttl_s: int = Field(
         default=86400, ge=60, description="how long a receipt (pending, its answer or its error) can be fetched"
     )

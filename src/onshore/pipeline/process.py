@@ -29,19 +29,20 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import orjson
 
 from onshore import clock
-from onshore.errors import AlreadyProcessedError, ConfigError
+from onshore.errors import AlreadyProcessedError, ConfigError, ResidencyError
 from onshore.ingest.batch import Batch, FrameBatch, RecordBatch
 from onshore.metrics import Metrics
-from onshore.model import FrameResult, IngestResult, LifecycleEvent, Vehicle
+from onshore.model import FrameResult, IngestResult, LifecycleEvent, StoredRows, Vehicle
 from onshore.pipeline.classify import FrameSource, classify, classify_frame, classify_frame_source
 from onshore.pipeline.minimize import CONSENT_LEVELS, consent_allows, minimize
-from onshore.pipeline.store import RegionRouter, store
+from onshore.pipeline.store import RegionRouter, encrypt_personal_values, store
 from onshore.rights.bindings import SubjectResolver
 from onshore.rules.loader import RuleBook
 from onshore.rules.schema import FramePolicy, Placement
@@ -49,7 +50,7 @@ from onshore.storage.processed import BatchClaim, claim, record_processed
 from onshore.storage.records import find_record
 from onshore.storage.region import Region
 from onshore.storage.schema import frame_drops
-from onshore.storage.sql import CommitResult
+from onshore.storage.sql import BatchCommit, CommitResult
 from onshore.storage.writes import upsert_increment
 
 if TYPE_CHECKING:
@@ -83,6 +84,17 @@ def _events(region: str, at_ms: int, counts: dict[str, int], purpose: str | None
         ),
         LifecycleEvent(kind="store", region=region, at_ms=at_ms, actor_role="vehicle", purpose=purpose),
     ]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Ready:
+    """A record batch classified and minimised: what is to be committed, and its answer from the commit."""
+
+    region: Region
+    stored: StoredRows
+    events: list[LifecycleEvent]
+    answer: Callable[[CommitResult], IngestResult]
+    claim: BatchClaim[CommitResult] | None
 
 
 class Processor:
@@ -164,6 +176,95 @@ class Processor:
             ResidencyError: no region may hold data of the vehicle's market.
             AlreadyProcessedError: with ``once``, the batch was committed before; nothing was stored.
         """
+        ready = self._prepare_records(batch, once=once)
+        started = time.perf_counter()
+        _region, result = store(ready.stored, ready.events, self.router, encrypt=self.encrypt, once=ready.claim)
+        ingested = ready.answer(result)
+        self.metrics.records(ingested, time.perf_counter() - started)
+        return ingested
+
+    def process_records_once(self, batches: Sequence[RecordBatch]) -> list[dict[str, Any] | Exception]:
+        """`process_once` for several record batches, committed together: one transaction per region.
+
+        Each batch gets what `process_once` would answer it, in order; the rows, events and counters are those of
+        one-by-one processing (`SQLRecordStore.commit_batches`), and its metrics too (the group's commit time
+        shared among its batches). A batch answered before is not processed again; a batch whose processing
+        raises gets that exception as its answer and is left out of the group, which it does not affect.
+
+        Raises:
+            what `SQLRecordStore.commit_batches` raises (the database failed): no answer for any of them.
+        """
+        answers: list[dict[str, Any] | Exception | None] = [None] * len(batches)
+        self._answer_committed(batches, answers)
+        groups: dict[str, list[tuple[int, _Ready, AbstractContextManager[None], float]]] = {}
+        flights: list[AbstractContextManager[None]] = []  # entered, not exited yet
+        flight: AbstractContextManager[None]
+        try:
+            for i, batch in enumerate(batches):
+                if answers[i] is not None:
+                    continue
+                flight = self.metrics.in_flight("records")
+                flight.__enter__()
+                flights.append(flight)
+                try:
+                    ready = self._prepare_records(batch, once=True)
+                    started = time.perf_counter()
+                    if self.encrypt:
+                        encrypt_personal_values(ready.region, ready.stored)
+                except Exception as exc:  # noqa: BLE001 - this batch's own answer; the others go on
+                    flights.remove(flight)
+                    flight.__exit__(type(exc), exc, exc.__traceback__)
+                    answers[i] = exc
+                    continue
+                encrypt_s = time.perf_counter() - started
+                groups.setdefault(ready.region.name, []).append((i, ready, flight, encrypt_s))
+            for group in groups.values():
+                started = time.perf_counter()
+                results = group[0][1].region.store.commit_batches(
+                    [BatchCommit(ready.stored, ready.events, ready.claim) for _, ready, _, _ in group]
+                )
+                share = (time.perf_counter() - started) / len(group)
+                for (i, ready, flight, encrypt_s), result in zip(group, results, strict=True):
+                    flights.remove(flight)
+                    if isinstance(result, Exception):
+                        flight.__exit__(type(result), result, result.__traceback__)
+                        answers[i] = (
+                            orjson.loads(result.outcome) if isinstance(result, AlreadyProcessedError) else result
+                        )
+                        continue
+                    ingested = ready.answer(result)
+                    self.metrics.records(ingested, encrypt_s + share)
+                    flight.__exit__(None, None, None)
+                    answers[i] = ingested.to_dict()
+        except BaseException as exc:
+            for flight in flights:
+                flight.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        done = [a for a in answers if a is not None]
+        assert len(done) == len(batches), "a batch was left unanswered"
+        return done
+
+    def _answer_committed(
+        self, batches: Sequence[RecordBatch], answers: list[dict[str, Any] | Exception | None]
+    ) -> None:
+        """Answer the batches committed before from their stored answers (one read per region)."""
+        by_region: dict[str, tuple[Region, list[int]]] = {}
+        for i, batch in enumerate(batches):
+            try:
+                region = self.router.region_for(batch.vehicle.market)
+            except ResidencyError as exc:
+                answers[i] = exc
+                continue
+            by_region.setdefault(region.name, (region, []))[1].append(i)
+        for region, indexes in by_region.values():
+            stored = region.store.processed_outcomes([batches[i].batch_id for i in indexes])
+            for i in indexes:
+                outcome = stored.get(batches[i].batch_id)
+                if outcome is not None:
+                    answers[i] = orjson.loads(outcome)
+
+    def _prepare_records(self, batch: RecordBatch, *, once: bool) -> _Ready:
+        """Classify and minimise a batch of signal records: what is to be stored, with its events and answer."""
         now_ms = batch.received_ms
         pack = self.rulebook.for_jurisdiction(batch.vehicle.market)
         region = self.router.region_for(batch.vehicle.market)
@@ -195,12 +296,7 @@ class Processor:
             )
 
         claimed: BatchClaim[CommitResult] | None = _claim(batch, lambda r: answer(r).to_dict()) if once else None
-        events = _events(region_name, now_ms, counts)
-        started = time.perf_counter()
-        _region, result = store(minimised, events, self.router, encrypt=self.encrypt, once=claimed)
-        ingested = answer(result)
-        self.metrics.records(ingested, time.perf_counter() - started)
-        return ingested
+        return _Ready(region, minimised, _events(region_name, now_ms, counts), answer, claimed)
 
     def process_frame(self, frame: FrameBatch, *, once: bool = False) -> FrameResult:
         """Classify, anonymise and store one camera frame (the steps of this module's docstring).

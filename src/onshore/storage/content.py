@@ -16,6 +16,7 @@ or origin, or a row removed without a delete event, breaks it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -138,3 +139,15 @@ def commit_deletion(
             columns=("store_idx", "delete_idx", "row_digest"),
         )
     return index
+
+
+def with_store_counts(event_: LifecycleEvent, accepted: int, duplicate: int, content: str) -> LifecycleEvent:
+    """The store event with what the transaction stored: counts and the digest of the rows' content."""
+    if event_.kind != "store":
+        return event_
+    return dataclasses.replace(
+        event_,
+        counts={"stored": accepted, "duplicate": duplicate},
+        digest=content,
+        version=CONTENT_EVENT_VERSION,
+    )

@@ -31,8 +31,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from onshore.config import Settings
 from onshore.errors import NotFoundError, SchemaVersionError, StorageError
+from onshore.storage.engine import make_engine
 from onshore.storage.partitions import is_partition_name, layout_diff
-from onshore.storage.sql import make_engine
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 VERSION_TABLE = "alembic_version"

@@ -10,7 +10,7 @@ write lock, the claim is checked (`claim`, raising `AlreadyProcessedError` with 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -42,6 +42,16 @@ def processed_outcome(conn: Connection, batch_id: str) -> str | None:
     """The stored answer of batch ``batch_id``, or None when no worker committed it."""
     row = conn.execute(select(processed_batches.c.outcome).where(processed_batches.c.batch_id == batch_id)).first()
     return None if row is None else str(row[0])
+
+
+def processed_outcomes(conn: Connection, batch_ids: Sequence[str]) -> dict[str, str]:
+    """The stored answers of those of ``batch_ids`` a worker committed, by batch id (one query)."""
+    rows = conn.execute(
+        select(processed_batches.c.batch_id, processed_batches.c.outcome).where(
+            processed_batches.c.batch_id.in_(list(batch_ids))
+        )
+    )
+    return {str(batch_id): str(outcome) for batch_id, outcome in rows}
 
 
 def claim(conn: Connection, batch_id: str) -> None:

@@ -11,9 +11,10 @@ from onshore.config import RegionSettings, Settings
 from onshore.errors import ConfigError
 from onshore.storage.blobs import BlobStore, FolderBlobStore, blob_store_from_url, folder_from_url
 from onshore.storage.crypto import decrypt_value, is_encrypted
+from onshore.storage.engine import make_engine
 from onshore.storage.keys import PSEUDONYM_KEY, FolderKeyStore, KeyStore, key_store_from_url
 from onshore.storage.migrate import require_current, upgrade
-from onshore.storage.sql import EventJournal, SQLRecordStore, make_engine
+from onshore.storage.sql import EventJournal, SQLRecordStore
 from onshore.storage.subjects import SubjectStore
 
 

@@ -7,24 +7,36 @@ A store knows its jurisdiction and refuses rows of another origin (defence in de
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from onshore.errors import ConfigError, ConflictError, ResidencyError, StorageError, WriteConflictError
+from onshore.errors import (
+    AlreadyProcessedError,
+    ConflictError,
+    OnshoreError,
+    ResidencyError,
+    StorageError,
+    WriteConflictError,
+)
 from onshore.model import LifecycleEvent, StoredRows
-from onshore.storage.content import CONTENT_EVENT_VERSION, batch_digest
+from onshore.storage.content import batch_digest, with_store_counts
+from onshore.storage.engine import make_engine as make_engine  # re-exported: where callers always found it
 from onshore.storage.predicates import RecordFilter
-from onshore.storage.processed import BatchClaim, claim, processed_outcome, prune_processed, record_processed
+from onshore.storage.processed import (
+    BatchClaim,
+    claim,
+    processed_outcome,
+    processed_outcomes,
+    prune_processed,
+    record_processed,
+)
 from onshore.storage.records import count_records, group_counts, insert_records, select_records, stored_msg_ids
 from onshore.storage.schema import (
     records,
@@ -65,43 +77,12 @@ class CommitResult:
     by_category: dict[str, int]  # of the rows actually inserted
 
 
-def make_engine(url: str, *, base_dir: Path, synchronous: str = "FULL") -> Engine:
-    """Create an engine for a record-store URL; relative SQLite paths resolve against ``base_dir``.
+class BatchCommit(NamedTuple):
+    """One batch of a group commit (`SQLRecordStore.commit_batches`): what `SQLRecordStore.commit_batch` takes."""
 
-    Raises:
-        ConfigError: the URL is not a SQLite or PostgreSQL URL.
-    """
-    try:
-        parsed = make_url(url)
-    except Exception as exc:  # noqa: BLE001 - sqlalchemy raises several types for bad URLs
-        raise ConfigError(f"record_store {url!r} is not a database URL") from exc
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database and database != ":memory:" and not Path(database).is_absolute():
-            database = str((base_dir / database).resolve())
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed.set(database=database), pool_pre_ping=False)
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA synchronous={synchronous}")
-            cur.execute("PRAGMA busy_timeout=10000")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn: Connection) -> None:
-            # IMMEDIATE takes the write lock up front, so check-then-insert is atomic across processes;
-            # reads use a deferred BEGIN and never block writers (WAL).
-            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("onshore_read") else "BEGIN IMMEDIATE")
-
-        return engine
-    if parsed.get_backend_name() == "postgresql":
-        return create_engine(parsed, pool_pre_ping=True)
-    raise ConfigError(f"record_store {url!r}: only sqlite:/// and postgresql+psycopg:// are supported")
+    stored: StoredRows
+    events: Sequence[LifecycleEvent]
+    once: BatchClaim[CommitResult] | None = None
 
 
 class SQLRecordStore(VehicleRows):
@@ -195,17 +176,63 @@ class SQLRecordStore(VehicleRows):
             ResidencyError: a row's origin is not this store's jurisdiction.
             WriteConflictError: every retry lost to a concurrent writer (see ``write``).
         """
+        self._check_origin(stored)
+        try:
+            return self.write("ingest batch", lambda conn: self._commit(conn, stored, events, once, optimistic=True))
+        except _SomeAlreadyStored:
+            # Rare (resends): redo the batch knowing which rows exist, for exact counts and digests.
+            return self.write("ingest batch", lambda conn: self._commit(conn, stored, events, once, optimistic=False))
+
+    def commit_batches(self, batches: Sequence[BatchCommit]) -> list[CommitResult | OnshoreError]:
+        """Commit several batches in one transaction, with what `commit_batch` would give each, one after another.
+
+        In order, each batch's claim, rows, events and answer (its store event's index is the journal's size after
+        the batches before it): the rows, counts, digests and ledger of one-by-one commits, in one lock hold. When a
+        batch was committed before, or a row of it was stored before (a redelivery or a resend, also one earlier in
+        the group), the group rolls back and its batches are committed one by one, each with its exact outcome.
+
+        Returns:
+            per batch, in order: its result, or the `AlreadyProcessedError` (stored answer) or `ResidencyError`
+            `commit_batch` raises for it (nothing written of that batch).
+
+        Raises:
+            WriteConflictError, StorageError: the database failed; batches committed one by one before the failure
+                stay committed (their claims answer them when they come again).
+        """
+        results: list[CommitResult | OnshoreError | None] = [None] * len(batches)
+        todo: list[int] = []
+        for i, batch in enumerate(batches):
+            try:
+                self._check_origin(batch.stored)
+                todo.append(i)
+            except ResidencyError as exc:
+                results[i] = exc
+
+        def group(conn: Connection) -> list[CommitResult | OnshoreError]:
+            return [self._commit(conn, *batches[i], optimistic=True) for i in todo]
+
+        committed: list[CommitResult | OnshoreError]
+        try:
+            committed = self.write("ingest batches", group) if todo else []
+        except (AlreadyProcessedError, _SomeAlreadyStored):
+            committed = [self._commit_or_answer(batches[i]) for i in todo]
+        for i, result in zip(todo, committed, strict=True):
+            results[i] = result
+        return [r for r in results if r is not None]
+
+    def _commit_or_answer(self, batch: BatchCommit) -> CommitResult | OnshoreError:
+        try:
+            return self.commit_batch(batch.stored, batch.events, once=batch.once)
+        except AlreadyProcessedError as exc:
+            return exc
+
+    def _check_origin(self, stored: StoredRows) -> None:
         origins = set(stored.records.origin) | {stored.origin}
         if origins != {self.jurisdiction}:
             raise ResidencyError(
                 f"region {self.region} ({self.jurisdiction}) refused rows of origin "
                 f"{sorted(origins - {self.jurisdiction})}"
             )
-        try:
-            return self.write("ingest batch", lambda conn: self._commit(conn, stored, events, once, optimistic=True))
-        except _SomeAlreadyStored:
-            # Rare (resends): redo the batch knowing which rows exist, for exact counts and digests.
-            return self.write("ingest batch", lambda conn: self._commit(conn, stored, events, once, optimistic=False))
 
     def _commit(
         self,
@@ -237,7 +264,7 @@ class SQLRecordStore(VehicleRows):
         if stored.unclassified_signals:
             self._note_unclassified(conn, stored.unclassified_signals, stored.received_ms)
         content = batch_digest(fresh.columns())
-        entries = [_with_store_counts(e, len(fresh), duplicate, content) for e in events]
+        entries = [with_store_counts(e, len(fresh), duplicate, content) for e in events]
         index = self.journal.append(conn, [e.to_bytes() for e in entries]) if entries else None
         result = CommitResult(accepted=len(fresh), duplicate=duplicate, ledger_index=index, by_category=by_category)
         if once is not None:
@@ -248,6 +275,11 @@ class SQLRecordStore(VehicleRows):
         """The answer stored when a bus worker committed batch ``batch_id``, or None (`onshore.storage.processed`)."""
         with self.read("look up a processed batch") as conn:
             return processed_outcome(conn, batch_id)
+
+    def processed_outcomes(self, batch_ids: Sequence[str]) -> dict[str, str]:
+        """The stored answers of those of ``batch_ids`` a bus worker committed, by batch id (one read)."""
+        with self.read("look up processed batches") as conn:
+            return processed_outcomes(conn, batch_ids)
 
     def prune_processed(self, before_ms: int) -> int:
         """Forget the batches committed before ``before_ms`` (their messages can no longer be redelivered)."""
@@ -374,15 +406,3 @@ def _count_categories(categories: Sequence[str]) -> dict[str, int]:
         for c in cats.split(","):
             result[c] = result.get(c, 0) + 1
     return result
-
-
-def _with_store_counts(event_: LifecycleEvent, accepted: int, duplicate: int, content: str) -> LifecycleEvent:
-    """The store event with what the transaction stored: counts and the digest of the rows' content."""
-    if event_.kind != "store":
-        return event_
-    return dataclasses.replace(
-        event_,
-        counts={"stored": accepted, "duplicate": duplicate},
-        digest=content,
-        version=CONTENT_EVENT_VERSION,
-    )
