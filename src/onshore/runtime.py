@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from onshore.border.service import BorderService
@@ -49,7 +50,6 @@ class Runtime:
         # Embedded mode: admit and process in this process, the bus a direct call between them. Distributed mode:
         # this process admits and publishes to NATS JetStream; `onshore worker` processes (onshore.worker).
         self.queue: QueueBus | None = None
-        self._depth_seen: set[str] = set()
         self.bus: Bus = InProcessBus(self.processor)
         if settings.bus.kind == "nats":
             from onshore.ingest.nats_bus import NatsBus
@@ -107,12 +107,10 @@ class Runtime:
                 try:
                     depth = self.queue.depth(name)
                 except BusUnavailableError:
-                    if name in self._depth_seen:
+                    with contextlib.suppress(KeyError):  # never set (older prometheus_client raises)
                         self.metrics.queue_depth.remove(name)
-                        self._depth_seen.discard(name)
                     continue
                 self.metrics.queue_depth.labels(name).set(depth["pending"] + depth["in_flight"])
-                self._depth_seen.add(name)
         return self.metrics.render()
 
     def close(self) -> None:
