@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy import select
 
 from onshore.ingest.batch import RecordBatch
 from onshore.ingest.jetstream import JetStreamLink
@@ -19,6 +20,7 @@ from onshore.ledger.store import MerkleLog
 from onshore.model import Vehicle
 from onshore.runtime import Runtime
 from onshore.storage.schema import processed_batches, records
+from onshore.storage.store_batches import STORE_IDX, WITH_BATCHES
 from onshore.worker import Worker, WorkerStats
 from tests.bus.conftest import Distributed, distributed_workspace
 from tests.bus.test_nats_bus import _batch, _verify
@@ -86,7 +88,10 @@ class Side:
     def stored(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
         """The rows (store index counted from the first batch), the events since the first batch, the outcomes."""
         with self.region.store.read("test") as conn:
-            rows = [dict(r._mapping) for r in conn.execute(records.select().order_by(records.c.id))]
+            # each row with its store event's index (storage.store_batches), not the batch reference it names
+            content = [c for c in records.c if c.name not in ("store_idx", "batch_ref")]
+            stmt = select(*content, STORE_IDX).select_from(WITH_BATCHES).order_by(records.c.id)
+            rows = [dict(r._mapping) for r in conn.execute(stmt)]
             log = MerkleLog("cn")
             events = [orjson.loads(e) for e in log.entries(conn, self.start, log.tree_size(conn))]
             outcomes = [

@@ -43,7 +43,18 @@ class Deployment:
 
     def row(self, msg_id: str) -> dict[str, Any]:
         with self.runtime.regions["cn"].store.engine.connect() as conn:
-            found = conn.execute(text("SELECT * FROM records WHERE msg_id = :m"), {"m": msg_id}).mappings().one()
+            # a row names its batch, the batch its store event (storage.store_batches)
+            found = (
+                conn.execute(
+                    text(
+                        "SELECT r.*, b.store_idx AS store_idx FROM records r"
+                        " JOIN store_batches b ON b.batch_ref = r.batch_ref WHERE r.msg_id = :m"
+                    ),
+                    {"m": msg_id},
+                )
+                .mappings()
+                .one()
+            )
         return dict(found)
 
 
@@ -150,6 +161,15 @@ def _deleted(d: Deployment) -> str:
     return "s4"
 
 
+@tampering("a batch pointed at another store event")
+def _repointed(d: Deployment) -> str:
+    d.sql(
+        "UPDATE store_batches SET store_idx = store_idx + 1"
+        " WHERE batch_ref = (SELECT batch_ref FROM records WHERE msg_id = 't1')"
+    )
+    return "t1"
+
+
 @pytest.mark.parametrize("what", sorted(TAMPERINGS))
 def test_each_tampering_is_caught_and_names_its_batch(deployment: Deployment, what: str) -> None:
     batches = {m: _batch_of(deployment, m) for m in ("s0", "s2", "s4", "t1", "t3")}
@@ -160,6 +180,18 @@ def test_each_tampering_is_caught_and_names_its_batch(deployment: Deployment, wh
     assert f"batch stored at ledger index {batches[victim]} " in " ".join(result.output.split())
     other = batches["t1"] if victim.startswith("s") else batches["s0"]
     assert f"ledger index {other} " not in " ".join(result.output.split()), "only the touched batch fails"
+
+
+def test_a_row_moved_to_another_batch_fails_both_batches(deployment: Deployment) -> None:
+    batches = {m: _batch_of(deployment, m) for m in ("s2", "t0")}
+    deployment.sql(
+        "UPDATE records SET batch_ref = (SELECT batch_ref FROM records WHERE msg_id = 't0') WHERE msg_id = 's2'"
+    )
+    result = deployment.verify()
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())
+    assert f"stored at ledger index {batches['s2']} (5 rows)" in said  # one row short
+    assert f"stored at ledger index {batches['t0']} (4 rows)" in said  # one row too many
 
 
 def test_a_row_deleted_with_a_forged_tombstone_is_caught(deployment: Deployment) -> None:

@@ -369,7 +369,10 @@ def test_a_postgresql_store_at_0005_is_partitioned_by_month_with_every_row_intac
 
             assert upgrade(engine, region="cn") == ("0005", head_revision())
             with engine.connect() as conn:
-                assert [tuple(r) for r in conn.execute(text(snapshot))] == before
+                after = [tuple(r) for r in conn.execute(text(snapshot))]
+                # every row as it was; the columns later revisions add (records.batch_ref in 0010) come after, empty
+                assert [r[: len(before[0])] for r in after] == before
+                assert {r[len(before[0]) :] for r in after} == {(None,)}
                 assert conn.execute(text("SELECT pg_get_partkeydef('records'::regclass)")).scalar() == "RANGE (ts_ms)"
                 assert present_months(conn) == set(months)
                 placed = conn.execute(text("SELECT ts_ms, tableoid::regclass::text FROM records")).all()

@@ -172,3 +172,42 @@ def test_a_deadlock_across_two_regions_of_one_database_is_retried(pg_store: SQLR
         assert sorted(attempts.values()) == [1, 2]  # the deadlock's victim ran again, once
     finally:
         other.dispose()
+
+
+def test_an_ingest_writes_its_rows_before_it_queues_for_the_region_write_lock(pg_store: SQLRecordStore) -> None:
+    """Writers of a region insert rows side by side and queue only to append to the ledger: while another holds
+    the lock, the batch's backend has already written (its transaction has an id, its rows are in) and waits for
+    the advisory lock; once it gets it the batch commits whole, with a store event its rows name."""
+    store = pg_store
+    dsn = store.engine.url.render_as_string(hide_password=False).replace("postgresql+psycopg://", "postgresql://")
+    done = threading.Event()
+
+    def write() -> None:
+        store.commit_batch(_rows(["a", "b", "c"]), _events(store.region))
+        done.set()
+
+    def waiting() -> list[tuple[object, ...]]:
+        return other.execute(
+            "SELECT backend_xid IS NOT NULL, wait_event FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        ).fetchall()
+
+    with psycopg.connect(dsn) as other, psycopg.connect(dsn, autocommit=True) as watch:
+        other.execute("SELECT pg_advisory_xact_lock(%s)", (region_lock_key(store.region),))
+        worker = threading.Thread(target=write)
+        worker.start()
+        deadline = time.monotonic() + 10
+        while not watch.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'"
+        ).fetchall():
+            assert time.monotonic() < deadline, "the batch never queued for the region lock"
+            time.sleep(0.05)
+        assert waiting() == [(True, "advisory")]  # it has written (rows, keys, batch reference) and waits
+        assert not done.is_set() and store.count_records() == 0  # nothing is visible before it commits
+        other.commit()
+    worker.join(timeout=30)
+    assert done.is_set()
+    [row_a] = [r for r in store.query_records() if r["msg_id"] == "a"]
+    with store.read("store event") as conn:
+        [store_event] = [i for i, e in enumerate(MerkleLog(store.region).entries(conn, 0, 2)) if b'"store"' in e]
+    assert row_a["store_idx"] == store_event and store.count_records() == 3

@@ -2,8 +2,8 @@
 
 A ``store`` event commits to the rows it stored *as written* (ciphertext included): each row is encoded
 canonically (the JSON array of its content columns, in ``RECORD_COLUMNS`` order) and hashed with SHA-256;
-the event's digest is SHA-256 over the sorted row digests. Every row carries the ledger index of its store
-event (``records.store_idx``), so verification can group the live rows of a batch and re-derive its digest.
+the event's digest is SHA-256 over the sorted row digests. Every row names its store event (its batch's, through
+``storage.store_batches``), so verification can group the live rows of a batch and re-derive its digest.
 The derived index columns (``category_bits``, ``tag_set``: ``storage.predicates``) are not content (rows stored
 before they existed verify unchanged); verification checks that they still agree with the content.
 
@@ -28,6 +28,7 @@ from onshore.model import RECORD_COLUMNS, LifecycleEvent
 from onshore.storage.predicates import RecordFilter, index_forms
 from onshore.storage.record_keys import forget_keys
 from onshore.storage.schema import record_tombstones, records
+from onshore.storage.store_batches import STORE_IDX, WITH_BATCHES
 from onshore.storage.writes import bulk_insert
 
 if TYPE_CHECKING:
@@ -74,8 +75,10 @@ def live_row_digests(conn: Connection, *, page: int = 10_000) -> Iterator[tuple[
     """
     dialect = conn.dialect.name
     columns = [records.c[c] for c in CONTENT_COLUMNS]
-    stmt = select(records.c.store_idx, records.c.category_bits, records.c.tag_set, *columns).order_by(
-        records.c.store_idx, records.c.id
+    stmt = (
+        select(STORE_IDX, records.c.category_bits, records.c.tag_set, *columns)
+        .select_from(WITH_BATCHES)
+        .order_by(STORE_IDX, records.c.id)
     )
     cats_at, tags_at = 3 + CONTENT_COLUMNS.index("categories"), 3 + CONTENT_COLUMNS.index("tags")
     for chunk in conn.execution_options(yield_per=page).execute(stmt).partitions():
@@ -106,7 +109,8 @@ def delete_records(
         ``(rows deleted, ledger index of the delete event or None)``.
     """
     columns = [records.c[c] for c in CONTENT_COLUMNS]
-    rows = conn.execute(select(records.c.id, records.c.store_idx, *columns).where(where.where(conn.dialect.name))).all()
+    stmt = select(records.c.id, STORE_IDX, *columns).select_from(WITH_BATCHES).where(where.where(conn.dialect.name))
+    rows = conn.execute(stmt).all()
     if not rows:
         return 0, None
     ids = [row[0] for row in rows]

@@ -35,15 +35,15 @@ _TYPES = {
     "category_bits": "SMALLINT",
 }
 _INSERT = text(
-    f"INSERT INTO records ({', '.join(_TYPES)}, store_idx, tag_set)"
-    f" SELECT {', '.join(_TYPES)}, CAST(:store_idx AS BIGINT),"
+    f"INSERT INTO records ({', '.join(_TYPES)}, batch_ref, tag_set)"
+    f" SELECT {', '.join(_TYPES)}, CAST(:batch_ref AS BIGINT),"
     " CASE WHEN tags = '' THEN CAST('{}' AS TEXT[]) ELSE string_to_array(tags, ',') END"
     f" FROM unnest({', '.join(f'CAST(:{name} AS {kind}[])' for name, kind in _TYPES.items())})"
     f" AS batch ({', '.join(_TYPES)})"
 )
 
 
-def insert_partitioned(conn: Connection, batch: RecordColumns, store_idx: int | None, *, skip_existing: bool) -> int:
+def insert_partitioned(conn: Connection, batch: RecordColumns, batch_ref: int | None, *, skip_existing: bool) -> int:
     """Insert a column batch on PostgreSQL; return how many rows were inserted (see ``records.insert_records``).
 
     Raises:
@@ -60,5 +60,5 @@ def insert_partitioned(conn: Connection, batch: RecordColumns, store_idx: int | 
             return 0
         batch, bits = batch.take(keep), [bits[i] for i in keep]
     params = {name: batch.column(name) for name in _TYPES if name != "category_bits"}
-    conn.execute(_INSERT, {**params, "category_bits": bits, "store_idx": store_idx})
+    conn.execute(_INSERT, {**params, "category_bits": bits, "batch_ref": batch_ref})
     return len(batch)

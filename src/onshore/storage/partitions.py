@@ -40,6 +40,7 @@ from onshore.storage.content import CONTENT_COLUMNS, commit_deletion, row_digest
 from onshore.storage.predicates import RecordFilter
 from onshore.storage.record_keys import forget_partition_keys
 from onshore.storage.schema import records
+from onshore.storage.store_batches import STORE_IDX, WITH_BATCHES
 from onshore.storage.writes import region_lock_key
 
 if TYPE_CHECKING:
@@ -247,7 +248,7 @@ def _drop_if_expired(
         return None
     rows = 0
     covered: list[tuple[int, bytes]] = []
-    stmt = select(records.c.store_idx, *[records.c[c] for c in CONTENT_COLUMNS]).where(in_month)
+    stmt = select(STORE_IDX, *[records.c[c] for c in CONTENT_COLUMNS]).select_from(WITH_BATCHES).where(in_month)
     for chunk in conn.execute(stmt, execution_options={"yield_per": _PAGE}).partitions():
         rows += len(chunk)
         covered.extend((int(row[0]), row_digest(row[1:])) for row in chunk if row[0] is not None)

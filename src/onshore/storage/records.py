@@ -18,10 +18,11 @@ from onshore.storage.partitioned_insert import insert_partitioned
 from onshore.storage.predicates import RecordFilter, index_forms
 from onshore.storage.record_keys import in_key_partition, stored_keys
 from onshore.storage.schema import records
+from onshore.storage.store_batches import STORE_IDX, WITH_BATCHES
 from onshore.storage.writes import bulk_insert
 
-# What an insert writes: the content columns, the store event's index, then the derived index columns.
-INSERT_COLUMNS = (*RECORD_COLUMNS, "store_idx", "category_bits", "tag_set")
+# What an insert writes: the content columns, the row's batch (``storage.store_batches``), the derived index columns.
+INSERT_COLUMNS = (*RECORD_COLUMNS, "batch_ref", "category_bits", "tag_set")
 _RECORD_KEY = ("vehicle_ref", "msg_id")
 _CHUNK = 500
 
@@ -46,22 +47,23 @@ class RecordRow(NamedTuple):
     store_idx: int | None
 
 
-_ROW_COLUMNS = [records.c[name] for name in RecordRow._fields]
+_ROW_COLUMNS = [records.c[name] for name in RecordRow._fields[:-1]] + [STORE_IDX]
 
 
-def parameter_rows(dialect: str, batch: RecordColumns, store_idx: int | None) -> list[tuple[Any, ...]]:
+def parameter_rows(dialect: str, batch: RecordColumns, batch_ref: int | None) -> list[tuple[Any, ...]]:
     """The driver's parameter rows for ``batch``, in ``INSERT_COLUMNS`` order."""
     bits, tag_sets = index_forms(dialect, batch.categories, batch.tags)
     n = len(batch)
-    return list(zip(*batch.columns(), [store_idx] * n, bits, tag_sets, strict=True))
+    return list(zip(*batch.columns(), [batch_ref] * n, bits, tag_sets, strict=True))
 
 
 def insert_records(
-    conn: Connection, batch: RecordColumns, store_idx: int | None, *, skip_existing: bool = False
+    conn: Connection, batch: RecordColumns, batch_ref: int | None, *, skip_existing: bool = False
 ) -> int:
     """Insert a column batch with one ``executemany``; return how many rows were inserted.
 
     Args:
+        batch_ref: the batch the rows belong to (`storage.store_batches.new_batch`), or None.
         skip_existing: skip rows whose (vehicle, message id) is already stored instead of failing.
 
     Raises:
@@ -69,11 +71,11 @@ def insert_records(
         onshore.errors.InputError: a category has no storage bit.
     """
     if conn.dialect.name == "postgresql":
-        return insert_partitioned(conn, batch, store_idx, skip_existing=skip_existing)
+        return insert_partitioned(conn, batch, batch_ref, skip_existing=skip_existing)
     return bulk_insert(
         conn,
         records,
-        parameter_rows(conn.dialect.name, batch, store_idx),
+        parameter_rows(conn.dialect.name, batch, batch_ref),
         columns=INSERT_COLUMNS,
         skip_existing_on=_RECORD_KEY if skip_existing else None,
     )
@@ -96,7 +98,11 @@ def stored_msg_ids(conn: Connection, vehicle_ref: str, msg_ids: Sequence[str]) -
 
 def find_record(conn: Connection, vehicle_ref: str, msg_id: str) -> RecordRow | None:
     """The record a vehicle stored under ``msg_id``, or None."""
-    stmt = select(*_ROW_COLUMNS).where(records.c.vehicle_ref == vehicle_ref, records.c.msg_id == msg_id)
+    stmt = (
+        select(*_ROW_COLUMNS)
+        .select_from(WITH_BATCHES)
+        .where(records.c.vehicle_ref == vehicle_ref, records.c.msg_id == msg_id)
+    )
     if conn.dialect.name == "postgresql":
         stmt = stmt.where(in_key_partition(vehicle_ref, msg_id))
     row = conn.execute(stmt).first()
@@ -105,7 +111,7 @@ def find_record(conn: Connection, vehicle_ref: str, msg_id: str) -> RecordRow | 
 
 def select_records(conn: Connection, where: RecordFilter, *, limit: int | None = None) -> list[RecordRow]:
     """The matching records in id order (``where.after_id`` is the cursor), at most ``limit``."""
-    stmt = select(*_ROW_COLUMNS).where(where.where(conn.dialect.name)).order_by(records.c.id)
+    stmt = select(*_ROW_COLUMNS).select_from(WITH_BATCHES).where(where.where(conn.dialect.name)).order_by(records.c.id)
     if limit is not None:
         stmt = stmt.limit(limit)
     return [RecordRow._make(row) for row in conn.execute(stmt)]
@@ -116,7 +122,13 @@ def iter_records(conn: Connection, where: RecordFilter, *, chunk: int = 20_000) 
     condition = where.where(conn.dialect.name)
     after = where.after_id
     while True:
-        stmt = select(*_ROW_COLUMNS).where(condition, records.c.id > after).order_by(records.c.id).limit(chunk)
+        stmt = (
+            select(*_ROW_COLUMNS)
+            .select_from(WITH_BATCHES)
+            .where(condition, records.c.id > after)
+            .order_by(records.c.id)
+            .limit(chunk)
+        )
         rows = [RecordRow._make(row) for row in conn.execute(stmt)]
         if not rows:
             return

@@ -60,7 +60,10 @@ records = Table(
     Column("zone", String(100), nullable=True),
     Column("received_ms", BigInteger, nullable=False),
     Column("subject_ref", String(64), nullable=False, comment="the person the datum is about (pseudonym)"),
+    # Rows stored before 0010 name their store event's ledger index here; later rows name their batch in
+    # ``batch_ref``, whose store event ``store_batches`` gives (``storage.store_batches``).
     Column("store_idx", BigInteger, nullable=True, comment="ledger index of the store event that stored the row"),
+    Column("batch_ref", BigInteger, nullable=True, comment="the batch of the row: store_batches.batch_ref"),
     # Derived from ``categories`` and ``tags`` so an index serves filters on them (``storage.predicates``; 0004).
     Column("category_bits", SmallInteger, nullable=False, comment="one bit per category (storage.predicates)"),
     Column("tag_set", TagSet, nullable=False, comment="the tags: a text array (PostgreSQL), ',a,b,' (SQLite)"),
@@ -143,6 +146,15 @@ frame_drops = Table(
     Column("day", String(10), primary_key=True, comment="UTC date, YYYY-MM-DD"),
     Column("reason", String(32), primary_key=True),
     Column("frames", BigInteger, nullable=False),
+)
+
+# The store event of each batch of rows (0010): a batch takes its reference before the region's write lock and
+# gets its store event's ledger index under it (``storage.store_batches``), so its rows are written outside the lock.
+store_batches = Table(
+    "store_batches",
+    metadata,
+    Column("batch_ref", _Id, primary_key=True, autoincrement=True),
+    Column("store_idx", BigInteger, nullable=True, comment="ledger index of the batch's store event"),
 )
 
 # What a delete event removed: per row, the store event that had committed to it and the row's digest (no content).

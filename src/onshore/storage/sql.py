@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeVar
 
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from onshore.errors import (
@@ -25,10 +25,9 @@ from onshore.errors import (
     StorageError,
     WriteConflictError,
 )
-from onshore.model import LifecycleEvent, StoredRows
+from onshore.model import LifecycleEvent, RecordColumns, StoredRows
 from onshore.storage.content import batch_digest, with_store_counts
 from onshore.storage.engine import make_engine as make_engine  # re-exported: where callers always found it
-from onshore.storage.predicates import RecordFilter
 from onshore.storage.processed import (
     BatchClaim,
     claim,
@@ -37,11 +36,12 @@ from onshore.storage.processed import (
     prune_processed,
     record_processed,
 )
-from onshore.storage.records import count_records, group_counts, insert_records, select_records, stored_msg_ids
+from onshore.storage.record_reads import RecordReads
+from onshore.storage.records import insert_records, stored_msg_ids
 from onshore.storage.schema import (
-    records,
     unclassified_signals,
 )
+from onshore.storage.store_batches import assign, new_batch
 from onshore.storage.vehicle_rows import VehicleRows
 from onshore.storage.writes import is_retryable, region_write_lock, upsert_increment
 
@@ -85,7 +85,16 @@ class BatchCommit(NamedTuple):
     once: BatchClaim[CommitResult] | None = None
 
 
-class SQLRecordStore(VehicleRows):
+class _Staged(NamedTuple):
+    """A batch whose claim and rows are written, waiting for the region's write lock (`SQLRecordStore._stage`)."""
+
+    batch: BatchCommit
+    fresh: RecordColumns  # the rows inserted
+    store_at: int | None  # the position of the store event among the batch's events
+    batch_ref: int | None  # the rows' batch reference (None: no rows, or no store event)
+
+
+class SQLRecordStore(VehicleRows, RecordReads):
     """Rows, vehicles, consents and the event journal of one region."""
 
     def __init__(self, engine: Engine, *, region: str, jurisdiction: str, journal: EventJournal):
@@ -97,7 +106,9 @@ class SQLRecordStore(VehicleRows):
         self.journal = journal
         # The region write lock (see ``transaction``) is what serialises writers; this one only queues the
         # process's own threads before they take a pooled connection to wait on it (or on SQLite's busy handler).
+        # A PostgreSQL ingest (``locked=False``) skips it: its threads write their rows side by side.
         self._write_lock = threading.Lock()
+        self._threads_queue_apart = engine.dialect.name == "postgresql"
 
     @contextlib.contextmanager
     def _translate(self, what: str) -> Iterator[None]:
@@ -116,22 +127,28 @@ class SQLRecordStore(VehicleRows):
             ) from exc
 
     @contextlib.contextmanager
-    def transaction(self, what: str) -> Iterator[Connection]:
+    def transaction(self, what: str, *, locked: bool = True) -> Iterator[Connection]:
         """One write transaction of the region, holding the region's write lock from its first statement.
 
         Every process and machine writing the region queues on that lock (SQLite: ``BEGIN IMMEDIATE``;
         PostgreSQL: an advisory lock), so ledger appends, border releases and counters never interleave.
+
+        Args:
+            locked: False: the work takes the lock itself (`region_write_lock`) once it has written what needs no
+                order (an ingest's rows: `_stage`); on SQLite the transaction holds the database's lock anyway.
 
         Raises:
             WriteConflictError: a concurrent transaction won anyway (see ``write``, which retries).
             ConflictError: a unique constraint refused a row.
             StorageError: the database failed.
         """
-        with self._write_lock, self._translate(what), self.engine.begin() as conn:
-            region_write_lock(conn, self.region)
+        queue = contextlib.nullcontext() if not locked and self._threads_queue_apart else self._write_lock
+        with queue, self._translate(what), self.engine.begin() as conn:
+            if locked:
+                region_write_lock(conn, self.region)
             yield conn
 
-    def write(self, what: str, work: Callable[[Connection], T]) -> T:
+    def write(self, what: str, work: Callable[[Connection], T], *, locked: bool = True) -> T:
         """Run ``work`` in one write transaction, and run it again on a write conflict (bounded, jittered).
 
         ``work`` must be safe to repeat: everything it did is rolled back before the next attempt, so it must not
@@ -143,11 +160,11 @@ class SQLRecordStore(VehicleRows):
         """
         for attempt in range(1, _ATTEMPTS):
             try:
-                with self.transaction(what) as conn:
+                with self.transaction(what, locked=locked) as conn:
                     return work(conn)
             except WriteConflictError:
                 time.sleep(random.uniform(0, _BACKOFF_S * 2**attempt))
-        with self.transaction(what) as conn:  # the last attempt: its conflict reaches the caller
+        with self.transaction(what, locked=locked) as conn:  # the last attempt: its conflict reaches the caller
             return work(conn)
 
     def read(self, what: str) -> contextlib.AbstractContextManager[Connection]:
@@ -177,11 +194,16 @@ class SQLRecordStore(VehicleRows):
             WriteConflictError: every retry lost to a concurrent writer (see ``write``).
         """
         self._check_origin(stored)
+        batch = BatchCommit(stored, events, once)
         try:
-            return self.write("ingest batch", lambda conn: self._commit(conn, stored, events, once, optimistic=True))
+            return self.write(
+                "ingest batch", lambda conn: self._commit(conn, [batch], optimistic=True)[0], locked=False
+            )
         except _SomeAlreadyStored:
             # Rare (resends): redo the batch knowing which rows exist, for exact counts and digests.
-            return self.write("ingest batch", lambda conn: self._commit(conn, stored, events, once, optimistic=False))
+            return self.write(
+                "ingest batch", lambda conn: self._commit(conn, [batch], optimistic=False)[0], locked=False
+            )
 
     def commit_batches(self, batches: Sequence[BatchCommit]) -> list[CommitResult | OnshoreError]:
         """Commit several batches in one transaction, with what `commit_batch` would give each, one after another.
@@ -209,11 +231,11 @@ class SQLRecordStore(VehicleRows):
                 results[i] = exc
 
         def group(conn: Connection) -> list[CommitResult | OnshoreError]:
-            return [self._commit(conn, *batches[i], optimistic=True) for i in todo]
+            return list(self._commit(conn, [batches[i] for i in todo], optimistic=True))
 
         committed: list[CommitResult | OnshoreError]
         try:
-            committed = self.write("ingest batches", group) if todo else []
+            committed = self.write("ingest batches", group, locked=False) if todo else []
         except (AlreadyProcessedError, _SomeAlreadyStored):
             committed = [self._commit_or_answer(batches[i]) for i in todo]
         for i, result in zip(todo, committed, strict=True):
@@ -234,31 +256,42 @@ class SQLRecordStore(VehicleRows):
                 f"{sorted(origins - {self.jurisdiction})}"
             )
 
-    def _commit(
-        self,
-        conn: Connection,
-        stored: StoredRows,
-        events: Sequence[LifecycleEvent],
-        once: BatchClaim[CommitResult] | None,
-        *,
-        optimistic: bool,
-    ) -> CommitResult:
+    def _commit(self, conn: Connection, batches: Sequence[BatchCommit], *, optimistic: bool) -> list[CommitResult]:
+        """Stage every batch (claims and rows: no lock), then take the region's write lock and conclude each."""
+        staged = [self._stage(conn, batch, optimistic=optimistic) for batch in batches]
+        region_write_lock(conn, self.region)
+        return [self._conclude(conn, batch) for batch in staged]
+
+    def _stage(self, conn: Connection, batch: BatchCommit, *, optimistic: bool) -> _Staged:
+        """What a batch writes before the region's write lock: its claim, and its rows under a new batch reference.
+
+        Writers of the region run this in parallel: rows need no order, and a second writer of the same claim or
+        row key waits for the first to end, then finds it (`AlreadyProcessedError`, or a duplicate).
+        """
+        stored, events, once = batch
         if once is not None:
             claim(conn, once.batch_id)
         fresh = stored.records
-        # Under the region write lock the journal's size is stable: the store event's index is known up front,
-        # and every row records it, so verification can re-derive the event's content digest from the rows.
         store_at = next((i for i, e in enumerate(events) if e.kind == "store"), None)
-        store_idx = None if store_at is None else self.journal.tree_size(conn) + store_at
-        if len(fresh) and optimistic:
-            if insert_records(conn, fresh, store_idx, skip_existing=True) != len(fresh):
-                raise _SomeAlreadyStored  # rolls the transaction back
-        elif len(fresh):
+        batch_ref = new_batch(conn) if store_at is not None and len(fresh) else None
+        if len(fresh) and not optimistic:
             existing = stored_msg_ids(conn, stored.vehicle.ref, fresh.msg_id)
             if existing:
                 fresh = fresh.take([i for i, m in enumerate(fresh.msg_id) if m not in existing])
-            if len(fresh):
-                insert_records(conn, fresh, store_idx)
+        if len(fresh) and insert_records(conn, fresh, batch_ref, skip_existing=True) != len(fresh):
+            if optimistic:
+                raise _SomeAlreadyStored  # rolls the transaction back
+            # A concurrent writer stored one of these rows since they were looked up: run the transaction again.
+            raise WriteConflictError(f"region {self.region}: ingest batch met rows stored meanwhile; run it again")
+        return _Staged(batch, fresh, store_at, batch_ref)
+
+    def _conclude(self, conn: Connection, staged: _Staged) -> CommitResult:
+        """Under the region's write lock: the store event's index for the rows, the events, the batch's answer."""
+        (stored, events, once), fresh, store_at, batch_ref = staged
+        # Under the lock the journal's size is stable: the store event's index is known before it is appended, and
+        # the batch records it, so verification can re-derive the event's content digest from the batch's rows.
+        if batch_ref is not None and store_at is not None:
+            assign(conn, batch_ref, self.journal.tree_size(conn) + store_at)
         duplicate = len(stored.records) - len(fresh)
         by_category = stored.by_category if not duplicate else _count_categories(fresh.categories)
         if stored.unclassified_signals:
@@ -309,63 +342,6 @@ class SQLRecordStore(VehicleRows):
                 {"last_seen_ms": now_ms},
                 insert_only={"first_seen_ms": now_ms},
             )
-
-    # -- reads --------------------------------------------------------------------------------
-
-    def query_records(
-        self,
-        *,
-        signal: str | None = None,
-        category: str | None = None,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
-        after_id: int = 0,
-        limit: int = 100,
-    ) -> list[dict[str, Any]]:
-        """A page of records in id order (``after_id`` is the cursor), as mappings of ``RecordRow``'s fields.
-
-        Raises:
-            InputError: ``category`` is not a known category.
-        """
-        where = RecordFilter(
-            categories=(category,) if category else (),
-            signals=(signal,) if signal else (),
-            since_ms=since_ms,
-            until_ms=until_ms,
-            after_id=after_id,
-        )
-        with self.read("query records") as conn:
-            return [row._asdict() for row in select_records(conn, where, limit=limit)]
-
-    def counts_by_category(self) -> dict[str, int]:
-        with self.read("count records") as conn:
-            rows = group_counts(conn, RecordFilter(), ("categories",))
-        result: dict[str, int] = {}
-        for cats, n in rows:
-            for c in cats.split(","):
-                result[c] = result.get(c, 0) + n
-        return result
-
-    def count_records(self, where: RecordFilter | None = None) -> int:
-        """How many records the region holds (that match ``where``)."""
-        with self.read("count records") as conn:
-            return count_records(conn, where or RecordFilter())
-
-    def count_zone_records(self) -> int:
-        with self.read("count zone records") as conn:
-            return int(
-                conn.execute(select(func.count()).select_from(records).where(records.c.zone.is_not(None))).scalar() or 0
-            )
-
-    def unclassified(self) -> list[dict[str, Any]]:
-        with self.read("read unclassified signals") as conn:
-            return [dict(r._mapping) for r in conn.execute(select(unclassified_signals))]
-
-    def origins(self) -> dict[str, int]:
-        """origin → record count: what `onshore residency check` scans."""
-        with self.read("scan origins") as conn:
-            rows = group_counts(conn, RecordFilter(), ("origin",))
-        return {origin: int(n) for origin, n in rows}
 
     def dispose(self) -> None:
         self.engine.dispose()
