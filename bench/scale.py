@@ -1,7 +1,7 @@
 """Scale-out benchmark: one and two workers draining a filled NATS JetStream stream into PostgreSQL, the gateway
 that filled it, the embedded server, MQTT and fleet-telemetry HTTP, and a plain baseline, all in one run.
 
-    python bench/scale.py --json            (about 2-4 minutes on two cores; --quick for a smoke run)
+    python bench/scale.py --json            (about 1 minute on two quiet cores; --quick for a smoke run)
 
 Prints one JSON line (a table without --json):
   embedded_records_per_s        `onshore serve` embedded (SQLite), NDJSON batches over HTTP (bench/ingest.py's path)

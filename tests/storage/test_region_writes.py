@@ -14,12 +14,13 @@ import psycopg
 import pytest
 from sqlalchemy import Connection, func, select
 
-from onshore.errors import WriteConflictError
+from onshore.errors import AlreadyProcessedError, WriteConflictError
 from onshore.ledger.store import MerkleLog
 from onshore.model import RecordColumns
 from onshore.storage.migrate import upgrade
-from onshore.storage.schema import frame_drops, record_keys, records, unclassified_signals
-from onshore.storage.sql import SQLRecordStore, make_engine
+from onshore.storage.processed import BatchClaim
+from onshore.storage.schema import frame_drops, processed_batches, record_keys, records, unclassified_signals
+from onshore.storage.sql import CommitResult, SQLRecordStore, make_engine
 from onshore.storage.writes import bulk_insert, region_lock_key, region_write_lock, upsert_increment
 from tests.storage import test_record_store
 from tests.storage.test_record_store import _events, _rows
@@ -211,3 +212,35 @@ def test_an_ingest_writes_its_rows_before_it_queues_for_the_region_write_lock(pg
     with store.read("store event") as conn:
         [store_event] = [i for i, e in enumerate(MerkleLog(store.region).entries(conn, 0, 2)) if b'"store"' in e]
     assert row_a["store_idx"] == store_event and store.count_records() == 3
+
+
+def test_the_same_claimed_batch_staged_twice_side_by_side_commits_once(pg_store: SQLRecordStore) -> None:
+    """Two workers given one batch with no rows to wait on (every record refused for consent, say) both stage it
+    while a third holds the lock; the first to get the lock commits it, the second is answered from that commit."""
+    store = pg_store
+    dsn = store.engine.url.render_as_string(hide_password=False).replace("postgresql+psycopg://", "postgresql://")
+    outcomes: list[object] = []
+    once = BatchClaim[CommitResult]("batch-1", 1, lambda r: f'{{"accepted": {r.accepted}}}')
+
+    def write() -> None:
+        try:
+            outcomes.append(store.commit_batch(_rows([]), _events(store.region), once=once))
+        except AlreadyProcessedError as exc:
+            outcomes.append(exc)
+
+    with psycopg.connect(dsn) as other, psycopg.connect(dsn, autocommit=True) as watch:
+        other.execute("SELECT pg_advisory_xact_lock(%s)", (region_lock_key(store.region),))
+        workers = [threading.Thread(target=write) for _ in range(2)]
+        for worker in workers:
+            worker.start()
+        deadline = time.monotonic() + 10
+        while len(watch.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event = 'advisory'").fetchall()) < 2:
+            assert time.monotonic() < deadline, "both never queued for the region lock"
+            time.sleep(0.05)
+        other.commit()
+    for worker in workers:
+        worker.join(timeout=30)
+    assert sorted(type(o).__name__ for o in outcomes) == ["AlreadyProcessedError", "CommitResult"]
+    assert _tree_size(store) == 2  # the batch's two events once
+    with store.read("processed") as conn:
+        assert conn.execute(select(func.count()).select_from(processed_batches)).scalar() == 1

@@ -3,9 +3,10 @@
 A message queue delivers at least once: a worker killed after its commit and before its acknowledgement gets the
 same batch again (or another worker does). Records alone would survive that (they are unique by vehicle and
 message id), but the batch's collect and store events and its counters would not. So a worker commits a batch
-with a claim on its ``batch_id`` (`BatchClaim`): in the same transaction as the rows and events, under the region
-write lock, the claim is checked (`claim`, raising `AlreadyProcessedError` with the stored answer) and written
-(`record_processed`) with the answer the batch got. A redelivery is then answered from the row.
+with a claim on its ``batch_id`` (`BatchClaim`): in the same transaction as the rows and events, the claim is
+checked (`claim`, raising `AlreadyProcessedError` with the stored answer) before the rows go in and again under
+the region write lock, then written (`record_processed`) with the answer the batch got. A redelivery is then
+answered from the row.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def processed_outcomes(conn: Connection, batch_ids: Sequence[str]) -> dict[str, 
 
 
 def claim(conn: Connection, batch_id: str) -> None:
-    """Check, inside a write transaction holding the region lock, that batch ``batch_id`` is not committed yet.
+    """Check, inside a write transaction, that batch ``batch_id`` is not committed yet (authoritative under the
+    region lock, which the committing transaction held until its commit).
 
     Raises:
         AlreadyProcessedError: it is; the error carries the stored answer (the transaction must roll back).

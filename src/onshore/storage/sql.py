@@ -288,6 +288,10 @@ class SQLRecordStore(VehicleRows, RecordReads):
     def _conclude(self, conn: Connection, staged: _Staged) -> CommitResult:
         """Under the region's write lock: the store event's index for the rows, the events, the batch's answer."""
         (stored, events, once), fresh, store_at, batch_ref = staged
+        if once is not None:
+            # Again under the lock: a second worker with the same batch and no rows to wait on (all refused for
+            # consent, say) staged beside the first; it finds the first's answer now that the first has committed.
+            claim(conn, once.batch_id)
         # Under the lock the journal's size is stable: the store event's index is known before it is appended, and
         # the batch records it, so verification can re-derive the event's content digest from the batch's rows.
         if batch_ref is not None and store_at is not None:
