@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from onshore.vision.boxes import add_unmatched
-from onshore.vision.euplates import eu_plate_candidates
+from onshore.vision.euplates import _ground_rows, eu_plate_candidates
 
 
 def eu_plate(width: int, *, ground=(228, 230, 226), blue=(160, 60, 15)) -> np.ndarray:
@@ -103,3 +103,11 @@ def test_a_plate_cut_by_the_frames_right_edge_is_found_for_its_visible_part():
     frame[y : y + plate.shape[0], x:] = plate[:, :90]
     corners, _ = eu_plate_candidates(frame)
     assert any(iou((x, y, 1280, y + plate.shape[0]), box) >= 0.5 for box in corners.tolist())
+
+
+def test_a_band_found_in_part_grows_to_the_rows_of_the_plates_ground_but_not_into_a_light_car():
+    light = np.zeros((80, 200), dtype=bool)
+    light[10:40] = True  # the plate's ground; the band was found only at rows 10-25 (its code cut it)
+    assert _ground_rows(light, 10, 15, 200) == (10, 40)
+    light[:] = True  # a white car all round: growing would make a box too tall for a plate
+    assert _ground_rows(light, 10, 15, 60) == (10, 25)

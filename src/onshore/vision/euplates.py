@@ -33,6 +33,8 @@ MIN_TRANSITIONS = 6
 # times wider than the band's height suggests.
 EDGE_ASPECT, EDGE_TRANSITIONS = 0.8, 2
 CUT_REACH = 3.0
+# Share of a row beside the band that is light for the row to be the plate's ground.
+GROUND_ROW_SHARE = 0.5
 # Grey levels by which the median ground is lighter than the median stroke (~150 in daylight, ~60 at dusk).
 MIN_CONTRAST = 40
 # Share of the plate crop that is characters (dark), and the most of them that may be blue.
@@ -83,7 +85,26 @@ def _reads_like_text(gray: np.ndarray, light: np.ndarray, blue: np.ndarray, tran
     return int(steps.max(initial=0)) >= transitions
 
 
-def _plate_from_band(gray: np.ndarray, blue: np.ndarray, band: Band) -> Corners | None:
+def _ground_rows(light: np.ndarray, y: int, h: int, width: int) -> tuple[int, int]:
+    """The rows the plate's light ground spans beside a band found at rows ``y`` to ``y + h``.
+
+    The band is often found only in part (the country code splits it; the stars ring can too), and a
+    plate seen at an angle is taller than its band: the rows are grown up and down, up to the band's
+    height each way, while at least `GROUND_ROW_SHARE` of a row is light, as long as the plate stays at
+    least `PLATE_ASPECT` wide for its height (else the band's rows are kept: a light car body around it).
+    """
+    shares = light.mean(axis=1)
+    top, bottom = y, y + h
+    while top > max(0, y - h) and shares[top - 1] >= GROUND_ROW_SHARE:
+        top -= 1
+    while bottom < min(len(shares), y + 2 * h) and shares[bottom] >= GROUND_ROW_SHARE:
+        bottom += 1
+    if width / (bottom - top) < PLATE_ASPECT[0]:
+        return y, y + h
+    return top, bottom
+
+
+def _plate_from_band(gray: np.ndarray, blue: np.ndarray, band: Band, *, grow: bool = False) -> Corners | None:
     """The plate box grown from a band over the light pixels on its right, or ``None`` if none fits."""
     x, y, w, h = band
     frame_height, frame_width = gray.shape
@@ -108,7 +129,9 @@ def _plate_from_band(gray: np.ndarray, blue: np.ndarray, band: Band) -> Corners 
     breaks = np.flatnonzero(gaps > max(2, h * 0.5))
     last = plate_columns[breaks[0]] if breaks.size else plate_columns[-1]
     x2 = left + last + 1
-    box = (float(x), float(y), float(x2), float(y + h))
+    y1, y2 = _ground_rows(gray[:, left:x2] > threshold, y, h, x2 - x) if grow else (y, y + h)
+    box = (float(x), float(y1), float(x2), float(y2))
+    y, h = y1, y2 - y1
     aspect = (box[2] - box[0]) / h
     # A plate cut by the frame's right edge may be any width; one cut at the top or bottom any height.
     low = EDGE_ASPECT if x2 >= frame_width - 1 else PLATE_ASPECT[0]
@@ -116,7 +139,7 @@ def _plate_from_band(gray: np.ndarray, blue: np.ndarray, band: Band) -> Corners 
     if not low <= aspect <= high:
         return None
     crop_gray = gray[y : y + h, left:x2]
-    crop_light = light[y - top : y - top + h, : x2 - left]
+    crop_light = crop_gray > threshold
     if not crop_light.any() or crop_light.all():
         return None
     if float(np.median(crop_gray[crop_light])) - float(np.median(crop_gray[~crop_light])) < MIN_CONTRAST:
@@ -133,7 +156,12 @@ def eu_plate_candidates(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     blue = blue_mask(hsv)
     bands = _band_blobs(blue)
-    boxes = [box for band in bands if (box := _plate_from_band(gray, blue, band)) is not None]
+    boxes = [
+        box
+        for band in bands
+        for grow in (False, True)
+        if (box := _plate_from_band(gray, blue, band, grow=grow)) is not None
+    ]
     corners = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     scores = np.full(len(corners), EU_SCORE, dtype=np.float32)
     if len(corners) < 2:

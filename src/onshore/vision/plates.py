@@ -146,7 +146,7 @@ class PlateSSDDetector:
             frame's edge small and of a plate colour); ``None`` keeps ``threshold`` everywhere.
         european: also look for EU-format plates by their blue band (`onshore.vision.euplates`, which the
             SSD, trained on Chinese plates, misses below ~100 input px) and add those the SSD did not
-            find (`add_unmatched`; eu_street plate recall 0.713 -> 0.831, bench/README.md).
+            find (`add_unmatched`; eu_street plate recall 0.713 -> 0.835, bench/README.md).
     """
 
     kinds: tuple[BoxKind, ...] = ("plate",)
