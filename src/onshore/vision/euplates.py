@@ -3,10 +3,12 @@
 An EU plate is a light (white or yellow) rectangle about 4.7 times as wide as high, with dark characters,
 and a reflex-blue band at its left end. `eu_plate_candidates` looks for that band (a small, upright,
 saturated blue blob), grows the plate from it over the light pixels on its right and keeps the result only
-if it is plate-shaped and reads like a row of characters (`_reads_like_text`). Nothing here is tuned to
-one exact blue or white: the colour tests are ranges (`BLUE_HUE`, `BLUE_SATURATION`), brightness is
-judged against the band's own surroundings (Otsu's threshold in the window beside it), and the shape
-tests are those of the EU standard plate (520x110 mm, band 40-50 mm wide) seen at an angle.
+if it is plate-shaped and reads like a row of characters (`_reads_like_text`); each band also gives
+a plate grown to the rows of the light ground beside it (`_ground_rows`: a band found in part, a tilted plate).
+Nothing here is tuned to one exact blue or white: the colour tests are ranges (`BLUE_HUE`,
+`BLUE_SATURATION`), brightness is judged against the band's own surroundings (Otsu's threshold in the
+window beside it), and the shape tests are those of the EU standard plate (520x110 mm, band 40-50 mm
+wide) seen at an angle.
 """
 
 from __future__ import annotations
