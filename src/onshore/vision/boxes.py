@@ -154,3 +154,25 @@ def merge_by_geometry(
         merged_corners.append((corners[alike] * weights[:, None]).sum(axis=0) / max(weights.sum(), 1e-12))
         merged_scores.append(scores[seed])
     return np.asarray(merged_corners, dtype=np.float32), np.asarray(merged_scores, dtype=np.float32)
+
+
+def add_unmatched(
+    corners: np.ndarray, scores: np.ndarray, extra: np.ndarray, extra_scores: np.ndarray, duplicate: float = 0.6
+) -> tuple[np.ndarray, np.ndarray]:
+    """``corners`` and ``scores`` with every ``extra`` box that none of them already is (IoU > ``duplicate``).
+
+    How a second detector's boxes join the first's: the first's are kept as they are (not averaged with the
+    second's, which would shift a well-placed box), and a box of the second that overlaps one of them only
+    partly is kept beside it, since either may be the better-placed one; the mask covers both.
+    """
+    extra = extra.reshape(-1, 4).astype(np.float32)
+    if len(corners) == 0 or len(extra) == 0:
+        return (
+            np.concatenate([corners.reshape(-1, 4).astype(np.float32), extra]),
+            np.concatenate([scores.reshape(-1).astype(np.float32), extra_scores.reshape(-1).astype(np.float32)]),
+        )
+    new = [index for index, box in enumerate(extra) if not (_overlaps(corners, box)[0] > duplicate).any()]
+    return (
+        np.concatenate([corners.astype(np.float32), extra[new]]),
+        np.concatenate([scores.astype(np.float32), extra_scores.astype(np.float32)[new]]),
+    )

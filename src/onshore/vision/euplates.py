@@ -1,0 +1,171 @@
+"""European plates found by their look, beside the plate SSD that was trained on Chinese plates only.
+
+An EU plate is a light (white or yellow) rectangle about 4.7 times as wide as high, with dark characters,
+and a reflex-blue band at its left end. `eu_plate_candidates` looks for that band (a small, upright,
+saturated blue blob), grows the plate from it over the light pixels on its right and keeps the result only
+if it is plate-shaped and reads like a row of characters (`_reads_like_text`); each band also gives
+a plate grown to the rows of the light ground beside it (`_ground_rows`: a band found in part, a tilted plate).
+Nothing here is tuned to one exact blue or white: the colour tests are ranges (`BLUE_HUE`,
+`BLUE_SATURATION`), brightness is judged against the band's own surroundings (Otsu's threshold in the
+window beside it), and the shape tests are those of the EU standard plate (520x110 mm, band 40-50 mm
+wide) seen at an angle.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from onshore.vision.boxes import merge_by_geometry
+
+# OpenCV hue (0-180), saturation and value (0-255) of the band's reflex blue, widened for cameras' colour casts.
+BLUE_HUE = (96, 132)
+BLUE_SATURATION = 90
+BLUE_VALUE = 35
+# The band is 40-50 mm wide and 110 mm high; seen at an angle or blurred its box is 0.2-0.9 as wide as high.
+BAND_ASPECT = (0.2, 0.95)
+# Shortest band (px) worth a look: a plate ~30 px wide has a band ~6 px high.
+MIN_BAND_HEIGHT = 6
+# A whole plate's box is 2.5-7 times as wide as high (4.7 seen square on; wider boxes are cut at the top).
+PLATE_ASPECT = (2.5, 7.0)
+# Light-to-dark transitions along the plate's middle rows that a registration of 4-8 characters gives.
+MIN_TRANSITIONS = 6
+# A plate cut by the frame's right edge (as little as EDGE_ASPECT times as wide as high, a character or two
+# showing) needs fewer; one cut at the top or bottom has a shorter band, so the plate may be CUT_REACH
+# times wider than the band's height suggests.
+EDGE_ASPECT, EDGE_TRANSITIONS = 0.8, 2
+CUT_REACH = 3.0
+# Share of a row beside the band that is light for the row to be the plate's ground.
+GROUND_ROW_SHARE = 0.5
+# Grey levels by which the median ground is lighter than the median stroke (~150 in daylight, ~60 at dusk).
+MIN_CONTRAST = 40
+# Share of the plate crop that is characters (dark), and the most of them that may be blue.
+MIN_DARK_SHARE, MAX_DARK_SHARE = 0.08, 0.5
+MAX_BLUE_STROKES = 0.15
+# The score given to a plate found by its band (the SSD's boxes score 0.1-1).
+EU_SCORE = 0.5
+
+Band = tuple[int, int, int, int]
+Corners = tuple[float, float, float, float]
+
+
+def blue_mask(hsv: np.ndarray) -> np.ndarray:
+    """Pixels of an HSV frame of the band's blue (`BLUE_HUE`, `BLUE_SATURATION`, `BLUE_VALUE`)."""
+    hue, saturation, value = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+    return (hue >= BLUE_HUE[0]) & (hue <= BLUE_HUE[1]) & (saturation >= BLUE_SATURATION) & (value >= BLUE_VALUE)
+
+
+def _band_blobs(blue: np.ndarray) -> list[Band]:
+    """``(x, y, w, h)`` of upright blue blobs shaped like an EU plate's band."""
+    mask = cv2.morphologyEx(blue.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    frame_height = blue.shape[0]
+    blobs = []
+    for x, y, w, h, area in stats[1:count].tolist():
+        upright = BAND_ASPECT[0] <= w / h <= BAND_ASPECT[1] if h else False
+        if MIN_BAND_HEIGHT <= h <= frame_height / 3 and upright and area >= 0.45 * w * h:
+            blobs.append((x, y, w, h))
+    return blobs
+
+
+def _reads_like_text(gray: np.ndarray, light: np.ndarray, blue: np.ndarray, transitions: int) -> bool:
+    """Whether the middle rows of a plate crop cross dark strokes on a light ground often enough.
+
+    The strokes must not be blue: a Chinese blue plate's ground between its white characters would
+    otherwise pass for a band beside a light plate.
+    """
+    height = gray.shape[0]
+    if height < 3 or gray.shape[1] < 8:
+        return False
+    dark_share = 1.0 - float(light.mean())
+    if not MIN_DARK_SHARE <= dark_share <= MAX_DARK_SHARE:
+        return False
+    if float(blue[~light].mean()) > MAX_BLUE_STROKES:
+        return False
+    rows = light[max(0, round(height * 0.35)) : max(1, round(height * 0.65))]
+    steps = np.abs(np.diff(rows.astype(np.int8), axis=1)).sum(axis=1)
+    return int(steps.max(initial=0)) >= transitions
+
+
+def _ground_rows(light: np.ndarray, y: int, h: int, width: int) -> tuple[int, int]:
+    """The rows the plate's light ground spans beside a band found at rows ``y`` to ``y + h``.
+
+    The band is often found only in part (the country code splits it; the stars ring can too), and a
+    plate seen at an angle is taller than its band: the rows are grown up and down, up to the band's
+    height each way, while at least `GROUND_ROW_SHARE` of a row is light, as long as the plate stays at
+    least `PLATE_ASPECT` wide for its height (else the band's rows are kept: a light car body around it).
+    """
+    shares = light.mean(axis=1)
+    top, bottom = y, y + h
+    while top > max(0, y - h) and shares[top - 1] >= GROUND_ROW_SHARE:
+        top -= 1
+    while bottom < min(len(shares), y + 2 * h) and shares[bottom] >= GROUND_ROW_SHARE:
+        bottom += 1
+    if width / (bottom - top) < PLATE_ASPECT[0]:
+        return y, y + h
+    return top, bottom
+
+
+def _plate_from_band(gray: np.ndarray, blue: np.ndarray, band: Band, *, grow: bool = False) -> Corners | None:
+    """The plate box grown from a band over the light pixels on its right, or ``None`` if none fits."""
+    x, y, w, h = band
+    frame_height, frame_width = gray.shape
+    # A band cut by the frame's top or bottom is shorter than the plate is high: look further right.
+    cut_rows = y <= 1 or y + h >= frame_height - 1
+    expected = h * 520 / 110 * (CUT_REACH if cut_rows else 1.0)
+    left, right = x + w, min(frame_width, round(x + w + expected * 1.25))
+    top, bottom = max(0, round(y - 0.25 * h)), min(frame_height, round(y + 1.25 * h))
+    if right - left < 2 * h * 0.6 or bottom - top < 3:
+        return None
+    window = gray[top:bottom, left:right]
+    threshold, _ = cv2.threshold(window, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    light = window > threshold
+    # Light columns next to the band, within the band's rows: the plate's ground reaches as far as they do.
+    rows = light[y - top : y - top + h]
+    column_share = rows.mean(axis=0)
+    plate_columns = np.flatnonzero(column_share >= 0.35)
+    if plate_columns.size == 0 or plate_columns[0] > max(2, h * 0.3):
+        return None
+    # The plate ends where the light run ends: after the last column with light, before a gap of >= h/2.
+    gaps = np.diff(plate_columns)
+    breaks = np.flatnonzero(gaps > max(2, h * 0.5))
+    last = plate_columns[breaks[0]] if breaks.size else plate_columns[-1]
+    x2 = left + last + 1
+    y1, y2 = _ground_rows(gray[:, left:x2] > threshold, y, h, x2 - x) if grow else (y, y + h)
+    box = (float(x), float(y1), float(x2), float(y2))
+    y, h = y1, y2 - y1
+    aspect = (box[2] - box[0]) / h
+    # A plate cut by the frame's right edge may be any width; one cut at the top or bottom any height.
+    low = EDGE_ASPECT if x2 >= frame_width - 1 else PLATE_ASPECT[0]
+    high = PLATE_ASPECT[1] * (CUT_REACH if cut_rows else 1.0)
+    if not low <= aspect <= high:
+        return None
+    crop_gray = gray[y : y + h, left:x2]
+    crop_light = crop_gray > threshold
+    if not crop_light.any() or crop_light.all():
+        return None
+    if float(np.median(crop_gray[crop_light])) - float(np.median(crop_gray[~crop_light])) < MIN_CONTRAST:
+        return None
+    transitions = MIN_TRANSITIONS if aspect >= PLATE_ASPECT[0] else EDGE_TRANSITIONS
+    if not _reads_like_text(crop_gray, crop_light, blue[y : y + h, left:x2], transitions):
+        return None
+    return box
+
+
+def eu_plate_candidates(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, 4)`` corners and ``(n,)`` scores of EU-format plates found by their blue band in a BGR frame."""
+    hsv = cv2.cvtColor(frame, cv2.COLOR_BGR2HSV)
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    blue = blue_mask(hsv)
+    bands = _band_blobs(blue)
+    boxes = [
+        box
+        for band in bands
+        for grow in (False, True)
+        if (box := _plate_from_band(gray, blue, band, grow=grow)) is not None
+    ]
+    corners = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    scores = np.full(len(corners), EU_SCORE, dtype=np.float32)
+    if len(corners) < 2:
+        return corners, scores
+    return merge_by_geometry(corners, scores, overlap=0.5)

@@ -1,0 +1,113 @@
+"""EU-format plates are found by their blue band, beside the plate SSD; how its boxes join the SSD's."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from onshore.vision.boxes import add_unmatched
+from onshore.vision.euplates import _ground_rows, eu_plate_candidates
+
+
+def eu_plate(width: int, *, ground=(228, 230, 226), blue=(160, 60, 15)) -> np.ndarray:
+    """A plate ``width`` px wide in the EU layout (band, light ground, dark registration), not the bench's."""
+    height = round(width * 110 / 520)
+    plate = np.full((height, width, 3), ground, dtype=np.uint8)
+    plate[:, : max(2, round(width * 46 / 520))] = blue
+    scale = height / 40
+    cv2.putText(
+        plate,
+        "AB 123 CD",
+        (round(width * 0.12), round(height * 0.78)),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        scale * 0.95,
+        (25, 25, 25),
+        max(1, round(scale * 2.5)),
+        cv2.LINE_AA,
+    )
+    return plate
+
+
+def street(seed: int = 3) -> np.ndarray:
+    """A 1280x720 grey, textured frame with a blue square sign and a white sign with dark text on it."""
+    rng = np.random.default_rng(seed)
+    frame = np.clip(rng.normal(110, 18, (720, 1280, 3)), 0, 255).astype(np.uint8)
+    frame = cv2.GaussianBlur(frame, (0, 0), 2)
+    frame[100:180, 200:280] = (170, 70, 20)  # a blue square sign: not upright, no plate beside it
+    frame[300:360, 600:900] = (235, 235, 235)  # a white sign with text, but no blue band
+    cv2.putText(frame, "PARKING", (610, 350), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (20, 20, 20), 4)
+    return frame
+
+
+def iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return ix * iy / union
+
+
+@pytest.mark.parametrize(
+    ("width", "ground", "blue"),
+    [(60, (228, 230, 226), (160, 60, 15)), (140, (30, 200, 245), (150, 45, 10)), (300, (215, 215, 210), (140, 70, 30))],
+)
+def test_a_white_or_yellow_eu_plate_in_a_street_is_found_where_it_is(width, ground, blue):
+    frame = street()
+    plate = eu_plate(width, ground=ground, blue=blue)
+    x, y = 420, 500
+    frame[y : y + plate.shape[0], x : x + width] = plate
+    corners, scores = eu_plate_candidates(frame)
+    truth = (x, y, x + width, y + plate.shape[0])
+    assert any(iou(truth, box) >= 0.5 for box in corners.tolist())
+    assert len(corners) == 1 and 0 < scores[0] <= 1
+
+
+def test_a_frame_without_a_plate_gives_nothing():
+    corners, scores = eu_plate_candidates(street())
+    assert corners.shape == (0, 4) and scores.shape == (0,)
+
+
+def test_a_chinese_blue_plate_is_left_to_the_ssd():
+    frame = street()
+    plate = np.full((44, 140, 3), (170, 70, 20), dtype=np.uint8)  # white characters on blue
+    cv2.putText(plate, "A 12345", (8, 34), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (240, 240, 240), 3, cv2.LINE_AA)
+    frame[500:544, 420:560] = plate
+    assert len(eu_plate_candidates(frame)[0]) == 0
+
+
+def boxes(*rows):
+    return np.array(rows, dtype=np.float32), np.array([0.9] * len(rows), dtype=np.float32)
+
+
+def test_the_first_detectors_boxes_stay_as_they_are_and_only_new_boxes_join_them():
+    corners, scores = boxes([100, 100, 200, 140], [400, 100, 500, 140])
+    extra = np.array([[102, 101, 201, 141], [105, 95, 230, 150], [700, 300, 800, 320]], dtype=np.float32)
+    merged, merged_scores = add_unmatched(corners, scores, extra, np.full(3, 0.5, np.float32))
+    # Kept unchanged, first; the duplicate (IoU > 0.6) dropped; the partly overlapping one and the new one added.
+    assert merged[:2].tolist() == corners.tolist()
+    assert merged[2:].tolist() == extra[1:].tolist()
+    assert merged_scores.tolist() == [pytest.approx(0.9)] * 2 + [0.5, 0.5]
+
+
+def test_adding_to_or_from_nothing_keeps_the_other_side():
+    corners, scores = boxes([100, 100, 200, 140])
+    empty = np.zeros((0, 4), np.float32)
+    assert add_unmatched(corners, scores, empty, np.zeros(0, np.float32))[0].tolist() == corners.tolist()
+    assert add_unmatched(empty, np.zeros(0, np.float32), corners, scores)[0].tolist() == corners.tolist()
+
+
+def test_a_plate_cut_by_the_frames_right_edge_is_found_for_its_visible_part():
+    frame = street()
+    plate = eu_plate(200)
+    x, y = 1280 - 90, 400  # 90 of its 200 px show
+    frame[y : y + plate.shape[0], x:] = plate[:, :90]
+    corners, _ = eu_plate_candidates(frame)
+    assert any(iou((x, y, 1280, y + plate.shape[0]), box) >= 0.5 for box in corners.tolist())
+
+
+def test_a_band_found_in_part_grows_to_the_rows_of_the_plates_ground_but_not_into_a_light_car():
+    light = np.zeros((80, 200), dtype=bool)
+    light[10:40] = True  # the plate's ground; the band was found only at rows 10-25 (its code cut it)
+    assert _ground_rows(light, 10, 15, 200) == (10, 40)
+    light[:] = True  # a white car all round: growing would make a box too tall for a plate
+    assert _ground_rows(light, 10, 15, 60) == (10, 25)
