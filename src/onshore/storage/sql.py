@@ -108,7 +108,6 @@ class SQLRecordStore(VehicleRows, RecordReads):
         # process's own threads before they take a pooled connection to wait on it (or on SQLite's busy handler).
         # A PostgreSQL ingest (``locked=False``) skips it: its threads write their rows side by side.
         self._write_lock = threading.Lock()
-        self._threads_queue_apart = engine.dialect.name == "postgresql"
 
     @contextlib.contextmanager
     def _translate(self, what: str) -> Iterator[None]:
@@ -128,7 +127,8 @@ class SQLRecordStore(VehicleRows, RecordReads):
 
     @contextlib.contextmanager
     def transaction(self, what: str, *, locked: bool = True) -> Iterator[Connection]:
-        """One write transaction of the region, holding the region's write lock from its first statement.
+        """One write transaction of the region, holding the region's write lock from its first statement (or from
+        where the work takes it: ``locked``).
 
         Every process and machine writing the region queues on that lock (SQLite: ``BEGIN IMMEDIATE``;
         PostgreSQL: an advisory lock), so ledger appends, border releases and counters never interleave.
@@ -142,7 +142,8 @@ class SQLRecordStore(VehicleRows, RecordReads):
             ConflictError: a unique constraint refused a row.
             StorageError: the database failed.
         """
-        queue = contextlib.nullcontext() if not locked and self._threads_queue_apart else self._write_lock
+        side_by_side = not locked and self.engine.dialect.name == "postgresql"
+        queue = contextlib.nullcontext() if side_by_side else self._write_lock
         with queue, self._translate(what), self.engine.begin() as conn:
             if locked:
                 region_write_lock(conn, self.region)
@@ -273,11 +274,11 @@ class SQLRecordStore(VehicleRows, RecordReads):
             claim(conn, once.batch_id)
         fresh = stored.records
         store_at = next((i for i, e in enumerate(events) if e.kind == "store"), None)
-        batch_ref = new_batch(conn) if store_at is not None and len(fresh) else None
         if len(fresh) and not optimistic:
             existing = stored_msg_ids(conn, stored.vehicle.ref, fresh.msg_id)
             if existing:
                 fresh = fresh.take([i for i, m in enumerate(fresh.msg_id) if m not in existing])
+        batch_ref = new_batch(conn) if store_at is not None and len(fresh) else None
         if len(fresh) and insert_records(conn, fresh, batch_ref, skip_existing=True) != len(fresh):
             if optimistic:
                 raise _SomeAlreadyStored  # rolls the transaction back

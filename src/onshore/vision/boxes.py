@@ -165,14 +165,7 @@ def add_unmatched(
     second's, which would shift a well-placed box), and a box of the second that overlaps one of them only
     partly is kept beside it, since either may be the better-placed one; the mask covers both.
     """
-    extra = extra.reshape(-1, 4).astype(np.float32)
-    if len(corners) == 0 or len(extra) == 0:
-        return (
-            np.concatenate([corners.reshape(-1, 4).astype(np.float32), extra]),
-            np.concatenate([scores.reshape(-1).astype(np.float32), extra_scores.reshape(-1).astype(np.float32)]),
-        )
-    new = [index for index, box in enumerate(extra) if not (_overlaps(corners, box)[0] > duplicate).any()]
-    return (
-        np.concatenate([corners.astype(np.float32), extra[new]]),
-        np.concatenate([scores.astype(np.float32), extra_scores.astype(np.float32)[new]]),
-    )
+    corners, scores = corners.reshape(-1, 4).astype(np.float32), scores.reshape(-1).astype(np.float32)
+    extra, extra_scores = extra.reshape(-1, 4).astype(np.float32), extra_scores.reshape(-1).astype(np.float32)
+    new = [i for i, box in enumerate(extra) if not len(corners) or not (_overlaps(corners, box)[0] > duplicate).any()]
+    return np.concatenate([corners, extra[new]]), np.concatenate([scores, extra_scores[new]])
