@@ -100,7 +100,7 @@ def non_maximum_suppression(corners: np.ndarray, scores: np.ndarray, overlap: fl
     return np.asarray(cv2.dnn.NMSBoxes(rects, scores.tolist(), 0.0, overlap), dtype=int).reshape(-1)
 
 
-def _overlaps(corners: np.ndarray, seed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def overlaps(corners: np.ndarray, seed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """IoU and containment (intersection over the smaller area) of every row of ``corners`` with ``seed``."""
     inter_w = np.clip(np.minimum(corners[:, 2], seed[2]) - np.maximum(corners[:, 0], seed[0]), 0, None)
     inter_h = np.clip(np.minimum(corners[:, 3], seed[3]) - np.maximum(corners[:, 1], seed[1]), 0, None)
@@ -146,7 +146,7 @@ def merge_by_geometry(
     for seed in range(len(corners)):
         if not free[seed]:
             continue
-        iou, inside = _overlaps(corners, corners[seed])
+        iou, inside = overlaps(corners, corners[seed])
         alike = free & (iou > overlap)
         alike[seed] = True
         free &= ~(alike | (inside >= containment))
@@ -167,5 +167,5 @@ def add_unmatched(
     """
     corners, scores = corners.reshape(-1, 4).astype(np.float32), scores.reshape(-1).astype(np.float32)
     extra, extra_scores = extra.reshape(-1, 4).astype(np.float32), extra_scores.reshape(-1).astype(np.float32)
-    new = [i for i, box in enumerate(extra) if not len(corners) or not (_overlaps(corners, box)[0] > duplicate).any()]
+    new = [i for i, box in enumerate(extra) if not len(corners) or not (overlaps(corners, box)[0] > duplicate).any()]
     return np.concatenate([corners, extra[new]]), np.concatenate([scores, extra_scores[new]])

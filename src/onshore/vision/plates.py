@@ -33,6 +33,7 @@ from onshore.vision.conditions import (
 )
 from onshore.vision.deblur import estimate_motion_blur, motion_kernel, wiener_deconvolve
 from onshore.vision.euplates import eu_plate_candidates
+from onshore.vision.platezoom import ZoomSettings, second_look, zoom_candidates
 from onshore.vision.wheels import wheel_file
 
 # ImageNet statistics in RGB order, which the plate SSD was trained with (HyperLPR's detect_ssd).
@@ -165,8 +166,10 @@ class PlateSSDDetector:
         deblur: float | None = 0.01,
         hard_threshold: float | None = 0.05,
         european: bool = True,
+        zoom: ZoomSettings | None = ZoomSettings(),  # noqa: B008 (frozen, so one shared default is safe)
     ) -> None:
         self.threshold = threshold
+        self.zoom = zoom
         self.european = european
         self.deblur = deblur
         self.hard_threshold = hard_threshold
@@ -204,7 +207,10 @@ class PlateSSDDetector:
         frame, hard = self._prepare(frame)
         threshold = self.hard_threshold if hard and self.hard_threshold is not None else self.threshold
         sizes = self.input_sizes or plate_input_sizes(frame_width, frame_height)
-        detections = np.concatenate([self._detect_letterboxed(frame, size, threshold) for size in sizes])
+        floor = min(threshold, self.zoom.floor) if self.zoom is not None else threshold
+        detections = np.concatenate([self._detect_letterboxed(frame, size, floor) for size in sizes])
+        weak = detections[detections[:, 4] <= threshold]
+        detections = detections[detections[:, 4] > threshold]
         corners, scores = detections[:, :4], detections[:, 4]
         if self.input_sizes is None:
             corners, scores = merge_by_geometry(corners, scores, self.nms_overlap)
@@ -216,6 +222,15 @@ class PlateSSDDetector:
             corners, scores = corners[keep], scores[keep]
         extent = np.concatenate([corners[:, 2:] - corners[:, :2]] * 2, axis=1)
         corners = corners + extent * self.box_padding * np.array([-1, -1, 1, 1], dtype=np.float32)
+        if self.zoom is not None:
+            zoom = self.zoom
+            closer = second_look(
+                frame,
+                zoom_candidates(weak, corners, zoom),
+                lambda crop: self._detect_letterboxed(crop, zoom.input_size, zoom.accept),
+                zoom,
+            )
+            corners, scores = add_unmatched(corners, scores, *closer)
         if self.european:
             corners, scores = add_unmatched(corners, scores, *eu_plate_candidates(original))
         return boxes_from_arrays("plate", corners, scores, frame_width, frame_height)
