@@ -45,7 +45,7 @@ class ZoomSettings:
     accept: float = 0.3
     near: float = 0.2
     found: float = 0.3
-    most: int = 8
+    most: int = 3
 
 
 def zoom_candidates(detections: np.ndarray, found: np.ndarray, settings: ZoomSettings) -> np.ndarray:
