@@ -111,3 +111,21 @@ def test_a_band_found_in_part_grows_to_the_rows_of_the_plates_ground_but_not_int
     assert _ground_rows(light, 10, 15, 200) == (10, 40)
     light[:] = True  # a white car all round: growing would make a box too tall for a plate
     assert _ground_rows(light, 10, 15, 60) == (10, 25)
+
+
+@pytest.mark.parametrize("angle", [-6.0, 6.0])
+def test_a_tilted_plate_is_boxed_to_its_tilted_extent(angle):
+    frame = street()
+    plate = eu_plate(220)
+    h, w = plate.shape[:2]
+    x, y = 500, 420
+    rotation = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    rotation[:, 2] += (x, y)
+    corners = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], dtype=np.float64) @ rotation.T
+    warped = cv2.warpAffine(plate, rotation, (1280, 720), flags=cv2.INTER_LINEAR)
+    inside = cv2.warpAffine(np.full((h, w), 255, np.uint8), rotation, (1280, 720)) > 127
+    frame[inside] = warped[inside]
+    truth = (*corners.min(axis=0), *corners.max(axis=0))
+    found, _ = eu_plate_candidates(frame)
+    # Boxed to the band's rows only, the IoU is 0.72-0.77.
+    assert max((iou(truth, box) for box in found.tolist()), default=0.0) >= 0.9

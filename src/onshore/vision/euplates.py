@@ -4,7 +4,8 @@ An EU plate is a light (white or yellow) rectangle about 4.7 times as wide as hi
 and a reflex-blue band at its left end. `eu_plate_candidates` looks for that band (a small, upright,
 saturated blue blob), grows the plate from it over the light pixels on its right and keeps the result only
 if it is plate-shaped and reads like a row of characters (`_reads_like_text`); each band also gives
-a plate grown to the rows of the light ground beside it (`_ground_rows`: a band found in part, a tilted plate).
+a plate grown to the rows of the light ground beside it (`_ground_rows`: a band found in part), and a
+tilted plate's box follows the slope of its row of characters to its right end (`_tilted`).
 Nothing here is tuned to one exact blue or white: the colour tests are ranges (`BLUE_HUE`,
 `BLUE_SATURATION`), brightness is judged against the band's own surroundings (Otsu's threshold in the
 window beside it), and the shape tests are those of the EU standard plate (520x110 mm, band 40-50 mm
@@ -42,6 +43,11 @@ MIN_CONTRAST = 40
 # Share of the plate crop that is characters (dark), and the most of them that may be blue.
 MIN_DARK_SHARE, MAX_DARK_SHARE = 0.08, 0.5
 MAX_BLUE_STROKES = 0.15
+# Slopes (rows per column) a tilted plate's rows are tried at, and the share of light they must gain.
+TILTS = tuple(step / 20 for step in range(-6, 7))
+TILT_GAIN = 1.3
+TILT_COLUMNS = 48
+_TILT_ARRAY = np.asarray(TILTS)
 # The score given to a plate found by its band (the SSD's boxes score 0.1-1).
 EU_SCORE = 0.5
 
@@ -106,8 +112,13 @@ def _ground_rows(light: np.ndarray, y: int, h: int, width: int) -> tuple[int, in
     return top, bottom
 
 
-def _plate_from_band(gray: np.ndarray, blue: np.ndarray, band: Band, *, grow: bool = False) -> Corners | None:
-    """The plate box grown from a band over the light pixels on its right, or ``None`` if none fits."""
+def _plate_from_band(
+    gray: np.ndarray, blue: np.ndarray, band: Band, tilts: dict[Band, Corners], *, grow: bool = False
+) -> Corners | None:
+    """The plate box grown from a band over the light pixels on its right, or ``None`` if none fits.
+
+    ``tilts`` keeps each band's tilted box (`_tilted`), which its plate with and without grown rows share.
+    """
     x, y, w, h = band
     frame_height, frame_width = gray.shape
     # A band cut by the frame's top or bottom is shorter than the plate is high: look further right.
@@ -149,7 +160,43 @@ def _plate_from_band(gray: np.ndarray, blue: np.ndarray, band: Band, *, grow: bo
     transitions = MIN_TRANSITIONS if aspect >= PLATE_ASPECT[0] else EDGE_TRANSITIONS
     if not _reads_like_text(crop_gray, crop_light, blue[y : y + h, left:x2], transitions):
         return None
-    return box
+    # A tilted plate's rows follow its slope (both the band's and the grown rows give way to them).
+    band_rows = (float(x), float(band[1]), float(x2), float(band[1] + band[3]))
+    if band not in tilts:
+        tilts[band] = _tilted(gray, threshold, band_rows, left)
+    tilted = tilts[band]
+    return box if tilted == band_rows else tilted
+
+
+def _tilted(gray: np.ndarray, threshold: float, box: Corners, left: int) -> Corners:
+    """``box`` grown to a tilted plate's extent: its rows follow the slope of its row of characters.
+
+    The dark pixels beside the band, counted along rows sheared by the plate's slope, give the profile
+    with the sharpest steps (the characters' row and the ground's edges line up); the slope is taken from
+    `TILTS` where its steps are `TILT_GAIN` times stronger than the unsheared profile's, else the box stays.
+    Only rows that every shear covers in full are compared, so an even background weighs alike in all.
+    """
+    x1, y1, x2, y2 = (round(v) for v in box)
+    length = x2 - left
+    reach = round(max(TILTS) * length) + 1
+    top = y1 - 2 * reach
+    if top < 0 or y2 + 2 * reach > gray.shape[0] or length < 8:
+        return box
+    # Every few columns are enough to line the characters up (at most `TILT_COLUMNS` of them).
+    columns = np.arange(0, length, max(1, length // TILT_COLUMNS))
+    rows, picked = np.nonzero(gray[top : y2 + 2 * reach, left + columns] <= threshold)
+    height = y2 - y1 + 4 * reach
+    # The dark pixels' sheared rows for every slope at once, one profile of ``height`` bins per slope.
+    sheared = rows[None, :] - np.round(_TILT_ARRAY[:, None] * columns[picked][None, :]).astype(np.intp)
+    sheared += np.arange(len(TILTS))[:, None] * height
+    profiles = np.bincount(sheared.ravel(), minlength=len(TILTS) * height).reshape(len(TILTS), height)
+    steps = (np.diff(profiles[:, reach : height - reach].astype(np.float64), axis=1) ** 2).sum(axis=1)
+    best = int(np.argmax(steps))
+    flat = TILTS.index(0.0)
+    if best == flat or steps[best] < steps[flat] * TILT_GAIN:
+        return box
+    rise = TILTS[best] * (x2 - x1)
+    return (box[0], box[1] + min(0.0, rise), box[2], box[3] + max(0.0, rise))
 
 
 def eu_plate_candidates(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -158,11 +205,12 @@ def eu_plate_candidates(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     blue = blue_mask(hsv)
     bands = _band_blobs(blue)
+    tilts: dict[Band, Corners] = {}
     boxes = [
         box
         for band in bands
         for grow in (False, True)
-        if (box := _plate_from_band(gray, blue, band, grow=grow)) is not None
+        if (box := _plate_from_band(gray, blue, band, tilts, grow=grow)) is not None
     ]
     corners = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     scores = np.full(len(corners), EU_SCORE, dtype=np.float32)
