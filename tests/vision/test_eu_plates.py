@@ -129,3 +129,12 @@ def test_a_tilted_plate_is_boxed_to_its_tilted_extent(angle):
     found, _ = eu_plate_candidates(frame)
     # Boxed to the band's rows only, the IoU is 0.72-0.77.
     assert max((iou(truth, box) for box in found.tolist()), default=0.0) >= 0.9
+
+
+def test_a_plate_cut_by_the_frames_bottom_is_found_by_its_short_band():
+    frame = street()
+    plate = eu_plate(120)  # 25 px high; the frame shows its top 11 rows, its band 11x11 px (not upright)
+    x, shown = 420, 11
+    frame[720 - shown :, x : x + 120] = plate[:shown]
+    corners, _ = eu_plate_candidates(frame)
+    assert any(iou((x, 720 - shown, x + 120, 720), box) >= 0.5 for box in corners.tolist())

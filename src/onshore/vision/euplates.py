@@ -27,6 +27,9 @@ BLUE_VALUE = 35
 BAND_ASPECT = (0.2, 0.95)
 # Shortest band (px) worth a look: a plate ~30 px wide has a band ~6 px high.
 MIN_BAND_HEIGHT = 6
+# A band cut by the frame's top or bottom shows only part of its height: as little as this, at most this
+# many times as wide as it is high.
+CUT_BAND_HEIGHT, CUT_BAND_ASPECT = 4, 3.0
 # A whole plate's box is 2.5-7 times as wide as high (4.7 seen square on; wider boxes are cut at the top).
 PLATE_ASPECT = (2.5, 7.0)
 # Light-to-dark transitions along the plate's middle rows that a registration of 4-8 characters gives.
@@ -68,8 +71,10 @@ def _band_blobs(blue: np.ndarray) -> list[Band]:
     frame_height = blue.shape[0]
     blobs = []
     for x, y, w, h, area in stats[1:count].tolist():
-        upright = BAND_ASPECT[0] <= w / h <= BAND_ASPECT[1] if h else False
-        if MIN_BAND_HEIGHT <= h <= frame_height / 3 and upright and area >= 0.45 * w * h:
+        cut = y <= 1 or y + h >= frame_height - 1
+        upright = BAND_ASPECT[0] <= w / h <= (CUT_BAND_ASPECT if cut else BAND_ASPECT[1]) if h else False
+        shortest = CUT_BAND_HEIGHT if cut else MIN_BAND_HEIGHT
+        if shortest <= h <= frame_height / 3 and upright and area >= 0.45 * w * h:
             blobs.append((x, y, w, h))
     return blobs
 
