@@ -138,3 +138,22 @@ def test_a_plate_cut_by_the_frames_bottom_is_found_by_its_short_band():
     frame[720 - shown :, x : x + 120] = plate[:shown]
     corners, _ = eu_plate_candidates(frame)
     assert any(iou((x, 720 - shown, x + 120, 720), box) >= 0.5 for box in corners.tolist())
+
+
+@pytest.mark.parametrize("width", [90, 160])
+def test_a_plate_cut_by_the_frames_left_edge_is_found_without_its_band(width):
+    frame = street()
+    plate = eu_plate(width)
+    shown = round(width * 0.45)  # the band and the first characters are outside the frame
+    y = 400
+    frame[y : y + plate.shape[0], :shown] = plate[:, width - shown :]
+    corners, _ = eu_plate_candidates(frame)
+    assert any(iou((0, y, shown, y + plate.shape[0]), box) >= 0.5 for box in corners.tolist())
+
+
+def test_slats_at_the_left_edge_are_no_plate():
+    frame = street()
+    frame[400:430, :60] = 225
+    for x in range(2, 60, 8):  # a grille: dark slats as tall as the light panel, not a row of characters
+        frame[400:430, x : x + 3] = 30
+    assert len(eu_plate_candidates(frame)[0]) == 0
