@@ -157,3 +157,13 @@ def test_slats_at_the_left_edge_are_no_plate():
     for x in range(2, 60, 8):  # a grille: dark slats as tall as the light panel, not a row of characters
         frame[400:430, x : x + 3] = 30
     assert len(eu_plate_candidates(frame)[0]) == 0
+
+
+def test_a_plate_cut_by_the_frames_right_edge_is_found_when_its_band_does_not_show_blue():
+    frame = street()
+    plate = eu_plate(90, blue=(110, 110, 110))  # a band too grey (dusk, a faded plate) to pass for blue
+    shown = 60
+    y = 400
+    frame[y : y + plate.shape[0], 1280 - shown :] = plate[:, :shown]
+    corners, _ = eu_plate_candidates(frame)
+    assert any(iou((1280 - shown, y, 1280, y + plate.shape[0]), box) >= 0.5 for box in corners.tolist())

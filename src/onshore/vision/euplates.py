@@ -7,7 +7,8 @@ if it is plate-shaped and reads like a row of characters (`_reads_like_text`); e
 a plate grown to the rows of the light ground beside it (`_ground_rows`: a band found in part), and a
 tilted plate's box follows the slope of its row of characters to its right end (`_tilted`). A plate cut
 by the frame's left edge shows no band: it is found by its row of dark characters on a light ground
-starting at the edge (`_left_edge_plates`).
+starting at the edge (`_left_edge_plates`); so is one cut by the right edge whose band shows no blue (the
+same on the mirrored frame).
 Nothing here is tuned to one exact blue or white: the colour tests are ranges (`BLUE_HUE`,
 `BLUE_SATURATION`), brightness is judged against the band's own surroundings (Otsu's threshold in the
 window beside it), and the shape tests are those of the EU standard plate (520x110 mm, band 40-50 mm
@@ -271,12 +272,14 @@ def _chained(pieces: list[list[int]], x: int, y: int, w: int, h: int) -> int:
 def _left_edge_plates(gray: np.ndarray, blue: np.ndarray) -> list[Corners]:
     """Plates cut by the frame's left edge, whose band is outside it: a row of dark characters at the edge.
 
+    Run on the mirrored frame too, for plates cut by the right edge whose band does not show blue.
+
     Dark strokes on a lighter ground (a black-hat of the strip along the left edge) are joined into text
     lines; a line that starts at the edge gives a plate around it (the ground's margins added), kept if it
     reads like text with the tests a band's plate passes.
     """
     frame_height, frame_width = gray.shape
-    strip = gray[:, : min(frame_width, max(EDGE_STRIP[0], frame_width // EDGE_STRIP[1]))]
+    strip = np.ascontiguousarray(gray[:, : min(frame_width, max(EDGE_STRIP[0], frame_width // EDGE_STRIP[1]))])
     strokes = cv2.morphologyEx(strip, cv2.MORPH_BLACKHAT, np.ones((STROKE_KERNEL, STROKE_KERNEL), np.uint8))
     lines = cv2.morphologyEx(
         (strokes >= MIN_CONTRAST).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, STROKE_KERNEL), np.uint8)
@@ -327,6 +330,8 @@ def eu_plate_candidates(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if (box := _plate_from_band(gray, blue, band, tilts, grow=grow)) is not None
     ]
     boxes += _left_edge_plates(gray, blue)
+    width = gray.shape[1]
+    boxes += [(width - x2, y1, width - x1, y2) for x1, y1, x2, y2 in _left_edge_plates(gray[:, ::-1], blue[:, ::-1])]
     corners = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     scores = np.full(len(corners), EU_SCORE, dtype=np.float32)
     if len(corners) < 2:
