@@ -252,21 +252,20 @@ def _characters(light: np.ndarray) -> int:
     return int(alike.sum(axis=1).max())
 
 
-def _chained(pieces: list[list[int]], x: int, y: int, w: int, h: int) -> int:
-    """The width of a text line ``(x, y, w, h)`` with the ``pieces`` (``x, y, w, h``) that go on it.
+def _chained(pieces: np.ndarray, x: int, y: int, w: int, h: int) -> int:
+    """The width of a text line ``(x, y, w, h)`` with the ``pieces`` (rows ``x, y, w, h``) that go on it.
 
     A space between groups of characters may split the line: a piece of about its height (`LINE_HEIGHT`)
     on the same rows (half its height shared) within `LINE_GAP` of its height to its right joins it.
     """
-    grown = True
-    while grown:
-        grown = False
-        for px, py, pw, ph in pieces:
-            shared = min(y + h, py + ph) - max(y, py)
-            near = x + w < px <= x + w + LINE_GAP * h
-            if near and shared >= 0.5 * h and LINE_HEIGHT[0] * h <= ph <= LINE_HEIGHT[1] * h:
-                w, grown = px + pw - x, True
-    return w
+    px, py, pw, ph = pieces.T
+    shared = np.minimum(y + h, py + ph) - np.maximum(y, py)
+    alike = (shared >= 0.5 * h) & (ph >= LINE_HEIGHT[0] * h) & (ph <= LINE_HEIGHT[1] * h)
+    while True:
+        near = alike & (px > x + w) & (px <= x + w + LINE_GAP * h)
+        if not near.any():
+            return w
+        w = int((px + pw)[near].max()) - x
 
 
 def _left_edge_plates(gray: np.ndarray, blue: np.ndarray) -> list[Corners]:
@@ -286,8 +285,8 @@ def _left_edge_plates(gray: np.ndarray, blue: np.ndarray) -> list[Corners]:
     )
     count, _, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
     plates = []
-    pieces = stats[1:count, :4].tolist()
-    for x, y, w, h in pieces:
+    pieces = stats[1:count, :4]
+    for x, y, w, h in pieces.tolist():
         if x > max(2, h // 2) or h < MIN_BAND_HEIGHT or h > frame_height / 3:
             continue
         w = _chained(pieces, x, y, w, h)
