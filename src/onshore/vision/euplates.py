@@ -85,7 +85,9 @@ def _band_blobs(blue: np.ndarray) -> list[Band]:
     frame_height = blue.shape[0]
     blobs = []
     for x, y, w, h, area in stats[1:count].tolist():
-        cut = y <= 1 or y + h >= frame_height - 1
+        # A band is 46 / 520 of its plate's width, and a plate cut at the top or bottom still fits the frame's
+        # width: a wide blue blob there (the sky, a car's roof) is no band.
+        cut = (y <= 1 or y + h >= frame_height - 1) and w <= blue.shape[1] * 46 / 520
         upright = BAND_ASPECT[0] <= w / h <= (CUT_BAND_ASPECT if cut else BAND_ASPECT[1]) if h else False
         shortest = CUT_BAND_HEIGHT if cut else MIN_BAND_HEIGHT
         if shortest <= h <= frame_height / 3 and upright and area >= 0.45 * w * h:
