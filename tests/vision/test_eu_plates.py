@@ -10,7 +10,7 @@ from onshore.vision.boxes import add_unmatched
 from onshore.vision.euplates import _ground_rows, eu_plate_candidates
 
 
-def eu_plate(width: int, *, ground=(228, 230, 226), blue=(160, 60, 15)) -> np.ndarray:
+def eu_plate(width: int, *, ground=(228, 230, 226), blue=(160, 60, 15), ink=(25, 25, 25)) -> np.ndarray:
     """A plate ``width`` px wide in the EU layout (band, light ground, dark registration), not the bench's."""
     height = round(width * 110 / 520)
     plate = np.full((height, width, 3), ground, dtype=np.uint8)
@@ -22,7 +22,7 @@ def eu_plate(width: int, *, ground=(228, 230, 226), blue=(160, 60, 15)) -> np.nd
         (round(width * 0.12), round(height * 0.78)),
         cv2.FONT_HERSHEY_SIMPLEX,
         scale * 0.95,
-        (25, 25, 25),
+        ink,
         max(1, round(scale * 2.5)),
         cv2.LINE_AA,
     )
@@ -167,3 +167,13 @@ def test_a_plate_cut_by_the_frames_right_edge_is_found_when_its_band_does_not_sh
     frame[y : y + plate.shape[0], 1280 - shown :] = plate[:, :shown]
     corners, _ = eu_plate_candidates(frame)
     assert any(iou((1280 - shown, y, 1280, y + plate.shape[0]), box) >= 0.5 for box in corners.tolist())
+
+
+def test_a_plate_with_faint_characters_on_a_dark_car_is_judged_by_its_own_light():
+    frame = street()
+    frame[450:560, 380:700] = 18  # a dark car body around the plate: the window's split is plate | body
+    plate = eu_plate(70, ink=(120, 120, 120))  # worn or over-exposed characters, mid-grey
+    x, y = 420, 500
+    frame[y : y + plate.shape[0], x : x + 70] = plate
+    corners, _ = eu_plate_candidates(frame)
+    assert any(iou((x, y, x + 70, y + plate.shape[0]), box) >= 0.5 for box in corners.tolist())

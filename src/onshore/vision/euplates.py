@@ -192,7 +192,11 @@ def _plate_from_band(
     if not low <= aspect <= high:
         return None
     transitions = MIN_TRANSITIONS if aspect >= PLATE_ASPECT[0] else EDGE_TRANSITIONS
-    if _plate_text(gray[y : y + h, left:x2], threshold, blue[y : y + h, left:x2], transitions) is None:
+    # The window's split may be plate | dark surroundings, taking faint characters for ground: the plate's
+    # own split is tried too.
+    crop = gray[y : y + h, left:x2]
+    own, _ = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    if all(_plate_text(crop, level, blue[y : y + h, left:x2], transitions) is None for level in (threshold, own)):
         return None
     # A tilted plate's rows follow its slope (both the band's and the grown rows give way to them).
     band_rows = (float(x), float(band[1]), float(x2), float(band[1] + band[3]))
