@@ -10,7 +10,7 @@ from onshore.vision.boxes import add_unmatched
 from onshore.vision.euplates import _ground_rows, eu_plate_candidates
 
 
-def eu_plate(width: int, *, ground=(228, 230, 226), blue=(160, 60, 15)) -> np.ndarray:
+def eu_plate(width: int, *, ground=(228, 230, 226), blue=(160, 60, 15), ink=(25, 25, 25)) -> np.ndarray:
     """A plate ``width`` px wide in the EU layout (band, light ground, dark registration), not the bench's."""
     height = round(width * 110 / 520)
     plate = np.full((height, width, 3), ground, dtype=np.uint8)
@@ -22,7 +22,7 @@ def eu_plate(width: int, *, ground=(228, 230, 226), blue=(160, 60, 15)) -> np.nd
         (round(width * 0.12), round(height * 0.78)),
         cv2.FONT_HERSHEY_SIMPLEX,
         scale * 0.95,
-        (25, 25, 25),
+        ink,
         max(1, round(scale * 2.5)),
         cv2.LINE_AA,
     )
@@ -111,3 +111,69 @@ def test_a_band_found_in_part_grows_to_the_rows_of_the_plates_ground_but_not_int
     assert _ground_rows(light, 10, 15, 200) == (10, 40)
     light[:] = True  # a white car all round: growing would make a box too tall for a plate
     assert _ground_rows(light, 10, 15, 60) == (10, 25)
+
+
+@pytest.mark.parametrize("angle", [-6.0, 6.0])
+def test_a_tilted_plate_is_boxed_to_its_tilted_extent(angle):
+    frame = street()
+    plate = eu_plate(220)
+    h, w = plate.shape[:2]
+    x, y = 500, 420
+    rotation = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    rotation[:, 2] += (x, y)
+    corners = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], dtype=np.float64) @ rotation.T
+    warped = cv2.warpAffine(plate, rotation, (1280, 720), flags=cv2.INTER_LINEAR)
+    inside = cv2.warpAffine(np.full((h, w), 255, np.uint8), rotation, (1280, 720)) > 127
+    frame[inside] = warped[inside]
+    truth = (*corners.min(axis=0), *corners.max(axis=0))
+    found, _ = eu_plate_candidates(frame)
+    # Boxed to the band's rows only, the IoU is 0.72-0.77.
+    assert max((iou(truth, box) for box in found.tolist()), default=0.0) >= 0.9
+
+
+def test_a_plate_cut_by_the_frames_bottom_is_found_by_its_short_band():
+    frame = street()
+    plate = eu_plate(120)  # 25 px high; the frame shows its top 11 rows, its band 11x11 px (not upright)
+    x, shown = 420, 11
+    frame[720 - shown :, x : x + 120] = plate[:shown]
+    corners, _ = eu_plate_candidates(frame)
+    assert any(iou((x, 720 - shown, x + 120, 720), box) >= 0.5 for box in corners.tolist())
+
+
+@pytest.mark.parametrize("width", [90, 160])
+def test_a_plate_cut_by_the_frames_left_edge_is_found_without_its_band(width):
+    frame = street()
+    plate = eu_plate(width)
+    shown = round(width * 0.45)  # the band and the first characters are outside the frame
+    y = 400
+    frame[y : y + plate.shape[0], :shown] = plate[:, width - shown :]
+    corners, _ = eu_plate_candidates(frame)
+    assert any(iou((0, y, shown, y + plate.shape[0]), box) >= 0.5 for box in corners.tolist())
+
+
+def test_slats_at_the_left_edge_are_no_plate():
+    frame = street()
+    frame[400:430, :60] = 225
+    for x in range(2, 60, 8):  # a grille: dark slats as tall as the light panel, not a row of characters
+        frame[400:430, x : x + 3] = 30
+    assert len(eu_plate_candidates(frame)[0]) == 0
+
+
+def test_a_plate_cut_by_the_frames_right_edge_is_found_when_its_band_does_not_show_blue():
+    frame = street()
+    plate = eu_plate(90, blue=(110, 110, 110))  # a band too grey (dusk, a faded plate) to pass for blue
+    shown = 60
+    y = 400
+    frame[y : y + plate.shape[0], 1280 - shown :] = plate[:, :shown]
+    corners, _ = eu_plate_candidates(frame)
+    assert any(iou((1280 - shown, y, 1280, y + plate.shape[0]), box) >= 0.5 for box in corners.tolist())
+
+
+def test_a_plate_with_faint_characters_on_a_dark_car_is_judged_by_its_own_light():
+    frame = street()
+    frame[450:560, 380:700] = 18  # a dark car body around the plate: the window's split is plate | body
+    plate = eu_plate(70, ink=(120, 120, 120))  # worn or over-exposed characters, mid-grey
+    x, y = 420, 500
+    frame[y : y + plate.shape[0], x : x + 70] = plate
+    corners, _ = eu_plate_candidates(frame)
+    assert any(iou((x, y, x + 70, y + plate.shape[0]), box) >= 0.5 for box in corners.tolist())

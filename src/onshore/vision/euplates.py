@@ -4,7 +4,11 @@ An EU plate is a light (white or yellow) rectangle about 4.7 times as wide as hi
 and a reflex-blue band at its left end. `eu_plate_candidates` looks for that band (a small, upright,
 saturated blue blob), grows the plate from it over the light pixels on its right and keeps the result only
 if it is plate-shaped and reads like a row of characters (`_reads_like_text`); each band also gives
-a plate grown to the rows of the light ground beside it (`_ground_rows`: a band found in part, a tilted plate).
+a plate grown to the rows of the light ground beside it (`_ground_rows`: a band found in part), and a
+tilted plate's box follows the slope of its row of characters to its right end (`_tilted`). A plate cut
+by the frame's left edge shows no band: it is found by its row of dark characters on a light ground
+starting at the edge (`_left_edge_plates`); so is one cut by the right edge whose band shows no blue (the
+same on the mirrored frame).
 Nothing here is tuned to one exact blue or white: the colour tests are ranges (`BLUE_HUE`,
 `BLUE_SATURATION`), brightness is judged against the band's own surroundings (Otsu's threshold in the
 window beside it), and the shape tests are those of the EU standard plate (520x110 mm, band 40-50 mm
@@ -26,6 +30,9 @@ BLUE_VALUE = 35
 BAND_ASPECT = (0.2, 0.95)
 # Shortest band (px) worth a look: a plate ~30 px wide has a band ~6 px high.
 MIN_BAND_HEIGHT = 6
+# A band cut by the frame's top or bottom shows only part of its height: as little as this, at most this
+# many times as wide as it is high.
+CUT_BAND_HEIGHT, CUT_BAND_ASPECT = 4, 3.0
 # A whole plate's box is 2.5-7 times as wide as high (4.7 seen square on; wider boxes are cut at the top).
 PLATE_ASPECT = (2.5, 7.0)
 # Light-to-dark transitions along the plate's middle rows that a registration of 4-8 characters gives.
@@ -35,6 +42,17 @@ MIN_TRANSITIONS = 6
 # times wider than the band's height suggests.
 EDGE_ASPECT, EDGE_TRANSITIONS = 0.8, 2
 CUT_REACH = 3.0
+# The strip along the left edge searched for plates whose band is cut off (px, or this share of the frame
+# width), the black-hat kernel that finds their strokes, and the light/dark steps they need.
+EDGE_STRIP = (96, 8)
+STROKE_KERNEL = 11
+EDGE_TEXT_TRANSITIONS = 4
+EDGE_GROUND_SHARE = 0.3
+# A character's height as a share of the plate's.
+CHARACTER_HEIGHT = (0.3, 0.95)
+CHARACTER_ROW = 0.15
+# A text line split by a space goes on to a piece this much of its height away and of about its height.
+LINE_GAP, LINE_HEIGHT = 0.8, (0.6, 1.5)
 # Share of a row beside the band that is light for the row to be the plate's ground.
 GROUND_ROW_SHARE = 0.5
 # Grey levels by which the median ground is lighter than the median stroke (~150 in daylight, ~60 at dusk).
@@ -42,6 +60,11 @@ MIN_CONTRAST = 40
 # Share of the plate crop that is characters (dark), and the most of them that may be blue.
 MIN_DARK_SHARE, MAX_DARK_SHARE = 0.08, 0.5
 MAX_BLUE_STROKES = 0.15
+# Slopes (rows per column) a tilted plate's rows are tried at, and the share of light they must gain.
+TILTS = tuple(step / 20 for step in range(-6, 7))
+TILT_GAIN = 1.3
+TILT_COLUMNS = 48
+_TILT_ARRAY = np.asarray(TILTS)
 # The score given to a plate found by its band (the SSD's boxes score 0.1-1).
 EU_SCORE = 0.5
 
@@ -62,8 +85,12 @@ def _band_blobs(blue: np.ndarray) -> list[Band]:
     frame_height = blue.shape[0]
     blobs = []
     for x, y, w, h, area in stats[1:count].tolist():
-        upright = BAND_ASPECT[0] <= w / h <= BAND_ASPECT[1] if h else False
-        if MIN_BAND_HEIGHT <= h <= frame_height / 3 and upright and area >= 0.45 * w * h:
+        # A band is 46 / 520 of its plate's width, and a plate cut at the top or bottom still fits the frame's
+        # width: a wide blue blob there (the sky, a car's roof) is no band.
+        cut = (y <= 1 or y + h >= frame_height - 1) and w <= blue.shape[1] * 46 / 520
+        upright = BAND_ASPECT[0] <= w / h <= (CUT_BAND_ASPECT if cut else BAND_ASPECT[1]) if h else False
+        shortest = CUT_BAND_HEIGHT if cut else MIN_BAND_HEIGHT
+        if shortest <= h <= frame_height / 3 and upright and area >= 0.45 * w * h:
             blobs.append((x, y, w, h))
     return blobs
 
@@ -87,6 +114,31 @@ def _reads_like_text(gray: np.ndarray, light: np.ndarray, blue: np.ndarray, tran
     return int(steps.max(initial=0)) >= transitions
 
 
+def _light_run(rows: np.ndarray) -> int | None:
+    """How many columns the light ground in ``rows`` (a light mask) runs from its left end, or ``None``.
+
+    The run must start within a third of the rows' height and ends before a gap of half their height
+    without light columns (at least 35 % light).
+    """
+    height = rows.shape[0]
+    columns = np.flatnonzero(rows.mean(axis=0) >= 0.35)
+    if columns.size == 0 or columns[0] > max(2, height * 0.3):
+        return None
+    breaks = np.flatnonzero(np.diff(columns) > max(2, height * 0.5))
+    return int(columns[breaks[0]] if breaks.size else columns[-1]) + 1
+
+
+def _plate_text(crop: np.ndarray, threshold: float, blue: np.ndarray, transitions: int) -> np.ndarray | None:
+    """The light mask of a plate crop whose ground is `MIN_CONTRAST` above its strokes and that reads
+    like text (`_reads_like_text`), else ``None``."""
+    light = crop > threshold
+    if not light.any() or light.all():
+        return None
+    if float(np.median(crop[light])) - float(np.median(crop[~light])) < MIN_CONTRAST:
+        return None
+    return light if _reads_like_text(crop, light, blue, transitions) else None
+
+
 def _ground_rows(light: np.ndarray, y: int, h: int, width: int) -> tuple[int, int]:
     """The rows the plate's light ground spans beside a band found at rows ``y`` to ``y + h``.
 
@@ -106,8 +158,13 @@ def _ground_rows(light: np.ndarray, y: int, h: int, width: int) -> tuple[int, in
     return top, bottom
 
 
-def _plate_from_band(gray: np.ndarray, blue: np.ndarray, band: Band, *, grow: bool = False) -> Corners | None:
-    """The plate box grown from a band over the light pixels on its right, or ``None`` if none fits."""
+def _plate_from_band(
+    gray: np.ndarray, blue: np.ndarray, band: Band, tilts: dict[Band, Corners], *, grow: bool = False
+) -> Corners | None:
+    """The plate box grown from a band over the light pixels on its right, or ``None`` if none fits.
+
+    ``tilts`` keeps each band's tilted box (`_tilted`), which its plate with and without grown rows share.
+    """
     x, y, w, h = band
     frame_height, frame_width = gray.shape
     # A band cut by the frame's top or bottom is shorter than the plate is high: look further right.
@@ -121,16 +178,10 @@ def _plate_from_band(gray: np.ndarray, blue: np.ndarray, band: Band, *, grow: bo
     threshold, _ = cv2.threshold(window, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     light = window > threshold
     # Light columns next to the band, within the band's rows: the plate's ground reaches as far as they do.
-    rows = light[y - top : y - top + h]
-    column_share = rows.mean(axis=0)
-    plate_columns = np.flatnonzero(column_share >= 0.35)
-    if plate_columns.size == 0 or plate_columns[0] > max(2, h * 0.3):
+    run = _light_run(light[y - top : y - top + h])
+    if run is None:
         return None
-    # The plate ends where the light run ends: after the last column with light, before a gap of >= h/2.
-    gaps = np.diff(plate_columns)
-    breaks = np.flatnonzero(gaps > max(2, h * 0.5))
-    last = plate_columns[breaks[0]] if breaks.size else plate_columns[-1]
-    x2 = left + last + 1
+    x2 = left + run
     y1, y2 = _ground_rows(gray[:, left:x2] > threshold, y, h, x2 - x) if grow else (y, y + h)
     box = (float(x), float(y1), float(x2), float(y2))
     y, h = y1, y2 - y1
@@ -140,16 +191,134 @@ def _plate_from_band(gray: np.ndarray, blue: np.ndarray, band: Band, *, grow: bo
     high = PLATE_ASPECT[1] * (CUT_REACH if cut_rows else 1.0)
     if not low <= aspect <= high:
         return None
-    crop_gray = gray[y : y + h, left:x2]
-    crop_light = crop_gray > threshold
-    if not crop_light.any() or crop_light.all():
-        return None
-    if float(np.median(crop_gray[crop_light])) - float(np.median(crop_gray[~crop_light])) < MIN_CONTRAST:
-        return None
     transitions = MIN_TRANSITIONS if aspect >= PLATE_ASPECT[0] else EDGE_TRANSITIONS
-    if not _reads_like_text(crop_gray, crop_light, blue[y : y + h, left:x2], transitions):
+    # The window's split may be plate | dark surroundings, taking faint characters for ground: the plate's
+    # own split is tried too.
+    crop = gray[y : y + h, left:x2]
+    own, _ = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    if all(_plate_text(crop, level, blue[y : y + h, left:x2], transitions) is None for level in (threshold, own)):
         return None
-    return box
+    # A tilted plate's rows follow its slope (both the band's and the grown rows give way to them).
+    band_rows = (float(x), float(band[1]), float(x2), float(band[1] + band[3]))
+    if band not in tilts:
+        tilts[band] = _tilted(gray, threshold, band_rows, left)
+    tilted = tilts[band]
+    return box if tilted == band_rows else tilted
+
+
+def _tilted(gray: np.ndarray, threshold: float, box: Corners, left: int) -> Corners:
+    """``box`` grown to a tilted plate's extent: its rows follow the slope of its row of characters.
+
+    The dark pixels beside the band, counted along rows sheared by the plate's slope, give the profile
+    with the sharpest steps (the characters' row and the ground's edges line up); the slope is taken from
+    `TILTS` where its steps are `TILT_GAIN` times stronger than the unsheared profile's, else the box stays.
+    Only rows that every shear covers in full are compared, so an even background weighs alike in all.
+    """
+    x1, y1, x2, y2 = (round(v) for v in box)
+    length = x2 - left
+    reach = round(max(TILTS) * length) + 1
+    top = y1 - 2 * reach
+    if top < 0 or y2 + 2 * reach > gray.shape[0] or length < 8:
+        return box
+    # Every few columns are enough to line the characters up (at most `TILT_COLUMNS` of them).
+    columns = np.arange(0, length, max(1, length // TILT_COLUMNS))
+    rows, picked = np.nonzero(gray[top : y2 + 2 * reach, left + columns] <= threshold)
+    height = y2 - y1 + 4 * reach
+    # The dark pixels' sheared rows for every slope at once, one profile of ``height`` bins per slope.
+    sheared = rows[None, :] - np.round(_TILT_ARRAY[:, None] * columns[picked][None, :]).astype(np.intp)
+    sheared += np.arange(len(TILTS))[:, None] * height
+    profiles = np.bincount(sheared.ravel(), minlength=len(TILTS) * height).reshape(len(TILTS), height)
+    steps = (np.diff(profiles[:, reach : height - reach].astype(np.float64), axis=1) ** 2).sum(axis=1)
+    best = int(np.argmax(steps))
+    flat = TILTS.index(0.0)
+    if best == flat or steps[best] < steps[flat] * TILT_GAIN:
+        return box
+    rise = TILTS[best] * (x2 - x1)
+    return (box[0], box[1] + min(0.0, rise), box[2], box[3] + max(0.0, rise))
+
+
+def _characters(light: np.ndarray) -> int:
+    """The most dark blobs of a plate crop shaped like characters (tall for the crop, not wide) in one row.
+
+    A row of characters shares its top and height (within `CHARACTER_ROW` of the crop's height); a
+    face's eyes and mouth, a grille's slats do not.
+    """
+    height = light.shape[0]
+    count, _, stats, _ = cv2.connectedComponentsWithStats((~light).astype(np.uint8), connectivity=8)
+    shapes = np.array(
+        [
+            (y, h)
+            for _, y, w, h, _ in stats[1:count].tolist()
+            if CHARACTER_HEIGHT[0] * height <= h <= CHARACTER_HEIGHT[1] * height and w <= height
+        ]
+    ).reshape(-1, 2)
+    if len(shapes) < 2:
+        return len(shapes)
+    alike = (np.abs(shapes[:, None, :] - shapes[None, :, :]) <= CHARACTER_ROW * height).all(axis=2)
+    return int(alike.sum(axis=1).max())
+
+
+def _chained(pieces: np.ndarray, x: int, y: int, w: int, h: int) -> int:
+    """The width of a text line ``(x, y, w, h)`` with the ``pieces`` (rows ``x, y, w, h``) that go on it.
+
+    A space between groups of characters may split the line: a piece of about its height (`LINE_HEIGHT`)
+    on the same rows (half its height shared) within `LINE_GAP` of its height to its right joins it.
+    """
+    px, py, pw, ph = pieces.T
+    shared = np.minimum(y + h, py + ph) - np.maximum(y, py)
+    alike = (shared >= 0.5 * h) & (ph >= LINE_HEIGHT[0] * h) & (ph <= LINE_HEIGHT[1] * h)
+    while True:
+        near = alike & (px > x + w) & (px <= x + w + LINE_GAP * h)
+        if not near.any():
+            return w
+        w = int((px + pw)[near].max()) - x
+
+
+def _left_edge_plates(gray: np.ndarray, blue: np.ndarray) -> list[Corners]:
+    """Plates cut by the frame's left edge, whose band is outside it: a row of dark characters at the edge.
+
+    Run on the mirrored frame too, for plates cut by the right edge whose band does not show blue.
+
+    Dark strokes on a lighter ground (a black-hat of the strip along the left edge) are joined into text
+    lines; a line that starts at the edge gives a plate around it (the ground's margins added), kept if it
+    reads like text with the tests a band's plate passes.
+    """
+    frame_height, frame_width = gray.shape
+    strip = np.ascontiguousarray(gray[:, : min(frame_width, max(EDGE_STRIP[0], frame_width // EDGE_STRIP[1]))])
+    strokes = cv2.morphologyEx(strip, cv2.MORPH_BLACKHAT, np.ones((STROKE_KERNEL, STROKE_KERNEL), np.uint8))
+    lines = cv2.morphologyEx(
+        (strokes >= MIN_CONTRAST).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, STROKE_KERNEL), np.uint8)
+    )
+    count, _, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+    plates = []
+    pieces = stats[1:count, :4]
+    for x, y, w, h in pieces.tolist():
+        if x > max(2, h // 2) or h < MIN_BAND_HEIGHT or h > frame_height / 3:
+            continue
+        w = _chained(pieces, x, y, w, h)
+        if x + w >= strip.shape[1]:
+            continue
+        margin = round(h * 0.25)
+        y1, y2, x2 = max(0, y - margin), min(frame_height, y + h + margin), min(frame_width, x + w + margin)
+        window = gray[y1:y2, :x2]
+        threshold, _ = cv2.threshold(window, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        # The plate is the longest run of rows that are mostly its light ground (the line may hold its
+        # dark surroundings too).
+        ground = np.concatenate([[False], (window > threshold).mean(axis=1) >= EDGE_GROUND_SHARE, [False]])
+        edges = np.flatnonzero(np.diff(ground.astype(np.int8)))
+        if edges.size == 0:
+            continue
+        starts, ends = edges[::2], edges[1::2]
+        longest = int(np.argmax(ends - starts))
+        y1, y2 = y1 + int(starts[longest]), y1 + int(ends[longest])
+        if y2 - y1 < MIN_BAND_HEIGHT:
+            continue
+        if not EDGE_ASPECT <= x2 / (y2 - y1) <= PLATE_ASPECT[1]:
+            continue
+        light = _plate_text(gray[y1:y2, :x2], threshold, blue[y1:y2, :x2], EDGE_TEXT_TRANSITIONS)
+        if light is not None and _characters(light) >= 2:
+            plates.append((0.0, float(y1), float(x2), float(y2)))
+    return plates
 
 
 def eu_plate_candidates(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -158,12 +327,16 @@ def eu_plate_candidates(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     blue = blue_mask(hsv)
     bands = _band_blobs(blue)
+    tilts: dict[Band, Corners] = {}
     boxes = [
         box
         for band in bands
         for grow in (False, True)
-        if (box := _plate_from_band(gray, blue, band, grow=grow)) is not None
+        if (box := _plate_from_band(gray, blue, band, tilts, grow=grow)) is not None
     ]
+    boxes += _left_edge_plates(gray, blue)
+    width = gray.shape[1]
+    boxes += [(width - x2, y1, width - x1, y2) for x1, y1, x2, y2 in _left_edge_plates(gray[:, ::-1], blue[:, ::-1])]
     corners = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     scores = np.full(len(corners), EU_SCORE, dtype=np.float32)
     if len(corners) < 2:
