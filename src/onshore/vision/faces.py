@@ -75,9 +75,9 @@ class CenterFaceDetector:
             is the Wiener filter's noise-to-signal ratio) before inference: a blurred face's box is
             stretched along the motion (street_motion recall 0.901 -> 0.953); ``None`` never deblurs.
         small_face_scale: a night frame is searched a second time enlarged this much (the longer side
-            capped at ``max_small_face_side``), and the boxes narrower than ``small_face_width`` px (in
-            the frame) found so are added: noise hides faces of 10-24 px at 1x (street_night <24 px
-            recall 0.91 -> 0.95); ``None`` skips the second pass.
+            capped at ``max_small_face_side``); its boxes replace the first search's narrower than
+            ``small_face_width`` px (in the frame), whose larger ones stay: noise hides faces of 10-24 px
+            at 1x (street_night <24 px recall 0.91 -> 0.95); ``None`` skips the second search.
         threads: onnxruntime intra-op threads for this instance.
     """
 
@@ -154,8 +154,8 @@ class CenterFaceDetector:
         if night and self.small_face_scale is not None:
             size = self._input_size(frame_width, frame_height, self.small_face_scale, self.max_small_face_side)
             more, more_scores = self._search(frame, size, threshold)
-            small = more[:, 2] - more[:, 0] < self.small_face_width
-            corners, scores = np.concatenate([corners, more[small]]), np.concatenate([scores, more_scores[small]])
+            large = corners[:, 2] - corners[:, 0] >= self.small_face_width
+            corners, scores = np.concatenate([corners[large], more]), np.concatenate([scores[large], more_scores])
         if len(corners) == 0:
             return []
         keep = non_maximum_suppression(corners, scores, self.nms_overlap)
