@@ -59,9 +59,9 @@ BLURRED_INDEX = 0.45  # sharp street frames score 0.25-0.50 by `blur_index`, mot
 LOW_LIGHT_LUMA = 60.0
 NOISY_SIGMA = 1.5
 # Diameter, colour sigma (grey levels) and space sigma (px) of the bilateral filter that smooths a dark,
-# noisy frame before equalisation: it flattens sensor noise (sigma 6-10 on street_night) but keeps the
-# edges of a plate's characters. Colour sigmas 30-60 gave street_night plate recall 0.91-0.92 (20: 0.90,
-# 80: 0.90; a 1.5 px Gaussian 0.83, non-local means 0.87 at six times the cost).
+# noisy frame before equalisation, for plates and faces: it flattens sensor noise (sigma 6-10 on
+# street_night) but keeps the edges of a plate's characters. Colour sigmas 30-60 gave street_night plate
+# recall 0.91-0.92 (20: 0.90, 80: 0.90; a 1.5 px Gaussian 0.83, non-local means 0.87 at six times the cost).
 NIGHT_BILATERAL = (5, 45.0, 3.0)
 
 
