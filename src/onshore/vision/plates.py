@@ -25,13 +25,15 @@ from onshore.vision.boxes import (
 from onshore.vision.conditions import (
     BLURRED_INDEX,
     LOW_LIGHT_LUMA,
+    NIGHT_BILATERAL,
     NOISY_SIGMA,
     blur_index,
+    equalise_luma,
     mean_luma,
     noise_sigma,
     unsharp,
 )
-from onshore.vision.deblur import estimate_motion_blur, motion_kernel, wiener_deconvolve
+from onshore.vision.deblur import undo_motion_blur
 from onshore.vision.euplates import eu_plate_candidates
 from onshore.vision.platezoom import ZoomSettings, second_look, zoom_candidates
 from onshore.vision.wheels import wheel_file
@@ -51,11 +53,6 @@ PLATE_ASPECT = (2.0, 6.0)
 # SSD's own spurious boxes at the letterbox border are much larger (18-50 % of the frame width, near-square).
 EDGE_PLATE_WIDTH_SHARE = 0.1
 EDGE_PLATE_COLOUR_SHARE = 0.5
-# Diameter, colour sigma (grey levels) and space sigma (px) of the bilateral filter that smooths a dark,
-# noisy frame before equalisation: it flattens sensor noise (sigma 6-10 on street_night) but keeps the
-# edges of a plate's characters. Colour sigmas 30-60 gave street_night plate recall 0.91-0.92 (20: 0.90,
-# 80: 0.90; a 1.5 px Gaussian 0.83, non-local means 0.87 at six times the cost).
-NIGHT_BILATERAL = (5, 45.0, 3.0)
 
 
 def plate_input_sizes(
@@ -240,20 +237,17 @@ class PlateSSDDetector:
         hard = False
         mask = self.sharpen
         if self.blurred_sharpen is not None and blur_index(frame) >= self.blurred_index:
-            blur = estimate_motion_blur(frame) if self.deblur is not None else None
-            if blur is None:
+            restored = undo_motion_blur(frame, self.deblur) if self.deblur is not None else None
+            if restored is None:
                 mask = self.blurred_sharpen
             else:
-                frame = wiener_deconvolve(frame, motion_kernel(blur.length, blur.angle), self.deblur or 0.0)
-                hard = True
+                frame, hard = restored, True
         if mean_luma(frame) < self.low_light_luma:
             # Smooth visible sensor noise first, or equalisation and sharpening amplify it.
             if noise_sigma(frame) >= self.noisy_sigma:
                 frame = cv2.bilateralFilter(frame, *NIGHT_BILATERAL)
                 hard = True
-            lab = cv2.cvtColor(frame, cv2.COLOR_BGR2LAB)
-            lab[:, :, 0] = self._equaliser.apply(lab[:, :, 0])
-            frame = cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
+            frame = equalise_luma(frame, self._equaliser)
         if mask is not None:
             frame = unsharp(frame, *mask)
         return frame, hard
