@@ -177,3 +177,24 @@ def test_a_plate_with_faint_characters_on_a_dark_car_is_judged_by_its_own_light(
     frame[y : y + plate.shape[0], x : x + 70] = plate
     corners, _ = eu_plate_candidates(frame)
     assert any(iou((x, y, x + 70, y + plate.shape[0]), box) >= 0.5 for box in corners.tolist())
+
+
+def test_a_plate_cut_by_the_left_edge_on_a_light_car_body_is_boxed_by_its_row_of_characters():
+    frame = street()
+    plate = eu_plate(120)
+    cv2.rectangle(plate, (0, 0), (119, plate.shape[0] - 1), (30, 30, 30), 1)  # a thin dark border
+    shown, y, height = 64, 400, plate.shape[0]
+    frame[y - 40 : y + height + 30, :140] = 215  # a light car body above and below the plate
+    frame[y + height : y + height + 6, :140] = 40  # a dark bumper edge: the text line runs into it
+    frame[y : y + height, :shown] = plate[:, 120 - shown :]
+    corners, _ = eu_plate_candidates(frame)
+    assert any(iou((0, y, shown, y + height), box) >= 0.5 for box in corners.tolist())
+
+
+def test_a_wide_plate_cut_by_the_left_edge_is_found_past_an_eighth_of_the_frame():
+    frame = street()
+    plate = eu_plate(440)
+    shown, y = 210, 420  # wider than 1280 / 8: its text line runs past a strip of that width
+    frame[y : y + plate.shape[0], :shown] = plate[:, 440 - shown :]
+    corners, _ = eu_plate_candidates(frame)
+    assert any(iou((0, y, shown, y + plate.shape[0]), box) >= 0.5 for box in corners.tolist())

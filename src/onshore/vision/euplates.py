@@ -7,8 +7,8 @@ if it is plate-shaped and reads like a row of characters (`_reads_like_text`); e
 a plate grown to the rows of the light ground beside it (`_ground_rows`: a band found in part), and a
 tilted plate's box follows the slope of its row of characters to its right end (`_tilted`). A plate cut
 by the frame's left edge shows no band: it is found by its row of dark characters on a light ground
-starting at the edge (`_left_edge_plates`); so is one cut by the right edge whose band shows no blue (the
-same on the mirrored frame).
+starting at the edge (`_left_edge_plates`), boxed by that row (a light car body around a light plate
+hides the plate's own rows); so is one cut by the right edge whose band shows no blue (the mirrored frame).
 Nothing here is tuned to one exact blue or white: the colour tests are ranges (`BLUE_HUE`,
 `BLUE_SATURATION`), brightness is judged against the band's own surroundings (Otsu's threshold in the
 window beside it), and the shape tests are those of the EU standard plate (520x110 mm, band 40-50 mm
@@ -44,13 +44,16 @@ EDGE_ASPECT, EDGE_TRANSITIONS = 0.8, 2
 CUT_REACH = 3.0
 # The strip along the left edge searched for plates whose band is cut off (px, or this share of the frame
 # width), the black-hat kernel that finds their strokes, and the light/dark steps they need.
-EDGE_STRIP = (96, 8)
+EDGE_STRIP = (96, 5)
 STROKE_KERNEL = 11
 EDGE_TEXT_TRANSITIONS = 4
 EDGE_GROUND_SHARE = 0.3
 # A character's height as a share of the plate's.
 CHARACTER_HEIGHT = (0.3, 0.95)
 CHARACTER_ROW = 0.15
+# A character row found in a text line: its shortest character (px), and the plate's ground beyond the row
+# each way as a share of the row's height (characters are about 70 % of the plate's height).
+MIN_CHARACTER, CHARACTER_MARGIN = 4, 0.3
 # A text line split by a space goes on to a piece this much of its height away and of about its height.
 LINE_GAP, LINE_HEIGHT = 0.8, (0.6, 1.5)
 # Share of a row beside the band that is light for the row to be the plate's ground.
@@ -280,8 +283,8 @@ def _left_edge_plates(gray: np.ndarray, blue: np.ndarray) -> list[Corners]:
     Run on the mirrored frame too, for plates cut by the right edge whose band does not show blue.
 
     Dark strokes on a lighter ground (a black-hat of the strip along the left edge) are joined into text
-    lines; a line that starts at the edge gives a plate around it (the ground's margins added), kept if it
-    reads like text with the tests a band's plate passes.
+    lines; a line that starts at the edge gives a plate around its row of characters
+    (`_by_character_row`), else around the rows of its light ground (`_by_ground`).
     """
     frame_height, frame_width = gray.shape
     strip = np.ascontiguousarray(gray[:, : min(frame_width, max(EDGE_STRIP[0], frame_width // EDGE_STRIP[1]))])
@@ -298,27 +301,81 @@ def _left_edge_plates(gray: np.ndarray, blue: np.ndarray) -> list[Corners]:
         w = _chained(pieces, x, y, w, h)
         if x + w >= strip.shape[1]:
             continue
-        margin = round(h * 0.25)
-        y1, y2, x2 = max(0, y - margin), min(frame_height, y + h + margin), min(frame_width, x + w + margin)
-        window = gray[y1:y2, :x2]
-        threshold, _ = cv2.threshold(window, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-        # The plate is the longest run of rows that are mostly its light ground (the line may hold its
-        # dark surroundings too).
-        ground = np.concatenate([[False], (window > threshold).mean(axis=1) >= EDGE_GROUND_SHARE, [False]])
-        edges = np.flatnonzero(np.diff(ground.astype(np.int8)))
-        if edges.size == 0:
-            continue
-        starts, ends = edges[::2], edges[1::2]
-        longest = int(np.argmax(ends - starts))
-        y1, y2 = y1 + int(starts[longest]), y1 + int(ends[longest])
-        if y2 - y1 < MIN_BAND_HEIGHT:
-            continue
-        if not EDGE_ASPECT <= x2 / (y2 - y1) <= PLATE_ASPECT[1]:
-            continue
-        light = _plate_text(gray[y1:y2, :x2], threshold, blue[y1:y2, :x2], EDGE_TEXT_TRANSITIONS)
-        if light is not None and _characters(light) >= 2:
-            plates.append((0.0, float(y1), float(x2), float(y2)))
+        plate = _by_character_row(gray, blue, (x, y, w, h)) or _by_ground(gray, blue, (x, y, w, h))
+        if plate is not None:
+            plates.append(plate)
     return plates
+
+
+def _edge_plate(gray: np.ndarray, blue: np.ndarray, rows: tuple[int, int], x2: int, threshold: float) -> Corners | None:
+    """The plate ``(0, y1, x2, y2)`` at the left edge if it is plate-shaped, reads like text with the tests
+    a band's plate passes (4 steps) and holds a row of two or more characters (`_characters`)."""
+    y1, y2 = rows
+    if y2 - y1 < MIN_BAND_HEIGHT or not EDGE_ASPECT <= x2 / (y2 - y1) <= PLATE_ASPECT[1]:
+        return None
+    light = _plate_text(gray[y1:y2, :x2], threshold, blue[y1:y2, :x2], EDGE_TEXT_TRANSITIONS)
+    if light is None or _characters(light) < 2:
+        return None
+    return (0.0, float(y1), float(x2), float(y2))
+
+
+def _by_ground(gray: np.ndarray, blue: np.ndarray, line: Band) -> Corners | None:
+    """The plate around a text line at the left edge: the longest run of rows about it (a quarter of its
+    height beyond it each way) that are mostly light, its ground (the line may hold its dark surroundings)."""
+    x, y, w, h = line
+    margin = round(h * 0.25)
+    y1, y2, x2 = max(0, y - margin), min(gray.shape[0], y + h + margin), min(gray.shape[1], x + w + margin)
+    window = gray[y1:y2, :x2]
+    threshold, _ = cv2.threshold(window, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    ground = np.concatenate([[False], (window > threshold).mean(axis=1) >= EDGE_GROUND_SHARE, [False]])
+    edges = np.flatnonzero(np.diff(ground.astype(np.int8)))
+    if edges.size == 0:
+        return None
+    starts, ends = edges[::2], edges[1::2]
+    longest = int(np.argmax(ends - starts))
+    return _edge_plate(gray, blue, (y1 + int(starts[longest]), y1 + int(ends[longest])), x2, threshold)
+
+
+def _by_character_row(gray: np.ndarray, blue: np.ndarray, line: Band) -> Corners | None:
+    """The plate around the row of characters in a text line at the left edge, or ``None``.
+
+    A plate's light rows run on into a light car body, and its text line may take in a dark one: the dark
+    blobs of the line (Otsu's split) shaped like characters and sharing their top and height (`_row_extent`)
+    give the plate's rows, `CHARACTER_MARGIN` of their height beyond them each way, and its right end.
+    """
+    x, y, w, h = line
+    window = gray[y : y + h, : x + w]
+    split, _ = cv2.threshold(window, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    extent = _row_extent(window <= split)
+    if extent is None:
+        return None
+    top, bottom, right = extent
+    margin = (bottom - top) * CHARACTER_MARGIN
+    y1, y2 = max(0, round(y + top - margin)), min(gray.shape[0], round(y + bottom + margin))
+    x2 = min(gray.shape[1], round(right + margin))
+    threshold, _ = cv2.threshold(gray[y1:y2, :x2], 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return _edge_plate(gray, blue, (y1, y2), x2, threshold)
+
+
+def _row_extent(dark: np.ndarray) -> tuple[int, int, int] | None:
+    """``(top, bottom, right)`` of the largest row of two or more character-shaped blobs in a dark mask.
+
+    Blobs at least `MIN_CHARACTER` px high and at most twice as wide as high (two characters blurred into
+    one) belong to one row when their tops and heights differ by at most `CHARACTER_ROW` of the taller
+    one's height; the row must start within a character's height of the left end.
+    """
+    count, _, stats, _ = cv2.connectedComponentsWithStats(dark.astype(np.uint8), connectivity=8)
+    blobs = np.array([s for s in stats[1:count, :4].tolist() if s[3] >= MIN_CHARACTER and s[2] <= 2 * s[3]])
+    if len(blobs) < 2:
+        return None
+    tops, heights = blobs[:, 1], blobs[:, 3]
+    tolerance = CHARACTER_ROW * np.maximum(heights[:, None], heights[None, :])
+    alike = (np.abs(tops[:, None] - tops) <= tolerance) & (np.abs(heights[:, None] - heights) <= tolerance)
+    seed = int(np.argmax(alike.sum(axis=1) * 1000 + heights))
+    row = blobs[alike[seed]]
+    if len(row) < 2 or row[:, 0].min() > row[:, 3].max():
+        return None
+    return int(row[:, 1].min()), int((row[:, 1] + row[:, 3]).max()), int((row[:, 0] + row[:, 2]).max())
 
 
 def eu_plate_candidates(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
