@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from onshore.vision.boxes import merge_by_geometry
+from onshore.vision.euedges import chained, characters, row_extent, text_lines
 
 # OpenCV hue (0-180), saturation and value (0-255) of the band's reflex blue, widened for cameras' colour casts.
 BLUE_HUE = (96, 132)
@@ -42,20 +43,14 @@ MIN_TRANSITIONS = 6
 # times wider than the band's height suggests.
 EDGE_ASPECT, EDGE_TRANSITIONS = 0.8, 2
 CUT_REACH = 3.0
-# The strip along the left edge searched for plates whose band is cut off (px, or this share of the frame
-# width), the black-hat kernel that finds their strokes, and the light/dark steps they need.
-EDGE_STRIP = (96, 5)
-STROKE_KERNEL = 11
+# The strip along the left edge searched for plates whose band is cut off (px, or an eighth of the frame's
+# width; a fifth for a line that runs on past that) and the light/dark steps they need.
+EDGE_STRIP = (96, 8, 5)
 EDGE_TEXT_TRANSITIONS = 4
 EDGE_GROUND_SHARE = 0.3
-# A character's height as a share of the plate's.
-CHARACTER_HEIGHT = (0.3, 0.95)
-CHARACTER_ROW = 0.15
-# A character row found in a text line: its shortest character (px), and the plate's ground beyond the row
-# each way as a share of the row's height (characters are about 70 % of the plate's height).
-MIN_CHARACTER, CHARACTER_MARGIN = 4, 0.3
-# A text line split by a space goes on to a piece this much of its height away and of about its height.
-LINE_GAP, LINE_HEIGHT = 0.8, (0.6, 1.5)
+# The plate's ground beyond a row of characters each way, as a share of the row's height (characters are
+# about 70 % of the plate's height).
+CHARACTER_MARGIN = 0.3
 # Share of a row beside the band that is light for the row to be the plate's ground.
 GROUND_ROW_SHARE = 0.5
 # Grey levels by which the median ground is lighter than the median stroke (~150 in daylight, ~60 at dusk).
@@ -240,43 +235,6 @@ def _tilted(gray: np.ndarray, threshold: float, box: Corners, left: int) -> Corn
     return (box[0], box[1] + min(0.0, rise), box[2], box[3] + max(0.0, rise))
 
 
-def _characters(light: np.ndarray) -> int:
-    """The most dark blobs of a plate crop shaped like characters (tall for the crop, not wide) in one row.
-
-    A row of characters shares its top and height (within `CHARACTER_ROW` of the crop's height); a
-    face's eyes and mouth, a grille's slats do not.
-    """
-    height = light.shape[0]
-    count, _, stats, _ = cv2.connectedComponentsWithStats((~light).astype(np.uint8), connectivity=8)
-    shapes = np.array(
-        [
-            (y, h)
-            for _, y, w, h, _ in stats[1:count].tolist()
-            if CHARACTER_HEIGHT[0] * height <= h <= CHARACTER_HEIGHT[1] * height and w <= height
-        ]
-    ).reshape(-1, 2)
-    if len(shapes) < 2:
-        return len(shapes)
-    alike = (np.abs(shapes[:, None, :] - shapes[None, :, :]) <= CHARACTER_ROW * height).all(axis=2)
-    return int(alike.sum(axis=1).max())
-
-
-def _chained(pieces: np.ndarray, x: int, y: int, w: int, h: int) -> int:
-    """The width of a text line ``(x, y, w, h)`` with the ``pieces`` (rows ``x, y, w, h``) that go on it.
-
-    A space between groups of characters may split the line: a piece of about its height (`LINE_HEIGHT`)
-    on the same rows (half its height shared) within `LINE_GAP` of its height to its right joins it.
-    """
-    px, py, pw, ph = pieces.T
-    shared = np.minimum(y + h, py + ph) - np.maximum(y, py)
-    alike = (shared >= 0.5 * h) & (ph >= LINE_HEIGHT[0] * h) & (ph <= LINE_HEIGHT[1] * h)
-    while True:
-        near = alike & (px > x + w) & (px <= x + w + LINE_GAP * h)
-        if not near.any():
-            return w
-        w = int((px + pw)[near].max()) - x
-
-
 def _left_edge_plates(gray: np.ndarray, blue: np.ndarray) -> list[Corners]:
     """Plates cut by the frame's left edge, whose band is outside it: a row of dark characters at the edge.
 
@@ -287,20 +245,26 @@ def _left_edge_plates(gray: np.ndarray, blue: np.ndarray) -> list[Corners]:
     (`_by_character_row`), else around the rows of its light ground (`_by_ground`).
     """
     frame_height, frame_width = gray.shape
-    strip = np.ascontiguousarray(gray[:, : min(frame_width, max(EDGE_STRIP[0], frame_width // EDGE_STRIP[1]))])
-    strokes = cv2.morphologyEx(strip, cv2.MORPH_BLACKHAT, np.ones((STROKE_KERNEL, STROKE_KERNEL), np.uint8))
-    lines = cv2.morphologyEx(
-        (strokes >= MIN_CONTRAST).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, STROKE_KERNEL), np.uint8)
-    )
-    count, _, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+    narrow, wide = (min(frame_width, max(EDGE_STRIP[0], frame_width // share)) for share in EDGE_STRIP[1:])
+    pieces = text_lines(gray[:, :narrow], MIN_CONTRAST)
     plates = []
-    pieces = stats[1:count, :4]
     for x, y, w, h in pieces.tolist():
         if x > max(2, h // 2) or h < MIN_BAND_HEIGHT or h > frame_height / 3:
             continue
-        w = _chained(pieces, x, y, w, h)
-        if x + w >= strip.shape[1]:
-            continue
+        w = chained(pieces, x, y, w, h)
+        if x + w >= narrow:
+            # The line may go on past the strip: it is looked at again in a wider one, in its own rows.
+            top = max(0, y - h)
+            more = text_lines(gray[top : min(frame_height, y + 2 * h), :wide], MIN_CONTRAST) + np.array([0, top, 0, 0])
+            same = np.flatnonzero(
+                (more[:, 0] <= x) & (more[:, 1] <= y + h // 2) & (more[:, 1] + more[:, 3] > y + h // 2)
+            )
+            if same.size == 0:
+                continue
+            x, y, w, h = more[same[np.argmax(more[same, 2])]].tolist()
+            w = chained(more, x, y, w, h)
+            if x + w >= wide or h < MIN_BAND_HEIGHT:
+                continue
         plate = _by_character_row(gray, blue, (x, y, w, h)) or _by_ground(gray, blue, (x, y, w, h))
         if plate is not None:
             plates.append(plate)
@@ -309,12 +273,12 @@ def _left_edge_plates(gray: np.ndarray, blue: np.ndarray) -> list[Corners]:
 
 def _edge_plate(gray: np.ndarray, blue: np.ndarray, rows: tuple[int, int], x2: int, threshold: float) -> Corners | None:
     """The plate ``(0, y1, x2, y2)`` at the left edge if it is plate-shaped, reads like text with the tests
-    a band's plate passes (4 steps) and holds a row of two or more characters (`_characters`)."""
+    a band's plate passes (4 steps) and holds a row of two or more characters (`characters`)."""
     y1, y2 = rows
     if y2 - y1 < MIN_BAND_HEIGHT or not EDGE_ASPECT <= x2 / (y2 - y1) <= PLATE_ASPECT[1]:
         return None
     light = _plate_text(gray[y1:y2, :x2], threshold, blue[y1:y2, :x2], EDGE_TEXT_TRANSITIONS)
-    if light is None or _characters(light) < 2:
+    if light is None or characters(light) < 2:
         return None
     return (0.0, float(y1), float(x2), float(y2))
 
@@ -340,13 +304,13 @@ def _by_character_row(gray: np.ndarray, blue: np.ndarray, line: Band) -> Corners
     """The plate around the row of characters in a text line at the left edge, or ``None``.
 
     A plate's light rows run on into a light car body, and its text line may take in a dark one: the dark
-    blobs of the line (Otsu's split) shaped like characters and sharing their top and height (`_row_extent`)
+    blobs of the line (Otsu's split) shaped like characters and sharing their top and height (`row_extent`)
     give the plate's rows, `CHARACTER_MARGIN` of their height beyond them each way, and its right end.
     """
     x, y, w, h = line
     window = gray[y : y + h, : x + w]
     split, _ = cv2.threshold(window, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    extent = _row_extent(window <= split)
+    extent = row_extent(window <= split)
     if extent is None:
         return None
     top, bottom, right = extent
@@ -355,27 +319,6 @@ def _by_character_row(gray: np.ndarray, blue: np.ndarray, line: Band) -> Corners
     x2 = min(gray.shape[1], round(right + margin))
     threshold, _ = cv2.threshold(gray[y1:y2, :x2], 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     return _edge_plate(gray, blue, (y1, y2), x2, threshold)
-
-
-def _row_extent(dark: np.ndarray) -> tuple[int, int, int] | None:
-    """``(top, bottom, right)`` of the largest row of two or more character-shaped blobs in a dark mask.
-
-    Blobs at least `MIN_CHARACTER` px high and at most twice as wide as high (two characters blurred into
-    one) belong to one row when their tops and heights differ by at most `CHARACTER_ROW` of the taller
-    one's height; the row must start within a character's height of the left end.
-    """
-    count, _, stats, _ = cv2.connectedComponentsWithStats(dark.astype(np.uint8), connectivity=8)
-    blobs = np.array([s for s in stats[1:count, :4].tolist() if s[3] >= MIN_CHARACTER and s[2] <= 2 * s[3]])
-    if len(blobs) < 2:
-        return None
-    tops, heights = blobs[:, 1], blobs[:, 3]
-    tolerance = CHARACTER_ROW * np.maximum(heights[:, None], heights[None, :])
-    alike = (np.abs(tops[:, None] - tops) <= tolerance) & (np.abs(heights[:, None] - heights) <= tolerance)
-    seed = int(np.argmax(alike.sum(axis=1) * 1000 + heights))
-    row = blobs[alike[seed]]
-    if len(row) < 2 or row[:, 0].min() > row[:, 3].max():
-        return None
-    return int(row[:, 1].min()), int((row[:, 1] + row[:, 3]).max()), int((row[:, 0] + row[:, 2]).max())
 
 
 def eu_plate_candidates(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
