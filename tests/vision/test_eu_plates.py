@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from onshore.vision.boxes import add_unmatched
-from onshore.vision.euplates import _ground_rows, eu_plate_candidates
+from onshore.vision.euplates import _by_character_row, _ground_rows, eu_plate_candidates
 
 
 def eu_plate(width: int, *, ground=(228, 230, 226), blue=(160, 60, 15), ink=(25, 25, 25)) -> np.ndarray:
@@ -198,3 +198,15 @@ def test_a_wide_plate_cut_by_the_left_edge_is_found_past_an_eighth_of_the_frame(
     frame[y : y + plate.shape[0], :shown] = plate[:, 440 - shown :]
     corners, _ = eu_plate_candidates(frame)
     assert any(iou((0, y, shown, y + plate.shape[0]), box) >= 0.5 for box in corners.tolist())
+
+
+@pytest.mark.parametrize(("height", "found"), [(40, True), (100, False)])
+def test_a_row_of_characters_taller_than_a_tenth_of_the_frame_makes_no_plate(height, found):
+    frame = street()
+    frame[100 : 100 + height * 2, :200] = 215  # a light ground with a row of dark, alike marks on it
+    for x in range(2, 190, height // 5 + 8):
+        frame[100 + height // 2 : 100 + height // 2 + height, x : x + height // 5] = 35
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    line = (0, 100 + height // 2, 200, height)
+    plate = _by_character_row(gray, np.zeros(gray.shape, dtype=bool), line)
+    assert (plate is not None) == found  # 100 px of 720: building windows, not a plate's characters

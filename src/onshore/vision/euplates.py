@@ -49,8 +49,9 @@ EDGE_STRIP = (96, 8, 5)
 EDGE_TEXT_TRANSITIONS = 4
 EDGE_GROUND_SHARE = 0.3
 # The plate's ground beyond a row of characters each way, as a share of the row's height (characters are
-# about 70 % of the plate's height).
-CHARACTER_MARGIN = 0.3
+# about 70 % of the plate's height), and the tallest row as a share of the frame's height (taller rows are
+# building windows; a plate that large is the SSD's, or is found by its light rows).
+CHARACTER_MARGIN, MAX_ROW_SHARE = 0.3, 0.1
 # Share of a row beside the band that is light for the row to be the plate's ground.
 GROUND_ROW_SHARE = 0.5
 # Grey levels by which the median ground is lighter than the median stroke (~150 in daylight, ~60 at dusk).
@@ -305,7 +306,8 @@ def _by_character_row(gray: np.ndarray, blue: np.ndarray, line: Band) -> Corners
 
     A plate's light rows run on into a light car body, and its text line may take in a dark one: the dark
     blobs of the line (Otsu's split) shaped like characters and sharing their top and height (`row_extent`)
-    give the plate's rows, `CHARACTER_MARGIN` of their height beyond them each way, and its right end.
+    give the plate's rows, `CHARACTER_MARGIN` of their height beyond them each way, and its right end; a row
+    more than `MAX_ROW_SHARE` of the frame high gives none.
     """
     x, y, w, h = line
     window = gray[y : y + h, : x + w]
@@ -314,6 +316,8 @@ def _by_character_row(gray: np.ndarray, blue: np.ndarray, line: Band) -> Corners
     if extent is None:
         return None
     top, bottom, right = extent
+    if bottom - top > gray.shape[0] * MAX_ROW_SHARE:
+        return None
     margin = (bottom - top) * CHARACTER_MARGIN
     y1, y2 = max(0, round(y + top - margin)), min(gray.shape[0], round(y + bottom + margin))
     x2 = min(gray.shape[1], round(right + margin))
