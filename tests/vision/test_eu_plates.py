@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from onshore.vision.boxes import add_unmatched
-from onshore.vision.euplates import _ground_rows, eu_plate_candidates
+from onshore.vision.euplates import _by_character_row, _ground_rows, eu_plate_candidates
 
 
 def eu_plate(width: int, *, ground=(228, 230, 226), blue=(160, 60, 15), ink=(25, 25, 25)) -> np.ndarray:
@@ -177,3 +177,36 @@ def test_a_plate_with_faint_characters_on_a_dark_car_is_judged_by_its_own_light(
     frame[y : y + plate.shape[0], x : x + 70] = plate
     corners, _ = eu_plate_candidates(frame)
     assert any(iou((x, y, x + 70, y + plate.shape[0]), box) >= 0.5 for box in corners.tolist())
+
+
+def test_a_plate_cut_by_the_left_edge_on_a_light_car_body_is_boxed_by_its_row_of_characters():
+    frame = street()
+    plate = eu_plate(120)
+    cv2.rectangle(plate, (0, 0), (119, plate.shape[0] - 1), (30, 30, 30), 1)  # a thin dark border
+    shown, y, height = 64, 400, plate.shape[0]
+    frame[y - 40 : y + height + 30, :140] = 215  # a light car body above and below the plate
+    frame[y + height : y + height + 6, :140] = 40  # a dark bumper edge: the text line runs into it
+    frame[y : y + height, :shown] = plate[:, 120 - shown :]
+    corners, _ = eu_plate_candidates(frame)
+    assert any(iou((0, y, shown, y + height), box) >= 0.5 for box in corners.tolist())
+
+
+def test_a_wide_plate_cut_by_the_left_edge_is_found_past_an_eighth_of_the_frame():
+    frame = street()
+    plate = eu_plate(440)
+    shown, y = 210, 420  # wider than 1280 / 8: its text line runs past a strip of that width
+    frame[y : y + plate.shape[0], :shown] = plate[:, 440 - shown :]
+    corners, _ = eu_plate_candidates(frame)
+    assert any(iou((0, y, shown, y + plate.shape[0]), box) >= 0.5 for box in corners.tolist())
+
+
+@pytest.mark.parametrize(("height", "found"), [(40, True), (100, False)])
+def test_a_row_of_characters_taller_than_a_tenth_of_the_frame_makes_no_plate(height, found):
+    frame = street()
+    frame[100 : 100 + height * 2, :200] = 215  # a light ground with a row of dark, alike marks on it
+    for x in range(2, 190, height // 5 + 8):
+        frame[100 + height // 2 : 100 + height // 2 + height, x : x + height // 5] = 35
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    line = (0, 100 + height // 2, 200, height)
+    plate = _by_character_row(gray, np.zeros(gray.shape, dtype=bool), line)
+    assert (plate is not None) == found  # 100 px of 720: building windows, not a plate's characters

@@ -7,8 +7,8 @@ if it is plate-shaped and reads like a row of characters (`_reads_like_text`); e
 a plate grown to the rows of the light ground beside it (`_ground_rows`: a band found in part), and a
 tilted plate's box follows the slope of its row of characters to its right end (`_tilted`). A plate cut
 by the frame's left edge shows no band: it is found by its row of dark characters on a light ground
-starting at the edge (`_left_edge_plates`); so is one cut by the right edge whose band shows no blue (the
-same on the mirrored frame).
+starting at the edge (`_left_edge_plates`), boxed by that row (a light car body around a light plate
+hides the plate's own rows); so is one cut by the right edge whose band shows no blue (the mirrored frame).
 Nothing here is tuned to one exact blue or white: the colour tests are ranges (`BLUE_HUE`,
 `BLUE_SATURATION`), brightness is judged against the band's own surroundings (Otsu's threshold in the
 window beside it), and the shape tests are those of the EU standard plate (520x110 mm, band 40-50 mm
@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from onshore.vision.boxes import merge_by_geometry
+from onshore.vision.euedges import chained, characters, row_extent, text_lines
 
 # OpenCV hue (0-180), saturation and value (0-255) of the band's reflex blue, widened for cameras' colour casts.
 BLUE_HUE = (96, 132)
@@ -42,17 +43,15 @@ MIN_TRANSITIONS = 6
 # times wider than the band's height suggests.
 EDGE_ASPECT, EDGE_TRANSITIONS = 0.8, 2
 CUT_REACH = 3.0
-# The strip along the left edge searched for plates whose band is cut off (px, or this share of the frame
-# width), the black-hat kernel that finds their strokes, and the light/dark steps they need.
-EDGE_STRIP = (96, 8)
-STROKE_KERNEL = 11
+# The strip along the left edge searched for plates whose band is cut off (px, or an eighth of the frame's
+# width; a fifth for a line that runs on past that) and the light/dark steps they need.
+EDGE_STRIP = (96, 8, 5)
 EDGE_TEXT_TRANSITIONS = 4
 EDGE_GROUND_SHARE = 0.3
-# A character's height as a share of the plate's.
-CHARACTER_HEIGHT = (0.3, 0.95)
-CHARACTER_ROW = 0.15
-# A text line split by a space goes on to a piece this much of its height away and of about its height.
-LINE_GAP, LINE_HEIGHT = 0.8, (0.6, 1.5)
+# The plate's ground beyond a row of characters each way, as a share of the row's height (characters are
+# about 70 % of the plate's height), and the tallest row as a share of the frame's height (taller rows are
+# building windows; a plate that large is the SSD's, or is found by its light rows).
+CHARACTER_MARGIN, MAX_ROW_SHARE = 0.3, 0.1
 # Share of a row beside the band that is light for the row to be the plate's ground.
 GROUND_ROW_SHARE = 0.5
 # Grey levels by which the median ground is lighter than the median stroke (~150 in daylight, ~60 at dusk).
@@ -237,88 +236,93 @@ def _tilted(gray: np.ndarray, threshold: float, box: Corners, left: int) -> Corn
     return (box[0], box[1] + min(0.0, rise), box[2], box[3] + max(0.0, rise))
 
 
-def _characters(light: np.ndarray) -> int:
-    """The most dark blobs of a plate crop shaped like characters (tall for the crop, not wide) in one row.
-
-    A row of characters shares its top and height (within `CHARACTER_ROW` of the crop's height); a
-    face's eyes and mouth, a grille's slats do not.
-    """
-    height = light.shape[0]
-    count, _, stats, _ = cv2.connectedComponentsWithStats((~light).astype(np.uint8), connectivity=8)
-    shapes = np.array(
-        [
-            (y, h)
-            for _, y, w, h, _ in stats[1:count].tolist()
-            if CHARACTER_HEIGHT[0] * height <= h <= CHARACTER_HEIGHT[1] * height and w <= height
-        ]
-    ).reshape(-1, 2)
-    if len(shapes) < 2:
-        return len(shapes)
-    alike = (np.abs(shapes[:, None, :] - shapes[None, :, :]) <= CHARACTER_ROW * height).all(axis=2)
-    return int(alike.sum(axis=1).max())
-
-
-def _chained(pieces: np.ndarray, x: int, y: int, w: int, h: int) -> int:
-    """The width of a text line ``(x, y, w, h)`` with the ``pieces`` (rows ``x, y, w, h``) that go on it.
-
-    A space between groups of characters may split the line: a piece of about its height (`LINE_HEIGHT`)
-    on the same rows (half its height shared) within `LINE_GAP` of its height to its right joins it.
-    """
-    px, py, pw, ph = pieces.T
-    shared = np.minimum(y + h, py + ph) - np.maximum(y, py)
-    alike = (shared >= 0.5 * h) & (ph >= LINE_HEIGHT[0] * h) & (ph <= LINE_HEIGHT[1] * h)
-    while True:
-        near = alike & (px > x + w) & (px <= x + w + LINE_GAP * h)
-        if not near.any():
-            return w
-        w = int((px + pw)[near].max()) - x
-
-
 def _left_edge_plates(gray: np.ndarray, blue: np.ndarray) -> list[Corners]:
     """Plates cut by the frame's left edge, whose band is outside it: a row of dark characters at the edge.
 
     Run on the mirrored frame too, for plates cut by the right edge whose band does not show blue.
 
     Dark strokes on a lighter ground (a black-hat of the strip along the left edge) are joined into text
-    lines; a line that starts at the edge gives a plate around it (the ground's margins added), kept if it
-    reads like text with the tests a band's plate passes.
+    lines; a line that starts at the edge gives a plate around its row of characters
+    (`_by_character_row`), else around the rows of its light ground (`_by_ground`).
     """
     frame_height, frame_width = gray.shape
-    strip = np.ascontiguousarray(gray[:, : min(frame_width, max(EDGE_STRIP[0], frame_width // EDGE_STRIP[1]))])
-    strokes = cv2.morphologyEx(strip, cv2.MORPH_BLACKHAT, np.ones((STROKE_KERNEL, STROKE_KERNEL), np.uint8))
-    lines = cv2.morphologyEx(
-        (strokes >= MIN_CONTRAST).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, STROKE_KERNEL), np.uint8)
-    )
-    count, _, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+    narrow, wide = (min(frame_width, max(EDGE_STRIP[0], frame_width // share)) for share in EDGE_STRIP[1:])
+    pieces = text_lines(gray[:, :narrow], MIN_CONTRAST)
     plates = []
-    pieces = stats[1:count, :4]
     for x, y, w, h in pieces.tolist():
         if x > max(2, h // 2) or h < MIN_BAND_HEIGHT or h > frame_height / 3:
             continue
-        w = _chained(pieces, x, y, w, h)
-        if x + w >= strip.shape[1]:
-            continue
-        margin = round(h * 0.25)
-        y1, y2, x2 = max(0, y - margin), min(frame_height, y + h + margin), min(frame_width, x + w + margin)
-        window = gray[y1:y2, :x2]
-        threshold, _ = cv2.threshold(window, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-        # The plate is the longest run of rows that are mostly its light ground (the line may hold its
-        # dark surroundings too).
-        ground = np.concatenate([[False], (window > threshold).mean(axis=1) >= EDGE_GROUND_SHARE, [False]])
-        edges = np.flatnonzero(np.diff(ground.astype(np.int8)))
-        if edges.size == 0:
-            continue
-        starts, ends = edges[::2], edges[1::2]
-        longest = int(np.argmax(ends - starts))
-        y1, y2 = y1 + int(starts[longest]), y1 + int(ends[longest])
-        if y2 - y1 < MIN_BAND_HEIGHT:
-            continue
-        if not EDGE_ASPECT <= x2 / (y2 - y1) <= PLATE_ASPECT[1]:
-            continue
-        light = _plate_text(gray[y1:y2, :x2], threshold, blue[y1:y2, :x2], EDGE_TEXT_TRANSITIONS)
-        if light is not None and _characters(light) >= 2:
-            plates.append((0.0, float(y1), float(x2), float(y2)))
+        w = chained(pieces, x, y, w, h)
+        if x + w >= narrow:
+            # The line may go on past the strip: it is looked at again in a wider one, in its own rows.
+            top = max(0, y - h)
+            more = text_lines(gray[top : min(frame_height, y + 2 * h), :wide], MIN_CONTRAST) + np.array([0, top, 0, 0])
+            same = np.flatnonzero(
+                (more[:, 0] <= x) & (more[:, 1] <= y + h // 2) & (more[:, 1] + more[:, 3] > y + h // 2)
+            )
+            if same.size == 0:
+                continue
+            x, y, w, h = more[same[np.argmax(more[same, 2])]].tolist()
+            w = chained(more, x, y, w, h)
+            if x + w >= wide or h < MIN_BAND_HEIGHT:
+                continue
+        plate = _by_character_row(gray, blue, (x, y, w, h)) or _by_ground(gray, blue, (x, y, w, h))
+        if plate is not None:
+            plates.append(plate)
     return plates
+
+
+def _edge_plate(gray: np.ndarray, blue: np.ndarray, rows: tuple[int, int], x2: int, threshold: float) -> Corners | None:
+    """The plate ``(0, y1, x2, y2)`` at the left edge if it is plate-shaped, reads like text with the tests
+    a band's plate passes (4 steps) and holds a row of two or more characters (`characters`)."""
+    y1, y2 = rows
+    if y2 - y1 < MIN_BAND_HEIGHT or not EDGE_ASPECT <= x2 / (y2 - y1) <= PLATE_ASPECT[1]:
+        return None
+    light = _plate_text(gray[y1:y2, :x2], threshold, blue[y1:y2, :x2], EDGE_TEXT_TRANSITIONS)
+    if light is None or characters(light) < 2:
+        return None
+    return (0.0, float(y1), float(x2), float(y2))
+
+
+def _by_ground(gray: np.ndarray, blue: np.ndarray, line: Band) -> Corners | None:
+    """The plate around a text line at the left edge: the longest run of rows about it (a quarter of its
+    height beyond it each way) that are mostly light, its ground (the line may hold its dark surroundings)."""
+    x, y, w, h = line
+    margin = round(h * 0.25)
+    y1, y2, x2 = max(0, y - margin), min(gray.shape[0], y + h + margin), min(gray.shape[1], x + w + margin)
+    window = gray[y1:y2, :x2]
+    threshold, _ = cv2.threshold(window, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    ground = np.concatenate([[False], (window > threshold).mean(axis=1) >= EDGE_GROUND_SHARE, [False]])
+    edges = np.flatnonzero(np.diff(ground.astype(np.int8)))
+    if edges.size == 0:
+        return None
+    starts, ends = edges[::2], edges[1::2]
+    longest = int(np.argmax(ends - starts))
+    return _edge_plate(gray, blue, (y1 + int(starts[longest]), y1 + int(ends[longest])), x2, threshold)
+
+
+def _by_character_row(gray: np.ndarray, blue: np.ndarray, line: Band) -> Corners | None:
+    """The plate around the row of characters in a text line at the left edge, or ``None``.
+
+    A plate's light rows run on into a light car body, and its text line may take in a dark one: the dark
+    blobs of the line (Otsu's split) shaped like characters and sharing their top and height (`row_extent`)
+    give the plate's rows, `CHARACTER_MARGIN` of their height beyond them each way, and its right end; a row
+    more than `MAX_ROW_SHARE` of the frame high gives none.
+    """
+    x, y, w, h = line
+    window = gray[y : y + h, : x + w]
+    split, _ = cv2.threshold(window, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    extent = row_extent(window <= split)
+    if extent is None:
+        return None
+    top, bottom, right = extent
+    if bottom - top > gray.shape[0] * MAX_ROW_SHARE:
+        return None
+    margin = (bottom - top) * CHARACTER_MARGIN
+    y1, y2 = max(0, round(y + top - margin)), min(gray.shape[0], round(y + bottom + margin))
+    x2 = min(gray.shape[1], round(right + margin))
+    threshold, _ = cv2.threshold(gray[y1:y2, :x2], 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return _edge_plate(gray, blue, (y1, y2), x2, threshold)
 
 
 def eu_plate_candidates(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
