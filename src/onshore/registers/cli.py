@@ -10,6 +10,7 @@ import yaml
 
 from onshore.cli_support import ConfigOption, JsonOption, cli_errors, console, print_json, with_runtime
 from onshore.cli_tables import data_table, fields, plain
+from onshore.documents import load_yaml
 from onshore.errors import InputError
 
 register_app = typer.Typer(
@@ -29,9 +30,11 @@ def _fields(file: Path | None, sets: list[str] | None) -> dict[str, Any]:
         try:
             if file.stat().st_size > _MAX_FILE:
                 raise InputError(f"{file} is larger than 1 MiB")
-            loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
+            loaded = load_yaml(file.read_text(encoding="utf-8"))
         except OSError as exc:
             raise InputError(f"cannot read {file} ({exc.__class__.__name__})") from exc
+        except UnicodeDecodeError:
+            raise InputError(f"{file} is not UTF-8 text") from None
         except yaml.YAMLError as exc:
             raise InputError(f"{file} is not valid YAML or JSON: {exc}") from exc
         if not isinstance(loaded, dict):
