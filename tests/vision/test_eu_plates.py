@@ -10,7 +10,9 @@ from onshore.vision.boxes import add_unmatched
 from onshore.vision.euplates import _by_character_row, _ground_rows, eu_plate_candidates
 
 
-def eu_plate(width: int, *, ground=(228, 230, 226), blue=(160, 60, 15), ink=(25, 25, 25)) -> np.ndarray:
+def eu_plate(
+    width: int, *, ground=(228, 230, 226), blue=(160, 60, 15), ink=(25, 25, 25), text: str = "AB 123 CD"
+) -> np.ndarray:
     """A plate ``width`` px wide in the EU layout (band, light ground, dark registration), not the bench's."""
     height = round(width * 110 / 520)
     plate = np.full((height, width, 3), ground, dtype=np.uint8)
@@ -18,7 +20,7 @@ def eu_plate(width: int, *, ground=(228, 230, 226), blue=(160, 60, 15), ink=(25,
     scale = height / 40
     cv2.putText(
         plate,
-        "AB 123 CD",
+        text,
         (round(width * 0.12), round(height * 0.78)),
         cv2.FONT_HERSHEY_SIMPLEX,
         scale * 0.95,
@@ -210,3 +212,25 @@ def test_a_row_of_characters_taller_than_a_tenth_of_the_frame_makes_no_plate(hei
     line = (0, 100 + height // 2, 200, height)
     plate = _by_character_row(gray, np.zeros(gray.shape, dtype=bool), line)
     assert (plate is not None) == found  # 100 px of 720: building windows, not a plate's characters
+
+
+def test_a_plate_cut_by_the_right_edge_needs_steps_only_for_the_part_that_shows():
+    frame = street()
+    plate = eu_plate(40, ground=(30, 200, 245), text="WB-503-YG")  # a small yellow plate, 8 px high
+    shown, y = 22, 400  # 2.75 times as wide as high: the band and two characters, 3 light/dark steps
+    frame[y : y + plate.shape[0], 1280 - shown :] = plate[:, :shown]
+    corners, _ = eu_plate_candidates(frame)
+    assert any(iou((1280 - shown, y, 1280, y + plate.shape[0]), box) >= 0.5 for box in corners.tolist())
+
+
+def test_a_plate_whose_ground_runs_on_into_a_light_car_ends_near_its_width_and_absorbs_no_other():
+    frame = street()
+    frame[360:480, 1000:] = 226  # a light car body to the frame's right edge, as light as the plate
+    big = eu_plate(180)
+    x, y = 1050, 400
+    frame[y : y + big.shape[0], x : x + 180] = big
+    small = eu_plate(56)  # another car's plate, cut by the right edge: its band and a character show
+    frame[410 : 410 + small.shape[0], 1255:] = small[:, :25]
+    corners, _ = eu_plate_candidates(frame)
+    for truth in ((x, y, x + 180, y + big.shape[0]), (1255, 410, 1280, 410 + small.shape[0])):
+        assert max(iou(truth, box) for box in corners.tolist()) >= 0.5
