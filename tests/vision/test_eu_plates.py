@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from onshore.vision.boxes import add_unmatched
+from onshore.vision.eubottom import bottom_cut_plates
 from onshore.vision.euplates import _by_character_row, _ground_rows, eu_plate_candidates
 
 
@@ -234,3 +235,22 @@ def test_a_plate_whose_ground_runs_on_into_a_light_car_ends_near_its_width_and_a
     corners, _ = eu_plate_candidates(frame)
     for truth in ((x, y, x + 180, y + big.shape[0]), (1255, 410, 1280, 410 + small.shape[0])):
         assert max(iou(truth, box) for box in corners.tolist()) >= 0.5
+
+
+@pytest.mark.parametrize(("width", "shown", "body"), [(80, 6, None), (50, 8, 215)])
+def test_a_plate_cut_by_the_bottom_with_only_its_character_tops_showing_is_boxed_over_them(width, shown, body):
+    frame = street()
+    if body is not None:
+        frame[690:, 380:560] = body  # a light car body around the plate
+    plate = eu_plate(width)
+    x = 420
+    frame[720 - shown :, x : x + width] = plate[:shown]  # its band and the top rows of its characters
+    corners, _ = eu_plate_candidates(frame)
+    assert max(iou((x, 720 - shown, x + width, 720), box) for box in corners.tolist()) >= 0.5
+
+
+def test_no_plate_is_boxed_at_the_bottom_beside_a_blue_mark_without_character_tops():
+    frame = street()
+    frame[712:, 420:480] = 226  # a light strip at the bottom edge with a blue mark, but no characters
+    frame[712:, 420:425] = (160, 60, 15)
+    assert bottom_cut_plates(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), [(420, 712, 5, 8)], 40) == []

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from onshore.vision.boxes import merge_by_geometry
+from onshore.vision.eubottom import bottom_cut_plates
 from onshore.vision.euedges import chained, characters, row_extent, text_lines
 
 # OpenCV hue (0-180), saturation and value (0-255) of the band's reflex blue, widened for cameras' colour casts.
@@ -341,7 +342,10 @@ def eu_plate_candidates(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     blue = blue_mask(hsv)
     bands = _band_blobs(blue)
     tilts: dict[Band, Corners] = {}
-    boxes = [
+    # A plate cut by the bottom is boxed over its character tops first: its band's own plate, a few columns
+    # of light beside the band, would otherwise absorb it in the merge.
+    boxes = bottom_cut_plates(gray, bands, MIN_CONTRAST)
+    boxes += [
         box
         for band in bands
         for grow in (False, True)
