@@ -116,22 +116,33 @@ def test_a_band_found_in_part_grows_to_the_rows_of_the_plates_ground_but_not_int
     assert _ground_rows(light, 10, 15, 60) == (10, 25)
 
 
-@pytest.mark.parametrize("angle", [-6.0, 6.0])
-def test_a_tilted_plate_is_boxed_to_its_tilted_extent(angle):
+def tilted_plate_in_street(width: int, angle: float, x: int, y: int) -> tuple[np.ndarray, tuple[float, ...]]:
+    """A street frame with an EU plate ``width`` px wide turned by ``angle`` degrees at ``x, y``, and its box."""
     frame = street()
-    plate = eu_plate(220)
+    plate = eu_plate(width)
     h, w = plate.shape[:2]
-    x, y = 500, 420
     rotation = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
     rotation[:, 2] += (x, y)
     corners = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], dtype=np.float64) @ rotation.T
     warped = cv2.warpAffine(plate, rotation, (1280, 720), flags=cv2.INTER_LINEAR)
     inside = cv2.warpAffine(np.full((h, w), 255, np.uint8), rotation, (1280, 720)) > 127
     frame[inside] = warped[inside]
-    truth = (*corners.min(axis=0), *corners.max(axis=0))
+    return frame, (*corners.min(axis=0), *corners.max(axis=0))
+
+
+@pytest.mark.parametrize("angle", [-6.0, 6.0])
+def test_a_tilted_plate_is_boxed_to_its_tilted_extent(angle):
+    frame, truth = tilted_plate_in_street(220, angle, 500, 420)
     found, _ = eu_plate_candidates(frame)
     # Boxed to the band's rows only, the IoU is 0.72-0.77.
     assert max((iou(truth, box) for box in found.tolist()), default=0.0) >= 0.9
+
+
+def test_a_large_tilted_plate_near_the_frames_bottom_is_boxed_to_its_tilted_extent():
+    # The slopes' search reaches past the frame's bottom: the rows beyond it hold no dark pixels.
+    frame, truth = tilted_plate_in_street(400, -9.0, 300, 560)
+    found, _ = eu_plate_candidates(frame)
+    assert max((iou(truth, box) for box in found.tolist()), default=0.0) >= 0.8
 
 
 def test_a_plate_cut_by_the_frames_bottom_is_found_by_its_short_band():

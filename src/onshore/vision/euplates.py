@@ -227,11 +227,14 @@ def _tilted(gray: np.ndarray, threshold: float, box: Corners, left: int) -> Corn
     length = x2 - left
     reach = round(max(TILTS) * length) + 1
     top = y1 - 2 * reach
-    if top < 0 or y2 + 2 * reach > gray.shape[0] or length < 8:
+    if length < 8:
         return box
-    # Every few columns are enough to line the characters up (at most `TILT_COLUMNS` of them).
+    # Every few columns are enough to line the characters up (at most `TILT_COLUMNS` of them). Rows beyond
+    # the frame (a large plate near its edge) hold no dark pixels.
     columns = np.arange(0, length, max(1, length // TILT_COLUMNS))
-    rows, picked = np.nonzero(gray[top : y2 + 2 * reach, left + columns] <= threshold)
+    shown = max(0, top), min(gray.shape[0], y2 + 2 * reach)
+    rows, picked = np.nonzero(gray[shown[0] : shown[1], left + columns] <= threshold)
+    rows += shown[0] - top
     height = y2 - y1 + 4 * reach
     # The dark pixels' sheared rows for every slope at once, one profile of ``height`` bins per slope.
     sheared = rows[None, :] - np.round(_TILT_ARRAY[:, None] * columns[picked][None, :]).astype(np.intp)
