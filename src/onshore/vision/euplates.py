@@ -230,11 +230,10 @@ def _tilted(gray: np.ndarray, threshold: float, box: Corners, left: int) -> Corn
     if length < 8:
         return box
     # Every few columns are enough to line the characters up (at most `TILT_COLUMNS` of them). Rows beyond
-    # the frame (a large plate near its edge) hold no dark pixels.
+    # the frame (a large plate near its edge) repeat its edge row, so that its background stays even.
     columns = np.arange(0, length, max(1, length // TILT_COLUMNS))
-    shown = max(0, top), min(gray.shape[0], y2 + 2 * reach)
-    rows, picked = np.nonzero(gray[shown[0] : shown[1], left + columns] <= threshold)
-    rows += shown[0] - top
+    rows_around = np.clip(np.arange(top, y2 + 2 * reach), 0, gray.shape[0] - 1)
+    rows, picked = np.nonzero(gray[rows_around[:, None], left + columns] <= threshold)
     height = y2 - y1 + 4 * reach
     # The dark pixels' sheared rows for every slope at once, one profile of ``height`` bins per slope.
     sheared = rows[None, :] - np.round(_TILT_ARRAY[:, None] * columns[picked][None, :]).astype(np.intp)
