@@ -8,7 +8,7 @@ import pytest
 
 from onshore.vision.boxes import add_unmatched
 from onshore.vision.eubottom import bottom_cut_plates
-from onshore.vision.euplates import _by_character_row, _ground_rows, eu_plate_candidates
+from onshore.vision.euplates import _by_character_row, _ground_rows, eu_plate_candidates, one_box_per_plate
 
 
 def eu_plate(
@@ -266,3 +266,17 @@ def test_no_plate_is_boxed_at_the_bottom_beside_a_blue_mark_without_character_to
     frame[712:, 420:480] = 226  # a light strip at the bottom edge with a blue mark, but no characters
     frame[712:, 420:425] = (160, 60, 15)
     assert bottom_cut_plates(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), [(420, 712, 5, 8)], 40) == []
+
+
+def test_a_small_plate_inside_a_much_larger_plates_box_is_kept_and_a_part_of_one_is_absorbed():
+    corners = np.array(
+        [
+            [0, 150, 90, 185],  # a band's plate run on over a light car body ...
+            [36, 160, 67, 168],  # ... around another car's small plate (1/13 of its area): kept
+            [10, 155, 60, 178],  # inside the first and about its size (a third): the same plate, absorbed
+            [2, 152, 92, 187],  # overlapping the first by IoU: averaged with it
+        ],
+        dtype=np.float32,
+    )
+    merged, _ = one_box_per_plate(corners, np.full(4, 0.5, np.float32))
+    assert sorted(merged.round().tolist()) == [[1.0, 151.0, 91.0, 186.0], [36.0, 160.0, 67.0, 168.0]]
