@@ -9,6 +9,8 @@ tilted plate's box follows the slope of its row of characters to its right end (
 by the frame's left edge shows no band: it is found by its row of dark characters on a light ground
 starting at the edge (`_left_edge_plates`), boxed by that row (a light car body around a light plate
 hides the plate's own rows); so is one cut by the right edge whose band shows no blue (the mirrored frame).
+A plate cut by the bottom with only its characters' tops showing is boxed over them beside its cut band
+(`onshore.vision.eubottom`); the boxes are merged to one per plate (`one_box_per_plate`).
 Nothing here is tuned to one exact blue or white: the colour tests are ranges (`BLUE_HUE`,
 `BLUE_SATURATION`), brightness is judged against the band's own surroundings (Otsu's threshold in the
 window beside it), and the shape tests are those of the EU standard plate (520x110 mm, band 40-50 mm
