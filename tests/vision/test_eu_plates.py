@@ -7,10 +7,13 @@ import numpy as np
 import pytest
 
 from onshore.vision.boxes import add_unmatched
-from onshore.vision.euplates import _by_character_row, _ground_rows, eu_plate_candidates
+from onshore.vision.eubottom import bottom_cut_plates
+from onshore.vision.euplates import _by_character_row, _ground_rows, eu_plate_candidates, one_box_per_plate
 
 
-def eu_plate(width: int, *, ground=(228, 230, 226), blue=(160, 60, 15), ink=(25, 25, 25)) -> np.ndarray:
+def eu_plate(
+    width: int, *, ground=(228, 230, 226), blue=(160, 60, 15), ink=(25, 25, 25), text: str = "AB 123 CD"
+) -> np.ndarray:
     """A plate ``width`` px wide in the EU layout (band, light ground, dark registration), not the bench's."""
     height = round(width * 110 / 520)
     plate = np.full((height, width, 3), ground, dtype=np.uint8)
@@ -18,7 +21,7 @@ def eu_plate(width: int, *, ground=(228, 230, 226), blue=(160, 60, 15), ink=(25,
     scale = height / 40
     cv2.putText(
         plate,
-        "AB 123 CD",
+        text,
         (round(width * 0.12), round(height * 0.78)),
         cv2.FONT_HERSHEY_SIMPLEX,
         scale * 0.95,
@@ -113,22 +116,34 @@ def test_a_band_found_in_part_grows_to_the_rows_of_the_plates_ground_but_not_int
     assert _ground_rows(light, 10, 15, 60) == (10, 25)
 
 
-@pytest.mark.parametrize("angle", [-6.0, 6.0])
-def test_a_tilted_plate_is_boxed_to_its_tilted_extent(angle):
+def tilted_plate_in_street(width: int, angle: float, x: int, y: int) -> tuple[np.ndarray, tuple[float, ...]]:
+    """A street frame with an EU plate ``width`` px wide turned by ``angle`` degrees at ``x, y``, and its box."""
     frame = street()
-    plate = eu_plate(220)
+    plate = eu_plate(width)
     h, w = plate.shape[:2]
-    x, y = 500, 420
     rotation = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
     rotation[:, 2] += (x, y)
     corners = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], dtype=np.float64) @ rotation.T
     warped = cv2.warpAffine(plate, rotation, (1280, 720), flags=cv2.INTER_LINEAR)
     inside = cv2.warpAffine(np.full((h, w), 255, np.uint8), rotation, (1280, 720)) > 127
     frame[inside] = warped[inside]
-    truth = (*corners.min(axis=0), *corners.max(axis=0))
+    return frame, (*corners.min(axis=0), *corners.max(axis=0))
+
+
+@pytest.mark.parametrize("angle", [-6.0, 6.0])
+def test_a_tilted_plate_is_boxed_to_its_tilted_extent(angle):
+    frame, truth = tilted_plate_in_street(220, angle, 500, 420)
     found, _ = eu_plate_candidates(frame)
     # Boxed to the band's rows only, the IoU is 0.72-0.77.
     assert max((iou(truth, box) for box in found.tolist()), default=0.0) >= 0.9
+
+
+@pytest.mark.parametrize("angle", [-9.0, 9.0])
+def test_a_large_tilted_plate_near_the_frames_bottom_is_boxed_to_its_tilted_extent(angle):
+    # The slopes' search reaches past the frame's bottom: the rows beyond it repeat its last row.
+    frame, truth = tilted_plate_in_street(400, angle, 300, 560)
+    found, _ = eu_plate_candidates(frame)
+    assert max((iou(truth, box) for box in found.tolist()), default=0.0) >= 0.8
 
 
 def test_a_plate_cut_by_the_frames_bottom_is_found_by_its_short_band():
@@ -210,3 +225,58 @@ def test_a_row_of_characters_taller_than_a_tenth_of_the_frame_makes_no_plate(hei
     line = (0, 100 + height // 2, 200, height)
     plate = _by_character_row(gray, np.zeros(gray.shape, dtype=bool), line)
     assert (plate is not None) == found  # 100 px of 720: building windows, not a plate's characters
+
+
+def test_a_plate_cut_by_the_right_edge_needs_steps_only_for_the_part_that_shows():
+    frame = street()
+    plate = eu_plate(40, ground=(30, 200, 245), text="WB-503-YG")  # a small yellow plate, 8 px high
+    shown, y = 22, 400  # 2.75 times as wide as high: the band and two characters, 3 light/dark steps
+    frame[y : y + plate.shape[0], 1280 - shown :] = plate[:, :shown]
+    corners, _ = eu_plate_candidates(frame)
+    assert any(iou((1280 - shown, y, 1280, y + plate.shape[0]), box) >= 0.5 for box in corners.tolist())
+
+
+def test_a_plate_whose_ground_runs_on_into_a_light_car_ends_near_its_width_and_absorbs_no_other():
+    frame = street()
+    frame[360:480, 1000:] = 226  # a light car body to the frame's right edge, as light as the plate
+    big = eu_plate(180)
+    x, y = 1050, 400
+    frame[y : y + big.shape[0], x : x + 180] = big
+    small = eu_plate(56)  # another car's plate, cut by the right edge: its band and a character show
+    frame[410 : 410 + small.shape[0], 1255:] = small[:, :25]
+    corners, _ = eu_plate_candidates(frame)
+    for truth in ((x, y, x + 180, y + big.shape[0]), (1255, 410, 1280, 410 + small.shape[0])):
+        assert max(iou(truth, box) for box in corners.tolist()) >= 0.5
+
+
+@pytest.mark.parametrize(("width", "shown", "body"), [(80, 6, None), (50, 8, 215)])
+def test_a_plate_cut_by_the_bottom_with_only_its_character_tops_showing_is_boxed_over_them(width, shown, body):
+    frame = street()
+    if body is not None:
+        frame[690:, 380:560] = body  # a light car body around the plate
+    plate = eu_plate(width)
+    x = 420
+    frame[720 - shown :, x : x + width] = plate[:shown]  # its band and the top rows of its characters
+    corners, _ = eu_plate_candidates(frame)
+    assert max(iou((x, 720 - shown, x + width, 720), box) for box in corners.tolist()) >= 0.5
+
+
+def test_no_plate_is_boxed_at_the_bottom_beside_a_blue_mark_without_character_tops():
+    frame = street()
+    frame[712:, 420:480] = 226  # a light strip at the bottom edge with a blue mark, but no characters
+    frame[712:, 420:425] = (160, 60, 15)
+    assert bottom_cut_plates(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), [(420, 712, 5, 8)], 40) == []
+
+
+def test_a_small_plate_inside_a_much_larger_plates_box_is_kept_and_a_part_of_one_is_absorbed():
+    corners = np.array(
+        [
+            [0, 150, 90, 185],  # a band's plate run on over a light car body ...
+            [36, 160, 67, 168],  # ... around another car's small plate (1/13 of its area): kept
+            [10, 155, 60, 178],  # inside the first and about its size (a third): the same plate, absorbed
+            [2, 152, 92, 187],  # overlapping the first by IoU: averaged with it
+        ],
+        dtype=np.float32,
+    )
+    merged, _ = one_box_per_plate(corners, np.full(4, 0.5, np.float32))
+    assert sorted(merged.round().tolist()) == [[1.0, 151.0, 91.0, 186.0], [36.0, 160.0, 67.0, 168.0]]

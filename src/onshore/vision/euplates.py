@@ -9,6 +9,8 @@ tilted plate's box follows the slope of its row of characters to its right end (
 by the frame's left edge shows no band: it is found by its row of dark characters on a light ground
 starting at the edge (`_left_edge_plates`), boxed by that row (a light car body around a light plate
 hides the plate's own rows); so is one cut by the right edge whose band shows no blue (the mirrored frame).
+A plate cut by the bottom with only its characters' tops showing is boxed over them beside its cut band
+(`onshore.vision.eubottom`); the boxes are merged to one per plate (`one_box_per_plate`).
 Nothing here is tuned to one exact blue or white: the colour tests are ranges (`BLUE_HUE`,
 `BLUE_SATURATION`), brightness is judged against the band's own surroundings (Otsu's threshold in the
 window beside it), and the shape tests are those of the EU standard plate (520x110 mm, band 40-50 mm
@@ -20,7 +22,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from onshore.vision.boxes import merge_by_geometry
+from onshore.vision.boxes import merge_by_geometry, overlaps
+from onshore.vision.eubottom import bottom_cut_plates
 from onshore.vision.euedges import chained, characters, row_extent, text_lines
 
 # OpenCV hue (0-180), saturation and value (0-255) of the band's reflex blue, widened for cameras' colour casts.
@@ -43,6 +46,12 @@ MIN_TRANSITIONS = 6
 # times wider than the band's height suggests.
 EDGE_ASPECT, EDGE_TRANSITIONS = 0.8, 2
 CUT_REACH = 3.0
+# An EU plate seen square on is this many times as wide as high (520x110 mm).
+EU_ASPECT = 520 / 110
+# Where the light ground beside a band runs on past the window (into a light car body), the plate ends
+# this many times an EU plate's width for the band's height from the band's left (90 % of the plates
+# matched to a band end within 1.12 times, bench/README.md).
+RUN_ON_REACH = 1.1
 # The strip along the left edge searched for plates whose band is cut off (px, or an eighth of the frame's
 # width; a fifth for a line that runs on past that) and the light/dark steps they need.
 EDGE_STRIP = (96, 8, 5)
@@ -64,6 +73,9 @@ TILTS = tuple(step / 20 for step in range(-6, 7))
 TILT_GAIN = 1.3
 TILT_COLUMNS = 48
 _TILT_ARRAY = np.asarray(TILTS)
+# A box inside another (this share of it) is the same plate if the larger is at most this many times as
+# large (eu_sizes recall 0.922 -> 0.930 against absorbing every contained box, bench/README.md).
+CONTAINED, ALIKE_AREA = 0.7, 8.0
 # The score given to a plate found by its band (the SSD's boxes score 0.1-1).
 EU_SCORE = 0.5
 
@@ -168,7 +180,7 @@ def _plate_from_band(
     frame_height, frame_width = gray.shape
     # A band cut by the frame's top or bottom is shorter than the plate is high: look further right.
     cut_rows = y <= 1 or y + h >= frame_height - 1
-    expected = h * 520 / 110 * (CUT_REACH if cut_rows else 1.0)
+    expected = h * EU_ASPECT * (CUT_REACH if cut_rows else 1.0)
     left, right = x + w, min(frame_width, round(x + w + expected * 1.25))
     top, bottom = max(0, round(y - 0.25 * h)), min(frame_height, round(y + 1.25 * h))
     if right - left < 2 * h * 0.6 or bottom - top < 3:
@@ -180,7 +192,7 @@ def _plate_from_band(
     run = _light_run(light[y - top : y - top + h])
     if run is None:
         return None
-    x2 = left + run
+    x2 = left + run if run < right - left else min(right, round(x + expected * RUN_ON_REACH))
     y1, y2 = _ground_rows(gray[:, left:x2] > threshold, y, h, x2 - x) if grow else (y, y + h)
     box = (float(x), float(y1), float(x2), float(y2))
     y, h = y1, y2 - y1
@@ -191,6 +203,9 @@ def _plate_from_band(
     if not low <= aspect <= high:
         return None
     transitions = MIN_TRANSITIONS if aspect >= PLATE_ASPECT[0] else EDGE_TRANSITIONS
+    if x2 >= frame_width - 1:
+        # Cut by the right edge, it shows steps in proportion to the share of its width that shows.
+        transitions = min(MIN_TRANSITIONS, max(EDGE_TRANSITIONS, round(MIN_TRANSITIONS * aspect / EU_ASPECT)))
     # The window's split may be plate | dark surroundings, taking faint characters for ground: the plate's
     # own split is tried too.
     crop = gray[y : y + h, left:x2]
@@ -217,11 +232,13 @@ def _tilted(gray: np.ndarray, threshold: float, box: Corners, left: int) -> Corn
     length = x2 - left
     reach = round(max(TILTS) * length) + 1
     top = y1 - 2 * reach
-    if top < 0 or y2 + 2 * reach > gray.shape[0] or length < 8:
+    if length < 8:
         return box
-    # Every few columns are enough to line the characters up (at most `TILT_COLUMNS` of them).
+    # Every few columns are enough to line the characters up (at most `TILT_COLUMNS` of them). Rows beyond
+    # the frame (a large plate near its edge) repeat its edge row, so that its background stays even.
     columns = np.arange(0, length, max(1, length // TILT_COLUMNS))
-    rows, picked = np.nonzero(gray[top : y2 + 2 * reach, left + columns] <= threshold)
+    rows_around = np.clip(np.arange(top, y2 + 2 * reach), 0, gray.shape[0] - 1)
+    rows, picked = np.nonzero(gray[rows_around[:, None], left + columns] <= threshold)
     height = y2 - y1 + 4 * reach
     # The dark pixels' sheared rows for every slope at once, one profile of ``height`` bins per slope.
     sheared = rows[None, :] - np.round(_TILT_ARRAY[:, None] * columns[picked][None, :]).astype(np.intp)
@@ -332,7 +349,10 @@ def eu_plate_candidates(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     blue = blue_mask(hsv)
     bands = _band_blobs(blue)
     tilts: dict[Band, Corners] = {}
-    boxes = [
+    # A plate cut by the bottom is boxed over its character tops first: its band's own plate, a few columns
+    # of light beside the band, would otherwise absorb it in the merge.
+    boxes = bottom_cut_plates(gray, bands, MIN_CONTRAST)
+    boxes += [
         box
         for band in bands
         for grow in (False, True)
@@ -345,4 +365,31 @@ def eu_plate_candidates(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scores = np.full(len(corners), EU_SCORE, dtype=np.float32)
     if len(corners) < 2:
         return corners, scores
-    return merge_by_geometry(corners, scores, overlap=0.5)
+    return one_box_per_plate(corners, scores)
+
+
+def one_box_per_plate(corners: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The band, edge and bottom plates merged to one box per plate.
+
+    Boxes of one plate overlap (IoU > 0.5: averaged) or lie one inside another of about its size (the
+    earlier absorbs the later); a box much smaller than the one around it is another plate, kept (a light
+    car body ran the larger one on over it).
+    """
+    corners, scores = _without_contained_alike(corners, scores)
+    return merge_by_geometry(corners, scores, overlap=0.5, containment=1.01)
+
+
+def _without_contained_alike(corners: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The boxes less those lying (by `CONTAINED`) inside or around an earlier one at most `ALIKE_AREA`
+    times as large or small, not overlapping it by IoU: the two are one plate, absorbed as `merge_by_geometry`
+    would."""
+    areas = (corners[:, 2] - corners[:, 0]) * (corners[:, 3] - corners[:, 1])
+    keep = np.ones(len(corners), dtype=bool)
+    for index in range(len(corners)):
+        if keep[index]:
+            iou, inside = overlaps(corners, corners[index])
+            alike = np.maximum(areas, areas[index]) <= ALIKE_AREA * np.minimum(areas, areas[index])
+            later = np.arange(len(corners)) > index
+            # Those overlapping by IoU are averaged with it by the merge instead.
+            keep &= ~(later & (inside >= CONTAINED) & (iou <= 0.5) & alike)
+    return corners[keep], scores[keep]
