@@ -127,3 +127,22 @@ def test_small_faces_at_night_are_found_more_often_with_the_second_search(faces,
     night = darken(frame, 11)
     assert len(labels) >= 10
     assert found(faces, night, labels) >= found(before, night, labels) + 3
+
+
+def test_a_small_clean_frame_is_searched_again_enlarged_up_to_1280_px(faces):
+    for (height, width), second in (((480, 640), (1280, 960)), ((540, 960), (1280, 736)), ((240, 320), (640, 480))):
+        faces.sizes.clear()
+        faces.detect([street_like(7, (height, width))])
+        assert faces.sizes[1:] == [second], (width, height)
+    faces.sizes.clear()
+    faces.detect([street_like(7, (720, 1280))])
+    assert len(faces.sizes) == 1  # a 1280x720 frame is not small
+
+
+def test_tiny_faces_in_a_small_frame_are_found_more_often_with_the_second_search(faces):
+    frame, labels = paste_faces(20)
+    small = cv2.resize(frame, (640, 360), interpolation=cv2.INTER_AREA)  # faces of about 10 px
+    halved = [tuple(v / 2 for v in label) for label in labels]
+    assert len(halved) >= 10
+    one_search = CenterFaceDetector(small_frame_side=0)
+    assert found(faces, small, halved) >= found(one_search, small, halved) + 4  # measured 12 against 6

@@ -74,10 +74,14 @@ class CenterFaceDetector:
         deblur: on a blurred frame whose blur is one clear line, undo it (`undo_motion_blur`, ``deblur``
             is the Wiener filter's noise-to-signal ratio) before inference: a blurred face's box is
             stretched along the motion (street_motion recall 0.901 -> 0.953); ``None`` never deblurs.
-        small_face_scale: a night frame is searched a second time enlarged this much (the longer side
-            capped at ``max_small_face_side``); its boxes replace the first search's narrower than
-            ``small_face_width`` px (in the frame), whose larger ones stay: noise hides faces of 10-24 px
-            at 1x (street_night <24 px recall 0.91 -> 0.95); ``None`` skips the second search.
+        small_face_scale: a night frame, and a frame no longer than ``small_frame_side`` on either side, is
+            searched a second time enlarged this much (the longer side capped at ``max_small_face_side``);
+            its boxes replace the first search's narrower than ``small_face_width`` px (in the frame), whose
+            larger ones stay: noise hides faces of 10-24 px at 1x (street_night <24 px recall 0.91 -> 0.95),
+            and a small frame's faces of 10-24 px are below what CenterFace sees surely (frame_sizes <24 px
+            recall 0.80 -> 0.89 on unseen scenes, bench/README.md); ``None`` skips the second search.
+        small_frame_side: the longer side (px) up to which a frame counts as small.
+        small_frame_input: the cap on the longer side of a small frame's second search (px).
         threads: onnxruntime intra-op threads for this instance.
     """
 
@@ -97,6 +101,8 @@ class CenterFaceDetector:
         small_face_scale: float | None = 2.0,
         max_small_face_side: int = 2560,
         small_face_width: float = 28.0,
+        small_frame_side: int = 960,
+        small_frame_input: int = 1280,
         threads: int = 1,
     ) -> None:
         self.threshold = threshold
@@ -105,6 +111,8 @@ class CenterFaceDetector:
         self.small_face_scale = small_face_scale
         self.max_small_face_side = max_small_face_side
         self.small_face_width = small_face_width
+        self.small_frame_side = small_frame_side
+        self.small_frame_input = small_frame_input
         self._equaliser = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
         self.blurred_threshold = blurred_threshold
         self.blurred_index = blurred_index
@@ -151,8 +159,11 @@ class CenterFaceDetector:
         corners, scores = self._search(
             frame, self._input_size(frame_width, frame_height, self.input_scale, self.max_input_side), threshold
         )
-        if night and self.small_face_scale is not None:
-            size = self._input_size(frame_width, frame_height, self.small_face_scale, self.max_small_face_side)
+        small_frame = max(frame_width, frame_height) <= self.small_frame_side
+        if (night or small_frame) and self.small_face_scale is not None:
+            # A small frame's second search costs at most one search of a frame of ``small_frame_input``.
+            cap = self.max_small_face_side if night else self.small_frame_input
+            size = self._input_size(frame_width, frame_height, self.small_face_scale, cap)
             more, more_scores = self._search(frame, size, threshold)
             large = corners[:, 2] - corners[:, 0] >= self.small_face_width
             corners, scores = np.concatenate([corners[large], more]), np.concatenate([scores[large], more_scores])
