@@ -40,6 +40,13 @@ def shared_data(*parts: str) -> Path:
 PG_ADMIN_URL = os.environ.get("ONSHORE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
+def _pg_admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(sql)
+
+
 @contextlib.contextmanager
 def fresh_pg_database() -> Iterator[str]:
     """A new, empty PostgreSQL database (its SQLAlchemy URL), dropped afterwards; skipped when the server is
@@ -58,8 +65,7 @@ def fresh_pg_database() -> Iterator[str]:
     try:
         yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="session")
@@ -222,13 +228,6 @@ def _make_template(folder: Path, pg_url: str | None) -> _Template:
         config.write_text(text.replace(SQLITE_CN, f'record_store = "{pg_url}"'), encoding="utf-8")
     Runtime(load_settings(config, env={}), create=True).close()  # closing disposes of every connection
     return _Template(folder, config.name, tuple(issued), pg_url.rsplit("/", 1)[1] if pg_url else None)
-
-
-def _pg_admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(sql)
 
 
 @pytest.fixture(scope="session")
