@@ -18,6 +18,7 @@ from onshore.config import Settings, load_settings
 from onshore.runtime import Runtime
 from onshore.web.app import create_app
 from onshore.workspace import IssuedApiToken, init_workspace
+from tests.pg_clones import PgClones
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -153,9 +154,9 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     try:
         yield S3Server(endpoint)
     finally:
-        process.terminate()
+        process.terminate()  # weed takes ~10 s to stop on SIGTERM; its folder is thrown away, so 2 s is enough
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=2)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -218,16 +219,19 @@ class _Template:
     config_name: str
     tokens: tuple[IssuedApiToken, ...]
     pg_database: str | None = None  # the PostgreSQL database the cn region's copy is cloned from
+    pg_clones: PgClones | None = None  # its clones, made one test ahead
 
 
 def _make_template(folder: Path, pg_url: str | None) -> _Template:
     config, issued = init_workspace(folder)
+    database = pg_url.rsplit("/", 1)[1] if pg_url else None
     if pg_url is not None:
         text = config.read_text(encoding="utf-8")
         assert SQLITE_CN in text
         config.write_text(text.replace(SQLITE_CN, f'record_store = "{pg_url}"'), encoding="utf-8")
     Runtime(load_settings(config, env={}), create=True).close()  # closing disposes of every connection
-    return _Template(folder, config.name, tuple(issued), pg_url.rsplit("/", 1)[1] if pg_url else None)
+    clones = PgClones(_pg_admin, database) if database else None
+    return _Template(folder, config.name, tuple(issued), database, clones)
 
 
 @pytest.fixture(scope="session")
@@ -239,8 +243,10 @@ def _workspace_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
             def __missing__(self, backend: str) -> _Template:
                 folder = tmp_path_factory.mktemp(f"workspace-template-{backend}")
                 pg_url = stack.enter_context(fresh_pg_database()) if backend == "postgresql" else None
-                self[backend] = _make_template(folder, pg_url)
-                return self[backend]
+                self[backend] = template = _make_template(folder, pg_url)
+                if template.pg_clones is not None:  # closed before the template's database is dropped
+                    stack.callback(template.pg_clones.close)
+                return template
 
         yield Templates()
 
@@ -253,9 +259,8 @@ def workspace(tmp_path: Path, record_backend: str, _workspace_templates: dict[st
     shutil.copytree(template.folder, tmp_path, dirs_exist_ok=True)
     config = tmp_path / template.config_name
     database = None
-    if template.pg_database is not None:
-        database = f"onshore_test_{secrets.token_hex(4)}"
-        _pg_admin(f"CREATE DATABASE {database} TEMPLATE {template.pg_database}")
+    if template.pg_clones is not None:
+        database = template.pg_clones.take()
         text = config.read_text(encoding="utf-8")
         config.write_text(text.replace(f'/{template.pg_database}"', f'/{database}"'), encoding="utf-8")
     try:
@@ -266,8 +271,8 @@ def workspace(tmp_path: Path, record_backend: str, _workspace_templates: dict[st
         finally:
             runtime.close()
     finally:
-        if database is not None:
-            _pg_admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        if template.pg_clones is not None and database is not None:
+            template.pg_clones.give_back(database)
 
 
 @pytest.fixture

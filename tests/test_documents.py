@@ -80,3 +80,24 @@ def test_a_register_entry_file_with_an_alias_or_not_utf8_is_an_input_error(tmp_p
     plain = tmp_path / "plain.yaml"
     plain.write_text("title: a seal found broken\npeople_affected: 3\n", encoding="utf-8")
     assert _fields(plain, ["people_affected=4"]) == {"title": "a seal found broken", "people_affected": 4}
+
+
+def test_a_document_read_again_is_parsed_once_and_each_reader_gets_its_own_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "basis.yaml"
+    path.write_text("region: cn\nscope: [a, b]\n", encoding="utf-8")
+    parses: list[str] = []
+    real = documents.load_yaml
+    monkeypatch.setattr(documents, "load_yaml", lambda text: parses.append(text) or real(text))
+    first = documents.read_document(path, "basis", InputError)
+    first["scope"].append("changed by its reader")
+    second = documents.read_document(path, "basis", InputError)
+    assert second == {"region": "cn", "scope": ["a", "b"]} and len(parses) == 1
+    path.write_text("region: eu\n", encoding="utf-8")  # new text: parsed anew, never an old answer
+    assert documents.read_document(path, "basis", InputError) == {"region": "eu"} and len(parses) == 2
+    path.write_text("a: &x 1\nb: *x\n", encoding="utf-8")
+    with pytest.raises(InputError, match="aliases"):  # a refusal is never cached as an answer
+        documents.read_document(path, "basis", InputError)
+    with pytest.raises(InputError, match="aliases"):
+        documents.read_document(path, "basis", InputError)
