@@ -180,7 +180,9 @@ class Workspace:
 
 
 # Test modules whose `workspace` runs over both record-store backends: the cn region on SQLite, then on the real
-# PostgreSQL server (the same tests, the same answers). In CI a missing PostgreSQL fails them.
+# PostgreSQL server (the same tests, the same answers). In CI a missing PostgreSQL fails them. A test marked
+# ``one_backend`` (input refused before any store is touched: its answer cannot depend on the store) runs on
+# SQLite only; each such module keeps a refusal test on both, which shows that a refusal writes nothing there.
 BOTH_BACKENDS = (
     "tests/rights/",
     "tests/border/test_release.py",
@@ -197,7 +199,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "workspace" not in metafunc.fixturenames:
         return
     path = Path(str(metafunc.definition.fspath)).resolve().relative_to(Path(__file__).resolve().parents[1]).as_posix()
-    if path.startswith(BOTH_BACKENDS):
+    if path.startswith(BOTH_BACKENDS) and metafunc.definition.get_closest_marker("one_backend") is None:
         metafunc.parametrize("record_backend", ["sqlite", "postgresql"], indirect=True)
 
 

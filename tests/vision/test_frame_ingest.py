@@ -172,6 +172,7 @@ BAD_UPLOADS = {
 }
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("name", list(BAD_UPLOADS))
 def test_bad_uploads_are_4xx_and_store_nothing(workspace: Workspace, client: TestClient, name: str):
     data, media, status = BAD_UPLOADS[name]
@@ -194,6 +195,7 @@ def test_an_upload_over_the_byte_limit_is_413_before_it_is_read(workspace: Works
     assert frame_rows(workspace) == [] and files_under(workspace.runtime.regions["cn"].blobs.root) == []
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize(
     ("params", "field"),
     [

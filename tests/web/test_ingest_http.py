@@ -40,6 +40,7 @@ def test_cn_vehicle_records_land_only_in_cn_region(workspace: Workspace, client:
     assert workspace.runtime.regions["eu"].store.origins() == {"EU": 1}
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("claim", [{"vin": EU_VIN}, {"country": "EU"}, {"market": "EU"}, {"origin": "EU"}])
 def test_payload_claiming_another_vin_or_country_is_refused_whole(
     workspace: Workspace, client: TestClient, claim: dict[str, str]
@@ -225,6 +226,7 @@ BAD_INPUTS = [
 ]
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize(("name", "content", "ctype", "status", "words"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
 def test_bad_input_gets_precise_4xx_and_stores_nothing(
     workspace: Workspace, client: TestClient, name: str, content: bytes, ctype: str, status: int, words: str
@@ -261,6 +263,7 @@ def test_oversize_body_is_413(workspace: Workspace, client: TestClient) -> None:
     assert r.status_code == 413
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize(
     ("headers", "reason"),
     [
