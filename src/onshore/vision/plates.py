@@ -1,4 +1,4 @@
-"""Licence plates with HyperLPR's mininet SSD from the ``hyperlpr2`` wheel, run with OpenCV DNN.
+"""Licence plates with HyperLPR's mininet SSD from the ``hyperlpr2`` wheel, run with onnxruntime.
 
 HyperLPR's own Python code is not used: it does not import under OpenCV 5, returns at most one plate per
 image and its boxes drift with the input size. Here every box above the threshold is kept, frames are
@@ -9,7 +9,6 @@ are merged by geometry (`onshore.vision.boxes.merge_by_geometry`).
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 
 import cv2
 import numpy as np
@@ -37,6 +36,7 @@ from onshore.vision.deblur import undo_motion_blur
 from onshore.vision.euplates import eu_plate_candidates
 from onshore.vision.platecascade import CascadeSettings, PlateCascade, confirmed_plates
 from onshore.vision.platezoom import ZoomSettings, second_look, zoom_candidates
+from onshore.vision.ssdnet import PlateSSDNet
 from onshore.vision.wheels import wheel_file
 
 # ImageNet statistics in RGB order, which the plate SSD was trained with (HyperLPR's detect_ssd).
@@ -45,7 +45,6 @@ _PLATE_STD_RGB = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 # Plate widths, in input pixels, that the SSD finds at IoU >= 0.5 nine times in ten or more on the
 # Chinese-plate sets (measured per pass over 0.22-2.5x, bench/README.md); EU plates from ~100 px.
 SSD_PLATE_WIDTHS = (80.0, 300.0)
-_NET_CACHE = 8
 # A whole plate's box (HyperLPR's SSD, unpadded) is 2-6 times as wide as high: Chinese plates are 440x140 mm,
 # EU ones 520x110, seen at an angle or cut off at the top or bottom.
 PLATE_ASPECT = (2.0, 6.0)
@@ -105,7 +104,7 @@ def plate_input_sizes(
 
 
 class PlateSSDDetector:
-    """Licence plates with HyperLPR's mininet SSD (``hyperlpr2/models/dnn/mininet_ssd_v1``) on OpenCV DNN.
+    """Licence plates with HyperLPR's mininet SSD (``hyperlpr2/models/dnn/mininet_ssd_v1``) on onnxruntime.
 
     Each frame is letterboxed (aspect kept, neutral padding) into several input sizes, one SSD pass
     each. The SSD finds plates reliably only when they are ~80-300 px wide in its input, so by default
@@ -152,6 +151,7 @@ class PlateSSDDetector:
             does not run it.
         night_gamma: on a dark, noisy frame, look again at the two largest input sizes with the frame's
             shadows lifted by this gamma before equalisation (`_lifted_plates`); ``None`` does not.
+        threads: onnxruntime intra-op threads for this instance (`onshore.vision.ssdnet.PlateSSDNet`).
     """
 
     kinds: tuple[BoxKind, ...] = ("plate",)
@@ -173,6 +173,7 @@ class PlateSSDDetector:
         zoom: ZoomSettings | None = ZoomSettings(),  # noqa: B008 (frozen, so one shared default is safe)
         cascade: CascadeSettings | None = None,
         night_gamma: float | None = 0.5,
+        threads: int = 1,
     ) -> None:
         # Lifts the shadows of a dark frame (v -> 255 (v / 255) ** gamma) for `_lifted_plates`.
         self._night_lift = (
@@ -193,16 +194,13 @@ class PlateSSDDetector:
         self.input_sizes = input_sizes
         self.box_padding = box_padding
         self.nms_overlap = nms_overlap
-        self._model_files = (
+        self._ssd = PlateSSDNet(
             str(wheel_file("hyperlpr2", "models/dnn/mininet_ssd_v1.prototxt")),
             str(wheel_file("hyperlpr2", "models/dnn/mininet_ssd_v1.caffemodel")),
+            threads,
         )
-        # One net per input size: OpenCV DNN reallocates every layer when the input shape changes. The
-        # few most recent sizes are kept (a camera sends one frame size).
-        self._nets: OrderedDict[tuple[int, int], cv2.dnn.Net] = OrderedDict()
-        for size in input_sizes or plate_input_sizes(1280, 720):
-            self._net(size)
-        self._padding_bgr = tuple(float(v) * 255 for v in _PLATE_MEAN_RGB[::-1])
+        # The mean colour, truncated to whole grey levels as the letterbox always had it.
+        self._padding_bgr = tuple(int(v * 255) for v in _PLATE_MEAN_RGB[::-1].tolist())
         self._blob_params = cv2.dnn.Image2BlobParams()
         self._blob_params.scalefactor = (*(1 / (255 * _PLATE_STD_RGB)).tolist(), 0.0)
         self._blob_params.mean = (*(255 * _PLATE_MEAN_RGB).tolist(), 0.0)
@@ -296,16 +294,6 @@ class PlateSSDDetector:
         extent = np.concatenate([corners[:, 2:] - corners[:, :2]] * 2, axis=1)
         return corners + extent * self.box_padding * np.array([-1, -1, 1, 1], dtype=np.float32)
 
-    def _net(self, size: tuple[int, int]) -> cv2.dnn.Net:
-        """The net for ``size``, loaded on first use; the least recently used beyond a few is dropped."""
-        net = self._nets.get(size)
-        if net is None:
-            net = self._nets[size] = cv2.dnn.readNetFromCaffe(*self._model_files)
-            while len(self._nets) > _NET_CACHE:
-                self._nets.popitem(last=False)
-        self._nets.move_to_end(size)
-        return net
-
     def _detect_letterboxed(self, frame: np.ndarray, input_size: tuple[int, int], threshold: float) -> np.ndarray:
         """``(n, 5)`` corners and scores of the plates found with ``frame`` letterboxed into ``input_size``."""
         input_width, input_height = input_size
@@ -314,15 +302,18 @@ class PlateSSDDetector:
         resized_width = max(1, round(frame_width * scale))
         resized_height = max(1, round(frame_height * scale))
         interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        canvas = np.empty((input_height, input_width, 3), dtype=np.uint8)
-        canvas[:] = self._padding_bgr
-        canvas[:resized_height, :resized_width] = cv2.resize(
-            frame, (resized_width, resized_height), interpolation=interpolation
+        resized = cv2.resize(frame, (resized_width, resized_height), interpolation=interpolation)
+        # Padding only the strips right and below costs ~1/50 of filling a whole canvas and copying into it.
+        canvas = cv2.copyMakeBorder(
+            resized,
+            0,
+            input_height - resized_height,
+            0,
+            input_width - resized_width,
+            cv2.BORDER_CONSTANT,
+            value=self._padding_bgr,
         )
-        net = self._net(input_size)
-        net.setInput(cv2.dnn.blobFromImageWithParams(canvas, self._blob_params))
-        detections = net.forward()[0, 0]
-        detections = detections[detections[:, 2] > threshold]
+        detections = self._ssd.forward(cv2.dnn.blobFromImageWithParams(canvas, self._blob_params), threshold)
         corners = detections[:, 3:7] * np.array([input_width, input_height] * 2, dtype=np.float32) / scale
         return np.concatenate([corners, detections[:, 2:3]], axis=1).astype(np.float32)
 
