@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 
 from onshore.vision.plates import PlateSSDDetector, plate_input_sizes
-from onshore.vision.ssdnet import PlateSSDNet, parse_prototxt
+from onshore.vision.ssdnet import PlateSSDNet, _onnx_model, parse_prototxt
 from onshore.vision.wheels import wheel_file
 from tests.vision.test_detectors import IMAGES, labelled_images
 
@@ -121,3 +123,11 @@ def test_a_blank_input_gives_no_plate(ours):
 def test_prototxt_fields_repeat_and_nest_in_file_order():
     parsed = parse_prototxt('layer {\n name: "a" # note\n p { x: 1 x: 2 }\n}\nlayer { name: "b" }\n')
     assert parsed == {"layer": [{"name": ["a"], "p": [{"x": ["1", "2"]}]}, {"name": ["b"]}]}
+
+
+def test_a_net_with_a_layer_the_conversion_lacks_is_refused():
+    text = Path(MODEL_FILES[0]).read_text(encoding="utf-8")
+    pooled = text.replace('type: "ReLU"', 'type: "Pooling"', 1)
+    assert pooled != text
+    with pytest.raises(ValueError, match="of type 'Pooling'"):
+        _onnx_model(parse_prototxt(pooled)["layer"], cv2.dnn.readNetFromCaffe(*MODEL_FILES))

@@ -242,6 +242,8 @@ def _onnx_model(layers: list[Message], net: cv2.dnn.Net) -> tuple[bytes, list[st
         elif kind == "DetectionOutput":
             location_heads = [flattened[bottom] for bottom in concatenated[bottoms[0]]]
             confidence_heads = [flattened[bottom] for bottom in concatenated[bottoms[1]]]
+        elif kind not in ("Input", "PriorBox"):  # another model: refused, never converted wrong
+            raise ValueError(f"the plate SSD's layer {name!r} is of type {kind!r}, which this conversion lacks")
     outputs = [
         helper.make_tensor_value_info(head, TensorProto.FLOAT, [1, None, None, None])
         for head in [*location_heads, *confidence_heads]
