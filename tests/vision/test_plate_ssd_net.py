@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from onshore.vision.plates import PlateSSDDetector, plate_input_sizes
-from onshore.vision.ssdnet import PlateSSDNet, _onnx_model, parse_prototxt
+from onshore.vision.ssdnet import PlateSSDNet, _onnx_model, normalised_blob, parse_prototxt
 from onshore.vision.wheels import wheel_file
 from tests.vision.test_detectors import IMAGES, labelled_images
 
@@ -131,3 +131,16 @@ def test_a_net_with_a_layer_the_conversion_lacks_is_refused():
     assert pooled != text
     with pytest.raises(ValueError, match="of type 'Pooling'"):
         _onnx_model(parse_prototxt(pooled)["layer"], cv2.dnn.readNetFromCaffe(*MODEL_FILES))
+
+
+@pytest.mark.parametrize("size", [(1600, 928), (1280, 736), (800, 480), (333, 97)])
+def test_the_normalised_blob_is_opencvs_bit_for_bit(size):
+    mean = tuple((255 * np.array([0.485, 0.456, 0.406], dtype=np.float32)).tolist())
+    scale = tuple((1 / (255 * np.array([0.229, 0.224, 0.225], dtype=np.float32))).tolist())
+    params = cv2.dnn.Image2BlobParams()
+    params.mean, params.scalefactor, params.swapRB = (*mean, 0.0), (*scale, 0.0), True
+    photo = cv2.imread(str(IMAGES / "ccpd_samples" / sorted(labelled_images("ccpd_samples"))[0]))
+    image = cv2.resize(photo, size)
+    ours = normalised_blob(image, mean, scale)
+    assert ours.shape == (1, 3, size[1], size[0]) and ours.dtype == np.float32
+    assert np.array_equal(ours, cv2.dnn.blobFromImageWithParams(image, params))

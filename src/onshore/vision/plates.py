@@ -36,7 +36,7 @@ from onshore.vision.deblur import undo_motion_blur
 from onshore.vision.euplates import eu_plate_candidates
 from onshore.vision.platecascade import CascadeSettings, PlateCascade, confirmed_plates
 from onshore.vision.platezoom import ZoomSettings, second_look, zoom_candidates
-from onshore.vision.ssdnet import PlateSSDNet
+from onshore.vision.ssdnet import PlateSSDNet, normalised_blob
 from onshore.vision.wheels import wheel_file
 
 # ImageNet statistics in RGB order, which the plate SSD was trained with (HyperLPR's detect_ssd).
@@ -201,10 +201,8 @@ class PlateSSDDetector:
         )
         # The mean colour, truncated to whole grey levels as the letterbox always had it.
         self._padding_bgr = tuple(int(v * 255) for v in _PLATE_MEAN_RGB[::-1].tolist())
-        self._blob_params = cv2.dnn.Image2BlobParams()
-        self._blob_params.scalefactor = (*(1 / (255 * _PLATE_STD_RGB)).tolist(), 0.0)
-        self._blob_params.mean = (*(255 * _PLATE_MEAN_RGB).tolist(), 0.0)
-        self._blob_params.swapRB = True
+        self._blob_mean = tuple((255 * _PLATE_MEAN_RGB).tolist())
+        self._blob_scale = tuple((1 / (255 * _PLATE_STD_RGB)).tolist())
 
     def detect(self, frames: list[np.ndarray]) -> list[list[Box]]:
         """Return the plates in each BGR frame."""
@@ -313,7 +311,7 @@ class PlateSSDDetector:
             cv2.BORDER_CONSTANT,
             value=self._padding_bgr,
         )
-        detections = self._ssd.forward(cv2.dnn.blobFromImageWithParams(canvas, self._blob_params), threshold)
+        detections = self._ssd.forward(normalised_blob(canvas, self._blob_mean, self._blob_scale), threshold)
         corners = detections[:, 3:7] * np.array([input_width, input_height] * 2, dtype=np.float32) / scale
         return np.concatenate([corners, detections[:, 2:3]], axis=1).astype(np.float32)
 
