@@ -23,7 +23,6 @@ import yaml
 from onshore.errors import OnshoreError
 
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # the built-in rule packs are under 200 KB
-_PARSED_LOCK = threading.Lock()
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -98,6 +97,7 @@ def read_document(path: Path, what: str, error: type[OnshoreError]) -> Any:
 _PARSED: OrderedDict[bytes, Any] = OrderedDict()  # SHA-256 of a document's text -> what it decodes to
 _PARSED_ENTRIES = 16
 _PARSED_MAX_CHARS = 1024 * 1024
+_PARSED_LOCK = threading.Lock()
 
 
 def _load_cached(text: str) -> Any:

@@ -20,6 +20,7 @@ from onshore.vision.conditions import (
     noise_sigma,
 )
 from onshore.vision.deblur import undo_motion_blur
+from onshore.vision.sessions import cpu_session
 from onshore.vision.wheels import wheel_file
 
 _CENTERFACE_STRIDE = 4
@@ -33,7 +34,6 @@ def _centerface_session(model_path: Path, threads: int) -> Any:
     which onnxruntime rejects for other sizes and warns about; both are fixed in memory here.
     """
     import onnx
-    import onnxruntime
 
     model = onnx.load(str(model_path))
     weight_names = {weight.name for weight in model.graph.initializer}
@@ -44,12 +44,7 @@ def _centerface_session(model_path: Path, threads: int) -> Any:
         dims = value.type.tensor_type.shape.dim
         for axis, symbol in ((0, "batch"), (2, "height"), (3, "width")):
             dims[axis].dim_param = f"{value.name}_{symbol}"
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-    return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return cpu_session(model.SerializeToString(), threads)
 
 
 class CenterFaceDetector:

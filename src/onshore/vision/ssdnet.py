@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from onshore.vision.boxes import non_maximum_suppression
+from onshore.vision.sessions import cpu_session
 
 Message = dict[str, list[Any]]
 
@@ -110,8 +111,6 @@ class PlateSSDNet:
     """
 
     def __init__(self, prototxt: str, caffemodel: str, threads: int = 1) -> None:
-        import onnxruntime
-
         layers, model, self._loc_heads, self._conf_heads = _converted(prototxt, caffemodel)
         self._priors = [_prior_boxes(layer["prior_box_param"][0]) for layer in layers if layer["type"][0] == "PriorBox"]
         (output,) = (layer["detection_output_param"][0] for layer in layers if layer["type"][0] == "DetectionOutput")
@@ -120,12 +119,7 @@ class PlateSSDNet:
         self._top_k = int(nms["top_k"][0])
         self._keep_top_k = int(output["keep_top_k"][0])
         self._min_confidence = float(output["confidence_threshold"][0])
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-        self._session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self._session = cpu_session(model, threads)
         self._outputs = [*self._loc_heads, *self._conf_heads]
         self._prior_cache: dict[tuple[int, int], np.ndarray] = {}
 
