@@ -1,4 +1,5 @@
-"""The plate SSD on onnxruntime (`onshore.vision.ssdnet`) against the same Caffe model on OpenCV DNN."""
+"""The plate SSD on onnxruntime (`onshore.vision.ssdnet`) against the same Caffe model on OpenCV DNN, and the
+input blobs (`onshore.vision.sessions.normalised_blob`) against OpenCV's."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 
 from onshore.vision.plates import PlateSSDDetector, plate_input_sizes
-from onshore.vision.ssdnet import PlateSSDNet, _onnx_model, normalised_blob, parse_prototxt
+from onshore.vision.sessions import normalised_blob
+from onshore.vision.ssdnet import PlateSSDNet, _onnx_model, parse_prototxt
 from onshore.vision.wheels import wheel_file
 from tests.vision.test_detectors import IMAGES, labelled_images
 
@@ -144,3 +146,13 @@ def test_the_normalised_blob_is_opencvs_bit_for_bit(size):
     ours = normalised_blob(image, mean, scale)
     assert ours.shape == (1, 3, size[1], size[0]) and ours.dtype == np.float32
     assert np.array_equal(ours, cv2.dnn.blobFromImageWithParams(image, params))
+
+
+@pytest.mark.parametrize("size", [(1280, 736), (640, 480), (1280, 960), (544, 352), (96, 64)])
+def test_the_plain_resized_blob_is_opencvs_bit_for_bit(size):
+    """CenterFace's input: the frame resized to ``size`` (up or down, or not at all), RGB, values as they are."""
+    photo = cv2.imread(str(IMAGES / "ccpd_samples" / sorted(labelled_images("ccpd_samples"))[1]))
+    frame = cv2.resize(photo, (640, 480))
+    ours = normalised_blob(frame, size=size)
+    assert ours.shape == (1, 3, size[1], size[0]) and ours.dtype == np.float32
+    assert np.array_equal(ours, cv2.dnn.blobFromImage(frame, 1.0, size, (0, 0, 0), swapRB=True))

@@ -20,7 +20,7 @@ from onshore.vision.conditions import (
     noise_sigma,
 )
 from onshore.vision.deblur import undo_motion_blur
-from onshore.vision.sessions import cpu_session
+from onshore.vision.sessions import cpu_session, normalised_blob
 from onshore.vision.wheels import wheel_file
 
 _CENTERFACE_STRIDE = 4
@@ -173,7 +173,7 @@ class CenterFaceDetector:
         """Corners ``(n, 4)``, in the frame, and scores of the faces scoring above ``threshold`` at ``input_size``."""
         frame_height, frame_width = frame.shape[:2]
         input_width, input_height = input_size
-        blob = cv2.dnn.blobFromImage(frame, 1.0, (input_width, input_height), (0, 0, 0), swapRB=True)
+        blob = normalised_blob(frame, size=(input_width, input_height))
         heatmap, log_sizes, offsets, _ = self._session.run(list(_CENTERFACE_OUTPUTS), {"input.1": blob})
         rows, cols = np.nonzero(heatmap[0, 0] > threshold)
         heights = np.exp(log_sizes[0, 0, rows, cols]) * _CENTERFACE_STRIDE

@@ -36,7 +36,8 @@ from onshore.vision.deblur import undo_motion_blur
 from onshore.vision.euplates import eu_plate_candidates
 from onshore.vision.platecascade import CascadeSettings, PlateCascade, confirmed_plates
 from onshore.vision.platezoom import ZoomSettings, second_look, zoom_candidates
-from onshore.vision.ssdnet import PlateSSDNet, normalised_blob
+from onshore.vision.sessions import normalised_blob
+from onshore.vision.ssdnet import PlateSSDNet
 from onshore.vision.wheels import wheel_file
 
 # ImageNet statistics in RGB order, which the plate SSD was trained with (HyperLPR's detect_ssd).
