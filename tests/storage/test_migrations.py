@@ -31,6 +31,7 @@ from onshore.model import RECORD_COLUMNS
 from onshore.runtime import Runtime
 from onshore.storage.migrate import head_revision, revisions, schema_diff, schema_state, upgrade
 from onshore.storage.predicates import RecordFilter
+from onshore.storage.schema import REVISION
 from onshore.storage.sql import make_engine
 from onshore.tables import full_metadata
 from onshore.workspace import init_workspace
@@ -290,6 +291,23 @@ def test_a_store_upgraded_by_a_newer_onshore_is_refused_and_not_downgraded(tmp_p
         assert result.exit_code == 2, result.output
         assert "region eu: record store is at revision 0999, unknown to this onshore" in result.output
         assert "onshore db upgrade" not in result.output
+
+
+def test_the_schema_declares_the_migrations_head() -> None:
+    """The runtime opens a store at ``schema.REVISION`` without Alembic: a new migration must move it."""
+    assert head_revision() == REVISION
+
+
+def test_opening_a_current_store_loads_no_alembic(tmp_path: Path) -> None:
+    made = runner.invoke(app, ["init", str(tmp_path), "--json"])
+    config = Path(json.loads(made.stdout)["config"])
+    probe = (
+        "import sys, pathlib; from onshore.config import load_settings; from onshore.runtime import Runtime;"
+        f"Runtime(load_settings(pathlib.Path({str(config)!r}), env={{}})).close();"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_serve_refuses_a_store_behind_head(tmp_path: Path) -> None:

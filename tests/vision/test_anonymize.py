@@ -9,13 +9,8 @@ import numpy as np
 import pytest
 
 from onshore.errors import InputError
-from onshore.vision.anonymize import (
-    METHOD_NAMES,
-    AnonymizationSettings,
-    anonymize_frame,
-    get_anonymizer,
-    masked_regions,
-)
+from onshore.vision.anonymize import ANONYMIZERS, AnonymizationSettings, anonymize_frame, get_anonymizer, masked_regions
+from onshore.vision.choices import DEFAULT_METHOD, METHOD_NAMES
 from onshore.vision.detectors import Box
 
 
@@ -31,6 +26,11 @@ def correlation(first: np.ndarray, second: np.ndarray) -> float:
     a = first.astype(np.float64).ravel() - first.mean()
     b = second.astype(np.float64).ravel() - second.mean()
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))
+
+
+def test_the_methods_offered_are_the_operators_registered():
+    assert tuple(ANONYMIZERS) == METHOD_NAMES
+    assert DEFAULT_METHOD in ANONYMIZERS
 
 
 @pytest.mark.parametrize("method", METHOD_NAMES)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -96,3 +98,13 @@ def test_anonymize_refuses_unknown_method_and_overwriting_the_input(tmp_path, bl
     result = runner.invoke(vision_app, ["anonymize", str(blank_jpeg), "--out", str(blank_jpeg.parent)])
     assert result.exit_code == 1 and "would overwrite the input" in result.stderr
     assert blank_jpeg.read_bytes() == original
+
+
+def test_an_onshore_command_that_sees_no_frame_loads_neither_opencv_nor_a_detector():
+    """The CLI, the server and the worker import the detectors on the first frame, not at start (~0.1 s each)."""
+    probe = (
+        "import sys, onshore.cli, onshore.runtime, onshore.web.app, onshore.worker, onshore.vision.cli;"
+        "print(sorted(m for m in sys.modules if m == 'cv2' or m == 'onnxruntime' or m.startswith('onshore.vision.d')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"

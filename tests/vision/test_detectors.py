@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from onshore.errors import InputError, OnshoreError
-from onshore.vision.detectors import DETECTOR_NAMES, Box, build_detector, wheel_file
+from onshore.vision.choices import DEFAULT_DETECTOR, DETECTOR_NAMES
+from onshore.vision.detectors import DETECTOR_BUILDERS, Box, build_detector, wheel_file
 
 IMAGES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "images"
 
@@ -48,6 +49,11 @@ def test_unknown_detector_lists_the_valid_names():
         match="unknown detector 'yolo'; choose one of: faces-and-plates, faces-and-plates-fast, centerface, plate-ssd",
     ):
         build_detector("yolo")
+
+
+def test_the_names_offered_are_the_detectors_registered():
+    assert tuple(DETECTOR_BUILDERS) == DETECTOR_NAMES
+    assert DEFAULT_DETECTOR in DETECTOR_BUILDERS
 
 
 @pytest.mark.parametrize("name", DETECTOR_NAMES)

@@ -10,7 +10,8 @@ A store is in one of five states (``SchemaState.status``):
 - ``ahead``: at a revision this onshore does not know (a newer onshore upgraded it); run that onshore.
 
 Every upgrade runs in one transaction (SQLite and PostgreSQL both have transactional DDL): it completes or
-leaves the store as it was.
+leaves the store as it was. Opening a store checks its revision against ``schema.REVISION`` with one query;
+Alembic (~0.1 s to import) is loaded only to upgrade, compare or tell behind from ahead.
 """
 
 from __future__ import annotations
@@ -18,21 +19,20 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, MetaData, inspect
+from sqlalchemy import Connection, Engine, MetaData, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from onshore.config import Settings
 from onshore.errors import NotFoundError, SchemaVersionError, StorageError
 from onshore.storage.engine import make_engine
 from onshore.storage.partitions import is_partition_name, layout_diff
+from onshore.storage.schema import REVISION
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 VERSION_TABLE = "alembic_version"
@@ -40,6 +40,8 @@ VERSION_TABLE = "alembic_version"
 
 def alembic_config(connection: Connection | None = None, target_metadata: MetaData | None = None) -> Config:
     """An Alembic ``Config`` for the packaged migrations (no alembic.ini), handing ``connection`` to ``env.py``."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")
@@ -50,6 +52,8 @@ def alembic_config(connection: Connection | None = None, target_metadata: MetaDa
 
 @functools.cache
 def _scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
@@ -107,11 +111,19 @@ def schema_state(engine: Engine) -> SchemaState:
     """
     try:
         with engine.connect().execution_options(onshore_read=True) as conn:
-            revision = MigrationContext.configure(conn).get_current_revision()
-            tables = [t for t in inspect(conn).get_table_names() if t != VERSION_TABLE]
+            names = inspect(conn).get_table_names()
+            revision = _recorded_revision(conn) if VERSION_TABLE in names else None
     except SQLAlchemyError as exc:
         raise StorageError(f"cannot read the record store's schema revision ({exc.__class__.__name__})") from exc
-    return SchemaState(revision=revision, head=head_revision(), has_tables=bool(tables))
+    return SchemaState(revision=revision, head=REVISION, has_tables=any(t != VERSION_TABLE for t in names))
+
+
+def _recorded_revision(conn: Connection) -> str | None:
+    """The one revision ``alembic_version`` records (None when empty), as Alembic's migration context reads it."""
+    rows = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    if len(rows) > 1:
+        raise StorageError(f"the record store records {len(rows)} schema revisions; onshore's migrations have one head")
+    return rows[0] if rows else None
 
 
 def require_current(engine: Engine, *, region: str, upgrade_command: str) -> None:
@@ -143,13 +155,16 @@ def upgrade(engine: Engine, *, region: str, target: str = "head") -> tuple[str |
         SchemaVersionError: the store is ahead of this onshore, or ``target`` is not a known revision.
         StorageError: the database failed during the upgrade (nothing was changed).
     """
+    from alembic import command
+    from alembic.util import CommandError
+
     before = schema_state(engine)
     if before.status == "ahead":
         raise SchemaVersionError(before.problem(region))
     try:
         with engine.begin() as conn:
             command.upgrade(alembic_config(conn), target)
-            after = MigrationContext.configure(conn).get_current_revision()
+            after = _recorded_revision(conn)
     except CommandError as exc:
         raise SchemaVersionError(f"region {region}: cannot upgrade the record store to {target!r}: {exc}") from exc
     except SQLAlchemyError as exc:
@@ -212,6 +227,9 @@ def schema_diff(engine: Engine, metadata: MetaData) -> list[Any]:
     Alembic's ``compare_metadata``, plus on PostgreSQL what it does not compare: the partitioning of a table
     declared with ``postgresql_partition_by`` and that table's primary key (``partitions.layout_diff``).
     """
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect().execution_options(onshore_read=True) as conn:
         context = MigrationContext.configure(
             conn, opts={"compare_type": True, "include_object": for_dialect(conn.dialect.name)}
@@ -253,6 +271,8 @@ def new_revision(message: str, *, engine: Engine, metadata: MetaData, autogenera
 
     With ``autogenerate``, ``engine`` must be a scratch store at head: the file holds what ``metadata`` adds to it.
     """
+    from alembic import command
+
     number = int(head_revision()) + 1
     with engine.begin() as conn:
         script = command.revision(

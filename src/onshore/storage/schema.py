@@ -24,6 +24,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 metadata = MetaData()
+# The migration whose result this metadata is: the revision the runtime opens a store at (``migrate.require_current``,
+# read without loading Alembic). A new revision moves it; a test holds it to the migrations' head.
+REVISION = "0010"
 
 # An auto-incrementing BIGINT that SQLite also treats as its rowid alias.
 _Id = BigInteger().with_variant(Integer(), "sqlite")

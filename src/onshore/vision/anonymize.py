@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from onshore.errors import InputError
+from onshore.vision.choices import DEFAULT_METHOD, METHOD_NAMES
 from onshore.vision.detectors import Box, BoxKind
 
 # Cells kept along the longer side of a region: at 5-6 cells a face or a 7-character plate is unreadable.
@@ -64,8 +65,6 @@ ANONYMIZERS: dict[str, AnonymizeOperator] = {
     "pixelate": pixelate,
     "mask": solid_mask,
 }
-METHOD_NAMES = tuple(ANONYMIZERS)
-DEFAULT_METHOD = "blur"
 
 
 def get_anonymizer(name: str) -> AnonymizeOperator:

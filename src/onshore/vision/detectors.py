@@ -24,6 +24,7 @@ import numpy as np
 
 from onshore.errors import InputError
 from onshore.vision.boxes import Box, BoxKind, Detector
+from onshore.vision.choices import DEFAULT_DETECTOR, DETECTOR_NAMES
 from onshore.vision.conditions import (
     BLURRED_INDEX,
     LOW_LIGHT_LUMA,
@@ -101,8 +102,6 @@ DETECTOR_BUILDERS: dict[str, Callable[..., Detector]] = {
     # Opt-in: HyperLPR's LBP cascade as a second plate detector, ~60 % more plate time (bench/README.md).
     "plate-ssd-cascade": lambda threads=1: PlateSSDDetector(cascade=CascadeSettings(), threads=threads),
 }
-DETECTOR_NAMES = tuple(DETECTOR_BUILDERS)
-DEFAULT_DETECTOR = "faces-and-plates"
 
 
 def detector_builder(name: str) -> Callable[..., Detector]:

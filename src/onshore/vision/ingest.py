@@ -16,7 +16,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import func, select
@@ -37,9 +37,11 @@ from onshore.storage.records import find_record, group_counts, iter_records, sel
 from onshore.storage.region import Region
 from onshore.storage.schema import frame_drops
 from onshore.vision.admit import POSITION_HEADER, FrameMeta, admit_frame, parse_frame_meta
-from onshore.vision.frames import FrameProcessor
 from onshore.vision.headers import JPEG, PNG
 from onshore.vision.stages import VisionStages, blob_stem, frame_key, raw_key
+
+if TYPE_CHECKING:
+    from onshore.vision.frames import FrameProcessor
 
 _FRAMES = RecordFilter(signals=(FRAME_SIGNAL,))
 

@@ -2,22 +2,26 @@
 
 `onshore.pipeline.process` classifies a frame and decides whether it may be collected; it calls these
 (`VisionStages`, the `FrameStages` of the processor) to hide faces and plates and to write the images. Blob keys
-are made of the vehicle's pseudonym and a digest of the message id, never the message id itself.
+are made of the vehicle's pseudonym and a digest of the message id, never the message id itself. The detectors
+(OpenCV, onnxruntime, the models) are imported with the pool, on the first frame: a process that never sees one
+does not pay for them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+from typing import TYPE_CHECKING
 
 from onshore.config import FrameSettings
 from onshore.ingest.batch import FrameBatch
 from onshore.rules.schema import FramePolicy
 from onshore.storage.crypto import encrypt_blob
 from onshore.storage.region import Region
-from onshore.vision.anonymize import AnonymizationSettings
-from onshore.vision.frames import AnonymizedFrame, FrameProcessor
 from onshore.vision.headers import JPEG, FrameLimits
+
+if TYPE_CHECKING:
+    from onshore.vision.frames import AnonymizedFrame, FrameProcessor
 
 
 def blob_stem(vehicle_ref: str, msg_id: str) -> str:
@@ -54,6 +58,8 @@ class VisionStages:
     @property
     def processor(self) -> FrameProcessor:
         """The detection pool, built on first use (loading models takes about a second)."""
+        from onshore.vision.frames import FrameProcessor
+
         with self._lock:
             if self._processor is None:
                 self._processor = FrameProcessor(
@@ -76,6 +82,8 @@ class VisionStages:
         Raises:
             ValidationError, UnsupportedMediaTypeError: the pixel data turned out corrupt when decoded.
         """
+        from onshore.vision.anonymize import AnonymizationSettings
+
         settings = AnonymizationSettings(method=policy.anonymise.method, padding=dict(policy.anonymise.padding))
         future = self.processor.submit(frame.image, "frame", settings, stop_on_hard_conditions=stop_on_hard_conditions)
         return future.result()
