@@ -42,7 +42,8 @@ run: system-deps $(STAMP)
 # Each test file runs whole on one worker (--dist loadfile), so module fixtures are built once. Tests are safe side
 # by side: databases, NATS prefixes, MQTT roots and client ids, S3 servers, ports and folders are each test's own.
 # Three on two cores: many tests wait on servers, brokers and timers (measured: 3 workers 405 s, 2 598 s, 1 1,087 s;
-# 2026-12-03, 1,845 tests on a fresh clone: 534 s with 3 workers; 2026-12-04, 1,812-1,816 tests: 444-508 s, 8 m 55 s-10 m 2 s with the install).
+# 2026-12-03, 1,845 tests on a fresh clone: 534 s with 3 workers; 2026-12-04, 1,812-1,816 tests: 444-508 s, 8 m 55 s-10 m 2 s with the install;
+# with bytecode kept and lazy OpenCV/Alembic, 1,826 tests: 239 s, 4 m 51 s with the install).
 TEST_WORKERS ?= 3
 test: system-deps $(STAMP)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
