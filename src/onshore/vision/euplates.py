@@ -8,7 +8,9 @@ a plate grown to the rows of the light ground beside it (`_ground_rows`: a band 
 tilted plate's box follows the slope of its row of characters to its right end (`_tilted`). A plate cut
 by the frame's left edge shows no band: it is found by its row of dark characters on a light ground
 starting at the edge (`_left_edge_plates`), boxed by that row (a light car body around a light plate
-hides the plate's own rows); so is one cut by the right edge whose band shows no blue (the mirrored frame).
+hides the plate's own rows, and followed along its slope); so is one cut by the right edge whose band shows
+no blue (the mirrored frame). A band cut by the top or bottom of a close-up may be taller than a third of the
+frame.
 A plate cut by the bottom with only its characters' tops showing is boxed over them beside its cut band
 (`onshore.vision.eubottom`); the boxes are merged to one per plate (`one_box_per_plate`).
 Nothing here is tuned to one exact blue or white: the colour tests are ranges (`BLUE_HUE`,
@@ -22,7 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from onshore.vision.boxes import merge_by_geometry, overlaps
+from onshore.vision.boxes import one_box_per_plate
 from onshore.vision.eubottom import bottom_cut_plates
 from onshore.vision.euedges import chained, characters, row_extent, text_lines
 
@@ -53,8 +55,10 @@ EU_ASPECT = 520 / 110
 # matched to a band end within 1.12 times, bench/README.md).
 RUN_ON_REACH = 1.1
 # The strip along the left edge searched for plates whose band is cut off (px, or an eighth of the frame's
-# width; a fifth for a line that runs on past that) and the light/dark steps they need.
-EDGE_STRIP = (96, 8, 5)
+# width; for a line that runs on past that, half the frame's width at the left edge, where a large plate
+# cut by it shows no band, and a fifth at the right, where its band shows) and the light/dark steps they need.
+EDGE_STRIP = (96, 8)
+WIDE_STRIP = {"left": 2, "right": 5}
 EDGE_TEXT_TRANSITIONS = 4
 EDGE_GROUND_SHARE = 0.3
 # The plate's ground beyond a row of characters each way, as a share of the row's height (characters are
@@ -73,9 +77,6 @@ TILTS = tuple(step / 20 for step in range(-6, 7))
 TILT_GAIN = 1.3
 TILT_COLUMNS = 48
 _TILT_ARRAY = np.asarray(TILTS)
-# A box inside another (this share of it) is the same plate if the larger is at most this many times as
-# large (eu_sizes recall 0.922 -> 0.930 against absorbing every contained box, bench/README.md).
-CONTAINED, ALIKE_AREA = 0.7, 8.0
 # The score given to a plate found by its band (the SSD's boxes score 0.1-1).
 EU_SCORE = 0.5
 
@@ -98,10 +99,13 @@ def _band_blobs(blue: np.ndarray) -> list[Band]:
     for x, y, w, h, area in stats[1:count].tolist():
         # A band is 46 / 520 of its plate's width, and a plate cut at the top or bottom still fits the frame's
         # width: a wide blue blob there (the sky, a car's roof) is no band.
-        cut = (y <= 1 or y + h >= frame_height - 1) and w <= blue.shape[1] * 46 / 520
+        touches = y <= 1 or y + h >= frame_height - 1
+        cut = touches and w <= blue.shape[1] * 46 / 520
         upright = BAND_ASPECT[0] <= w / h <= (CUT_BAND_ASPECT if cut else BAND_ASPECT[1]) if h else False
         shortest = CUT_BAND_HEIGHT if cut else MIN_BAND_HEIGHT
-        if shortest <= h <= frame_height / 3 and upright and area >= 0.45 * w * h:
+        # A close-up plate cut by the top or bottom may have a band taller than a third of the frame.
+        tallest = frame_height if touches and upright else frame_height / 3
+        if shortest <= h <= tallest and upright and area >= 0.45 * w * h:
             blobs.append((x, y, w, h))
     return blobs
 
@@ -253,17 +257,18 @@ def _tilted(gray: np.ndarray, threshold: float, box: Corners, left: int) -> Corn
     return (box[0], box[1] + min(0.0, rise), box[2], box[3] + max(0.0, rise))
 
 
-def _left_edge_plates(gray: np.ndarray, blue: np.ndarray) -> list[Corners]:
+def _left_edge_plates(gray: np.ndarray, blue: np.ndarray, wide_share: int) -> list[Corners]:
     """Plates cut by the frame's left edge, whose band is outside it: a row of dark characters at the edge.
 
-    Run on the mirrored frame too, for plates cut by the right edge whose band does not show blue.
+    Run on the mirrored frame too, for plates cut by the right edge whose band does not show blue. A line
+    that runs past the strip is looked at again up to ``1 / wide_share`` of the frame's width.
 
     Dark strokes on a lighter ground (a black-hat of the strip along the left edge) are joined into text
     lines; a line that starts at the edge gives a plate around its row of characters
     (`_by_character_row`), else around the rows of its light ground (`_by_ground`).
     """
     frame_height, frame_width = gray.shape
-    narrow, wide = (min(frame_width, max(EDGE_STRIP[0], frame_width // share)) for share in EDGE_STRIP[1:])
+    narrow, wide = (min(frame_width, max(EDGE_STRIP[0], frame_width // share)) for share in (EDGE_STRIP[1], wide_share))
     pieces = text_lines(gray[:, :narrow], MIN_CONTRAST)
     plates = []
     for x, y, w, h in pieces.tolist():
@@ -291,14 +296,24 @@ def _left_edge_plates(gray: np.ndarray, blue: np.ndarray) -> list[Corners]:
 
 def _edge_plate(gray: np.ndarray, blue: np.ndarray, rows: tuple[int, int], x2: int, threshold: float) -> Corners | None:
     """The plate ``(0, y1, x2, y2)`` at the left edge if it is plate-shaped, reads like text with the tests
-    a band's plate passes (4 steps) and holds a row of two or more characters (`characters`)."""
+    a band's plate passes (4 steps) and holds a row of two or more characters (`characters`).
+
+    A tilted plate's rows are those the slope of its characters (`_tilted`) spreads about the row found,
+    half its rise each way (eu_sizes seed 7: a 380 px plate cut at the left and bottom, IoU 0.48 -> 0.5+).
+    """
     y1, y2 = rows
     if y2 - y1 < MIN_BAND_HEIGHT or not EDGE_ASPECT <= x2 / (y2 - y1) <= PLATE_ASPECT[1]:
         return None
     light = _plate_text(gray[y1:y2, :x2], threshold, blue[y1:y2, :x2], EDGE_TEXT_TRANSITIONS)
     if light is None or characters(light) < 2:
         return None
-    return (0.0, float(y1), float(x2), float(y2))
+    box = (0.0, float(y1), float(x2), float(y2))
+    tilted = _tilted(gray, threshold, box, 0)
+    if tilted == box:
+        return box
+    # The row of characters lies about the middle of a tilted plate's rows: they spread both ways.
+    rise = (tilted[3] - tilted[1]) - (y2 - y1)
+    return (0.0, max(0.0, y1 - rise / 2), float(x2), min(float(gray.shape[0]), y2 + rise / 2))
 
 
 def _by_ground(gray: np.ndarray, blue: np.ndarray, line: Band) -> Corners | None:
@@ -342,6 +357,15 @@ def _by_character_row(gray: np.ndarray, blue: np.ndarray, line: Band) -> Corners
     return _edge_plate(gray, blue, (y1, y2), x2, threshold)
 
 
+def _edge_plates(gray: np.ndarray, blue: np.ndarray) -> list[Corners]:
+    """The plates cut by the left edge (`_left_edge_plates`) and those cut by the right, on the mirrored frame."""
+    width = gray.shape[1]
+    mirrored = _left_edge_plates(gray[:, ::-1], blue[:, ::-1], WIDE_STRIP["right"])
+    return _left_edge_plates(gray, blue, WIDE_STRIP["left"]) + [
+        (width - x2, y1, width - x1, y2) for x1, y1, x2, y2 in mirrored
+    ]
+
+
 def eu_plate_candidates(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(n, 4)`` corners and ``(n,)`` scores of EU-format plates found by their blue band in a BGR frame."""
     hsv = cv2.cvtColor(frame, cv2.COLOR_BGR2HSV)
@@ -358,38 +382,9 @@ def eu_plate_candidates(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         for grow in (False, True)
         if (box := _plate_from_band(gray, blue, band, tilts, grow=grow)) is not None
     ]
-    boxes += _left_edge_plates(gray, blue)
-    width = gray.shape[1]
-    boxes += [(width - x2, y1, width - x1, y2) for x1, y1, x2, y2 in _left_edge_plates(gray[:, ::-1], blue[:, ::-1])]
+    boxes += _edge_plates(gray, blue)
     corners = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     scores = np.full(len(corners), EU_SCORE, dtype=np.float32)
     if len(corners) < 2:
         return corners, scores
     return one_box_per_plate(corners, scores)
-
-
-def one_box_per_plate(corners: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The band, edge and bottom plates merged to one box per plate.
-
-    Boxes of one plate overlap (IoU > 0.5: averaged) or lie one inside another of about its size (the
-    earlier absorbs the later); a box much smaller than the one around it is another plate, kept (a light
-    car body ran the larger one on over it).
-    """
-    corners, scores = _without_contained_alike(corners, scores)
-    return merge_by_geometry(corners, scores, overlap=0.5, containment=1.01)
-
-
-def _without_contained_alike(corners: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The boxes less those lying (by `CONTAINED`) inside or around an earlier one at most `ALIKE_AREA`
-    times as large or small, not overlapping it by IoU: the two are one plate, absorbed as `merge_by_geometry`
-    would."""
-    areas = (corners[:, 2] - corners[:, 0]) * (corners[:, 3] - corners[:, 1])
-    keep = np.ones(len(corners), dtype=bool)
-    for index in range(len(corners)):
-        if keep[index]:
-            iou, inside = overlaps(corners, corners[index])
-            alike = np.maximum(areas, areas[index]) <= ALIKE_AREA * np.minimum(areas, areas[index])
-            later = np.arange(len(corners)) > index
-            # Those overlapping by IoU are averaged with it by the merge instead.
-            keep &= ~(later & (inside >= CONTAINED) & (iou <= 0.5) & alike)
-    return corners[keep], scores[keep]
