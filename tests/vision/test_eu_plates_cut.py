@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from onshore.vision.boxes import add_or_widen
+from onshore.vision.boxes import add_unmatched
 from onshore.vision.euplates import eu_plate_candidates
 from tests.vision.test_eu_plates import eu_plate, iou, street
 
@@ -51,7 +51,9 @@ def test_a_band_plate_that_duplicates_an_ssd_box_widens_it_to_both_and_others_jo
     corners = np.array([[100, 100, 200, 130], [400, 100, 500, 130]], dtype=np.float32)
     scores = np.array([0.9, 0.8], dtype=np.float32)
     extra = np.array([[95, 98, 198, 134], [700, 100, 800, 130]], dtype=np.float32)
-    merged, merged_scores = add_or_widen(corners, scores, extra, np.full(2, 0.5, np.float32))
+    merged, merged_scores = add_unmatched(corners, scores, extra, np.full(2, 0.5, np.float32), widen=True)
     assert merged.tolist() == [[95, 98, 200, 134], [400, 100, 500, 130], [700, 100, 800, 130]]
     assert merged_scores.tolist() == pytest.approx([0.9, 0.8, 0.5])
-    assert add_or_widen(np.zeros((0, 4)), np.zeros(0), extra, np.ones(2))[0].tolist() == extra.tolist()
+    assert add_unmatched(np.zeros((0, 4)), np.zeros(0), extra, np.ones(2), widen=True)[0].tolist() == extra.tolist()
+    # Without widen the duplicate is dropped and the SSD box stays as it was.
+    assert add_unmatched(corners, scores, extra, np.full(2, 0.5, np.float32))[0].tolist()[0] == [100, 100, 200, 130]

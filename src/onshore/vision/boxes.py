@@ -3,7 +3,7 @@
 `boxes_from_arrays` turns a model's float corners into clipped pixel `Box` es; `non_maximum_suppression`
 is the usual greedy suppression by score within one pass; `merge_by_geometry` combines the boxes of
 several passes over the same frame (at different input sizes) by clustering them by overlap;
-`add_unmatched` and `add_or_widen` join a second detector's boxes to the first's, and `one_box_per_plate`
+`add_unmatched` joins a second detector's boxes to the first's (or widens those they duplicate), and `one_box_per_plate`
 merges the EU finder's own boxes.
 """
 
@@ -159,46 +159,38 @@ def merge_by_geometry(
 
 
 def add_unmatched(
-    corners: np.ndarray, scores: np.ndarray, extra: np.ndarray, extra_scores: np.ndarray, duplicate: float = 0.6
+    corners: np.ndarray,
+    scores: np.ndarray,
+    extra: np.ndarray,
+    extra_scores: np.ndarray,
+    duplicate: float = 0.6,
+    *,
+    widen: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``corners`` and ``scores`` with every ``extra`` box that none of them already is (IoU > ``duplicate``).
 
     How a second detector's boxes join the first's: the first's are kept as they are (not averaged with the
     second's, which would shift a well-placed box), and a box of the second that overlaps one of them only
     partly is kept beside it, since either may be the better-placed one; the mask covers both.
+
+    With ``widen``, an ``extra`` box that one of ``corners`` already is widens that box (the one it overlaps
+    most) to the union of the two instead of being dropped. How the EU finder's boxes join the SSD's: a tilted
+    or cut EU plate's SSD box often hugs its characters while the band plate follows its ground and slope; the
+    union keeps one box per plate (precision as before) and the mask covers both (bench/README.md).
     """
     corners, scores = corners.reshape(-1, 4).astype(np.float32), scores.reshape(-1).astype(np.float32)
     extra, extra_scores = extra.reshape(-1, 4).astype(np.float32), extra_scores.reshape(-1).astype(np.float32)
-    new = [i for i, box in enumerate(extra) if not len(corners) or not (overlaps(corners, box)[0] > duplicate).any()]
-    return np.concatenate([corners, extra[new]]), np.concatenate([scores, extra_scores[new]])
-
-
-def add_or_widen(
-    corners: np.ndarray, scores: np.ndarray, extra: np.ndarray, extra_scores: np.ndarray, duplicate: float = 0.6
-) -> tuple[np.ndarray, np.ndarray]:
-    """`add_unmatched`, except that an ``extra`` box that one of ``corners`` already is (IoU > ``duplicate``)
-    widens that box to the union of the two instead of being dropped.
-
-    How the EU finder's boxes join the SSD's: a tilted or cut EU plate's SSD box often hugs its characters
-    while the band plate follows its ground and slope; the union keeps one box per plate (precision as
-    before) and the mask covers both (eu_street coverage 0.941 -> 0.946, bench/README.md).
-    """
-    corners, scores = corners.reshape(-1, 4).astype(np.float32), scores.reshape(-1).astype(np.float32)
-    extra, extra_scores = extra.reshape(-1, 4).astype(np.float32), extra_scores.reshape(-1).astype(np.float32)
-    if not len(corners):
-        return extra, extra_scores
-    widened = corners.copy()
+    kept = corners.copy() if widen else corners
     new = []
     for index, box in enumerate(extra):
-        iou = overlaps(corners, box)[0]
-        same = iou > duplicate
-        if not same.any():
+        iou = overlaps(corners, box)[0] if len(corners) else np.zeros(0, np.float32)
+        if not (iou > duplicate).any():
             new.append(index)
-            continue
-        best = int(np.argmax(iou))
-        widened[best, :2] = np.minimum(widened[best, :2], box[:2])
-        widened[best, 2:] = np.maximum(widened[best, 2:], box[2:])
-    return np.concatenate([widened, extra[new]]), np.concatenate([scores, extra_scores[new]])
+        elif widen:
+            best = int(np.argmax(iou))
+            kept[best, :2] = np.minimum(kept[best, :2], box[:2])
+            kept[best, 2:] = np.maximum(kept[best, 2:], box[2:])
+    return np.concatenate([kept, extra[new]]), np.concatenate([scores, extra_scores[new]])
 
 
 # A box inside another (this share of it) is the same plate if the larger is at most this many times as

@@ -16,7 +16,6 @@ import numpy as np
 from onshore.vision.boxes import (
     Box,
     BoxKind,
-    add_or_widen,
     add_unmatched,
     boxes_from_arrays,
     merge_by_geometry,
@@ -147,7 +146,7 @@ class PlateSSDDetector:
         european: also look for EU-format plates by their blue band (`onshore.vision.euplates`, which the
             SSD, trained on Chinese plates, misses below ~100 input px) and add those the SSD did not
             find (eu_street plate recall 0.713 -> 0.835, bench/README.md); one the SSD already found widens
-            its box to both (`add_or_widen`).
+            its box to both (`add_unmatched` with ``widen``).
         cascade: also run HyperLPR's LBP plate cascade (`onshore.vision.platecascade`) on frames that are not
             dark and add its plate-coloured boxes that no found plate overlaps (street_small seed 7 recall
             0.966 -> 0.977, seed 21 unchanged, at ~60 % more plate-detection time); ``None`` (the default)
@@ -241,7 +240,7 @@ class PlateSSDDetector:
             )
             corners, scores = add_unmatched(corners, scores, *closer)
         if self.european:
-            corners, scores = add_or_widen(corners, scores, *eu_plate_candidates(original))
+            corners, scores = add_unmatched(corners, scores, *eu_plate_candidates(original), widen=True)
         # Not on dark frames: there its boxes that pass the colour check were never plates (bench/README.md).
         if self._cascade is not None and mean_luma(original) >= self.low_light_luma:
             cascade = self._cascade
