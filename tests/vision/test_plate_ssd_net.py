@@ -84,8 +84,8 @@ def test_the_detector_finds_the_plates_it_found_on_opencv_dnn_at_every_pass_of_a
     frame = cv2.resize(photo, (1280, 720))
     found = 0
     for size in [*plate_input_sizes(1280, 720), (224, 128)]:
-        expected = reference._detect_letterboxed(frame, size, 0.01)
-        got = detector._detect_letterboxed(frame, size, 0.01)
+        expected = reference._detect_letterboxed(frame, size, 0.01)[0]
+        got = detector._detect_letterboxed(frame, size, 0.01)[0]
         assert got.shape == expected.shape
         np.testing.assert_allclose(got, expected, atol=0.05)  # frame px
         found += int((expected[:, 4] > 0.5).sum())
@@ -156,3 +156,20 @@ def test_the_plain_resized_blob_is_opencvs_bit_for_bit(size):
     ours = normalised_blob(frame, size=size)
     assert ours.shape == (1, 3, size[1], size[0]) and ours.dtype == np.float32
     assert np.array_equal(ours, cv2.dnn.blobFromImage(frame, 1.0, size, (0, 0, 0), swapRB=True))
+
+
+def test_the_smaller_inputs_made_from_the_last_shrunk_one_find_the_plates_found_from_the_frame():
+    """`_passes` resizes each smaller input from the previous one: the same plates, boxes within a tenth."""
+    detector = PlateSSDDetector()
+    compared = 0
+    for name in sorted(labelled_images("ccpd_samples"))[:4]:
+        frame = cv2.resize(cv2.imread(str(IMAGES / "ccpd_samples" / name)), (1280, 720))
+        sizes = plate_input_sizes(1280, 720)
+        cascaded = detector._passes(frame, sizes, 0.5)
+        direct = np.concatenate([detector._detect_letterboxed(frame, size, 0.5)[0] for size in sizes])
+        assert len(cascaded) == len(direct)
+        for box in direct:
+            nearest = np.abs(cascaded[:, :4] - box[:4]).max(axis=1).min()
+            assert nearest <= max(4.0, 0.1 * (box[2] - box[0]))  # frame px: a pixel of a small input is ~6
+            compared += 1
+    assert compared > 0

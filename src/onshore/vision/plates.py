@@ -217,7 +217,7 @@ class PlateSSDDetector:
         threshold = self.hard_threshold if hard and self.hard_threshold is not None else self.threshold
         sizes = self.input_sizes or plate_input_sizes(frame_width, frame_height)
         floor = min(threshold, self.zoom.floor) if self.zoom is not None else threshold
-        detections = np.concatenate([self._detect_letterboxed(frame, size, floor) for size in sizes])
+        detections = self._passes(frame, sizes, floor)
         weak = detections[detections[:, 4] <= threshold]
         detections = detections[detections[:, 4] > threshold]
         corners, scores = detections[:, :4], detections[:, 4]
@@ -235,7 +235,7 @@ class PlateSSDDetector:
             closer = second_look(
                 frame,
                 zoom_candidates(weak, corners, zoom),
-                lambda crop: self._detect_letterboxed(crop, zoom.input_size, zoom.accept),
+                lambda crop: self._detect_letterboxed(crop, zoom.input_size, zoom.accept)[0],
                 zoom,
             )
             corners, scores = add_unmatched(corners, scores, *closer)
@@ -285,7 +285,7 @@ class PlateSSDDetector:
         lifted = equalise_luma(cv2.LUT(cv2.bilateralFilter(frame, *NIGHT_BILATERAL), lift), self._equaliser)
         if self.sharpen is not None:
             lifted = unsharp(lifted, *self.sharpen)
-        detections = np.concatenate([self._detect_letterboxed(lifted, size, self.threshold) for size in sizes[:2]])
+        detections = self._passes(lifted, sizes[:2], self.threshold)
         detections = detections[non_maximum_suppression(detections[:, :4], detections[:, 4], self.nms_overlap)]
         return self._padded(detections[:, :4]), detections[:, 4]
 
@@ -294,15 +294,33 @@ class PlateSSDDetector:
         extent = np.concatenate([corners[:, 2:] - corners[:, :2]] * 2, axis=1)
         return corners + extent * self.box_padding * np.array([-1, -1, 1, 1], dtype=np.float32)
 
-    def _detect_letterboxed(self, frame: np.ndarray, input_size: tuple[int, int], threshold: float) -> np.ndarray:
-        """``(n, 5)`` corners and scores of the plates found with ``frame`` letterboxed into ``input_size``."""
+    def _passes(self, frame: np.ndarray, sizes: tuple[tuple[int, int], ...], threshold: float) -> np.ndarray:
+        """``(n, 5)`` corners and scores of the SSD's passes over ``frame`` at ``sizes`` (largest first).
+
+        Each smaller input is resized from the last one shrunk from the frame, not from the frame itself: an
+        area resize from 1280x720 to 416x234 costs 3.6 ms, from 800x450 a third of that (bench/README.md).
+        """
+        passes, source = [], frame
+        for size in sizes:
+            found, resized = self._detect_letterboxed(frame, size, threshold, source)
+            passes.append(found)
+            if resized.shape[1] < source.shape[1]:
+                source = resized
+        return np.concatenate(passes)
+
+    def _detect_letterboxed(
+        self, frame: np.ndarray, input_size: tuple[int, int], threshold: float, source: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(n, 5)`` corners and scores of the plates found with ``frame`` letterboxed into ``input_size``, and
+        the frame as resized for it; ``source``: ``frame`` already shrunk, to resize from instead."""
         input_width, input_height = input_size
         frame_height, frame_width = frame.shape[:2]
         scale = min(input_width / frame_width, input_height / frame_height)
         resized_width = max(1, round(frame_width * scale))
         resized_height = max(1, round(frame_height * scale))
         interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        resized = cv2.resize(frame, (resized_width, resized_height), interpolation=interpolation)
+        source = frame if source is None or scale >= 1 else source
+        resized = cv2.resize(source, (resized_width, resized_height), interpolation=interpolation)
         # Padding only the strips right and below costs ~1/50 of filling a whole canvas and copying into it.
         canvas = cv2.copyMakeBorder(
             resized,
@@ -315,7 +333,7 @@ class PlateSSDDetector:
         )
         detections = self._ssd.forward(normalised_blob(canvas, self._blob_mean, self._blob_scale), threshold)
         corners = detections[:, 3:7] * np.array([input_width, input_height] * 2, dtype=np.float32) / scale
-        return np.concatenate([corners, detections[:, 2:3]], axis=1).astype(np.float32)
+        return np.concatenate([corners, detections[:, 2:3]], axis=1).astype(np.float32), resized
 
 
 def plate_colour_share(crop: np.ndarray) -> float:
